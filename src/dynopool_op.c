@@ -3,24 +3,27 @@
  * shape inference (dp_dynopool_size), forward, backward and MAC count.
  * The formulas are SPEC.md section 1; docs/operator.md explains the kernel.
  *
- * Layout of the computation for one (n, c) plane x (h, w) -> y (ho, wo):
- *  - The query rows u(i, a) and columns v(j, b) are separable, so each axis gets
- *    a table of taps (two source indices, the weight of the second, and the
- *    alpha-gradient factor) built once per call.
- *  - For output row i, the two query rows a = 0, 1 are first interpolated along
- *    the height into row buffers R_a[v] (contiguous, vectorisable); each output
- *    cell then interpolates R_a along the width at its two query columns.
- *    This is the bilinear sample of SPEC 1.3, interpolated height-first.
- *  - The backward pass recomputes the four samples exactly as the forward does
- *    (same operations, same order, no FMA contraction), so it selects the same
- *    query point bit for bit, and scatters dy through the same separable path.
- *  - alpha's gradient is reduced per plane into an array, then summed in plane
+ * How one (n, c) plane x (h, w) becomes y (ho, wo):
+ *  - Query rows u(i, a) and columns v(j, b) are separable: each axis gets a
+ *    table of taps (two source indices, the weight of the second, the alpha
+ *    gradient factor), built once per call and shared by all planes.
+ *  - Every query row of the plane is first interpolated along the height into
+ *    R_a (ho, w) — contiguous rows, vectorised.  Each cell's four candidates are
+ *    then interpolated from R along the width, in one long loop over the whole
+ *    plane per candidate (flat offsets from a cell table), and the max is taken
+ *    by a branch-free loop over the plane.  This is SPEC 1.3's bilinear sample,
+ *    height first; long loops keep small planes (8x8) cheap.
+ *  - The backward pass recomputes R and the candidates with the same operations
+ *    in the same order (no FMA contraction: -ffp-contract=off), so it selects
+ *    the forward's winner bit for bit, then scatters dy back the same way.
+ *  - alpha's gradient is reduced per plane into an array and summed in plane
  *    order: the result does not depend on the number of threads.
  */
 #include "dynopool.h"
+
 #include <limits.h>
-#include <stddef.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +39,14 @@ typedef struct {
     float *g;      /* du/dH_out (straight-through) where u in (0, in-1), else 0 */
     int whole;     /* every t is 0: samples along this axis are plain reads */
 } dp_axis;
+
+/* The width taps of every cell of a plane, flattened for query rows stored as
+ * R_a (ho, w): indexed [b * m + o] for cell o = i * wo + j, m = ho * wo. */
+typedef struct {
+    size_t m;
+    int *c0, *c1;  /* i * w + width source index: offsets into R_a */
+    float *t;      /* weight of c1 */
+} dp_cells;
 
 /* ---- shape inference --------------------------------------------------- */
 
@@ -116,17 +127,38 @@ static void build_axis(int in, int out, dp_axis *ax)
     }
 }
 
-/* Both axes' tables in one allocation; NULL when out of memory. */
-static void *alloc_axes(int ho, int wo, dp_axis *ah, dp_axis *aw)
+/* Cell table from the width taps: for R_a stored (ho, w). */
+static void build_cells(const dp_axis *aw, int ho, int w, dp_cells *cl)
 {
-    const size_t nh = 2 * (size_t)ho, nw = 2 * (size_t)wo;
-    char *m = malloc((nh + nw) * (2 * sizeof(int) + 2 * sizeof(float)));
-    if (!m) return NULL;
-    int *ip = (int *)m;
-    float *fp = (float *)(ip + 2 * (nh + nw));
-    ah->i0 = ip, ah->i1 = ip + nh, aw->i0 = ip + 2 * nh, aw->i1 = ip + 2 * nh + nw;
-    ah->t = fp, ah->g = fp + nh, aw->t = fp + 2 * nh, aw->g = fp + 2 * nh + nw;
-    return m;
+    const int wo = aw->out;
+    for (int b = 0; b < 2; b++)
+        for (int i = 0; i < ho; i++)
+            for (int j = 0; j < wo; j++) {
+                const size_t o = (size_t)b * cl->m + (size_t)i * wo + j;
+                const int k = b * wo + j;
+                cl->c0[o] = i * w + aw->i0[k];
+                cl->c1[o] = i * w + aw->i1[k];
+                cl->t[o] = aw->t[k];
+            }
+}
+
+/* Both axes' taps and the cell table in one allocation; NULL when out of memory. */
+static void *alloc_tables(int ho, int wo, dp_axis *ah, dp_axis *aw, dp_cells *cl)
+{
+    const size_t nh = 2 * (size_t)ho, nw = 2 * (size_t)wo, nc = 2 * (size_t)ho * wo;
+    const size_t n = nh + nw + nc;
+    char *mem = malloc(n * (2 * sizeof(int) + 2 * sizeof(float)));
+    if (!mem) return NULL;
+    int *ip = (int *)mem;
+    float *fp = (float *)(ip + 2 * n);
+    ah->i0 = ip, ah->i1 = ip + nh, ip += 2 * nh;
+    aw->i0 = ip, aw->i1 = ip + nw, ip += 2 * nw;
+    cl->c0 = ip, cl->c1 = ip + nc;
+    ah->t = fp, ah->g = fp + nh, fp += 2 * nh;
+    aw->t = fp, aw->g = fp + nw, fp += 2 * nw;
+    cl->t = fp;
+    cl->m = (size_t)ho * wo;
+    return mem;
 }
 
 /* ---- kernels on one plane ------------------------------------------------ */
@@ -135,85 +167,17 @@ static void *alloc_axes(int ho, int wo, dp_axis *ah, dp_axis *aw)
  * pooling bit for bit.  Forward and backward use it identically. */
 static inline float lerp(float a, float b, float t) { return (1.0f - t) * a + t * b; }
 
-/* Query row k of the height axis, interpolated along the height:
- * r[v] = lerp(x[i0, v], x[i1, v], t).  At a whole pixel it is row i0 of x
- * itself, and no copy is made.
- *   x: (h, w) plane;  buf: (w) scratch;  returns (w) */
-static inline const float *query_row(const float *restrict x, int w, const dp_axis *ah, int k,
-                                     float *restrict buf)
-{
-    const float *x0 = x + (size_t)ah->i0[k] * w, *x1 = x + (size_t)ah->i1[k] * w;
-    const float t = ah->t[k];
-    if (t == 0.0f) return x0;
-    for (int v = 0; v < w; v++) buf[v] = lerp(x0[v], x1[v], t);
-    return buf;
-}
-
-/* The four candidates of every cell of one output row, in tie order
- * k = 2a + b: (0,0) (0,1) (1,0) (1,1).
- *   r[a]: (w) query rows;  q: (4, stride), this row's cells at q[k * stride + j] */
-#if defined(__GNUC__) && !defined(__clang__)
-/* Scalar loads beat vector gathers here (measured: bench/bench_dynopool.py). */
-__attribute__((optimize("no-tree-vectorize")))
-#endif
-static void sample_cells(const float *const r[2], const dp_axis *aw, float *restrict q,
-                         size_t stride)
-{
-    const int wo = aw->out;
-    for (int k = 0; k < 4; k++) {
-        const float *ra = r[k >> 1];
-        const int *v0 = aw->i0 + (k & 1) * wo, *v1 = aw->i1 + (k & 1) * wo;
-        const float *t = aw->t + (k & 1) * wo;
-        float *qk = q + (size_t)k * stride;
-        if (aw->whole)
-            for (int j = 0; j < wo; j++) qk[j] = ra[v0[j]];
-        else
-            for (int j = 0; j < wo; j++) qk[j] = lerp(ra[v0[j]], ra[v1[j]], t[j]);
-    }
-}
-
-/* Max of the four candidates, ties to the first; a NaN wins (as in max_pool2d).
- * Branch-free so that it vectorises: on real data the winner is unpredictable
- * and mispredicted branches cost more than the rest of the cell.
- * It runs over a whole plane at once, so that the loop is long enough to vectorise.
- *   q: (4, m);  y: (m) values, or NULL;  sel: (m) winners, or NULL */
-static inline int is_nan(float v)
-{
-    uint32_t u;
-    memcpy(&u, &v, sizeof u); /* an integer test: no unordered compare, no branch */
-    return (u & 0x7fffffffu) > 0x7f800000u;
-}
-
-static void select_max(const float *restrict q, size_t m, float *restrict y, int *restrict sel)
-{
-    const float *q0 = q, *q1 = q + m, *q2 = q + 2 * m, *q3 = q + 3 * m;
-    for (size_t j = 0; j < m; j++) {
-        float best = q0[j];
-        int k = 0;
-        int take = (q1[j] > best) | is_nan(q1[j]);
-        best = take ? q1[j] : best;
-        k = take ? 1 : k;
-        take = (q2[j] > best) | is_nan(q2[j]);
-        best = take ? q2[j] : best;
-        k = take ? 2 : k;
-        take = (q3[j] > best) | is_nan(q3[j]);
-        best = take ? q3[j] : best;
-        k = take ? 3 : k;
-        if (y) y[j] = best;
-        if (sel) sel[j] = k;
-    }
-}
-
-/* Per-thread scratch, cut from one allocation; each thread's slice starts on
- * its own cache line (false sharing made 2 threads slower than 1). */
+/* Per-thread scratch, cut from one allocation; each piece starts on its own
+ * cache line, and so does each thread's slice (false sharing made 2 threads
+ * slower than 1). */
 typedef struct {
-    float *rb;   /* (2, w) query-row buffers */
-    float *d;    /* (2, w) x[i1, :] - x[i0, :] of each query row (backward) */
-    float *gr;   /* (2, w) dL/d(query row) (backward) */
-    float *q;    /* (4, mp) candidates of every cell of the plane, mp = padded ho * wo */
+    float *r;    /* (2, ho, w) query rows of the plane, interpolated along the height */
+    float *q;    /* (4, mp) candidates of every cell, mp = ho * wo padded to a line */
     float *yb;   /* (mp) the forward's maxima, before they are copied to y */
-    float *cacc; /* (2, wo) per column tap: sum over the plane of dL/dv / g_v (backward) */
     int *sel;    /* (mp) winner of each cell (backward; shares yb's space) */
+    float *d;    /* (2, w) x[i1, :] - x[i0, :] of the current query rows (backward) */
+    float *gr;   /* (2, w) dL/d(current query rows) (backward) */
+    float *cacc; /* (2, wo) per column tap: sum over the plane of dL/dv / g_v (backward) */
 } dp_scratch;
 
 static size_t line_floats(size_t n) { return (n + 15) & ~(size_t)15; }
@@ -225,7 +189,7 @@ static size_t padded_cells(int ho, int wo) { return line_floats((size_t)ho * wo)
 /* Floats per thread; the backward needs more than the forward. */
 static size_t scratch_floats(int w, int ho, int wo, int backward)
 {
-    size_t n = line_floats(2 * (size_t)w) + 5 * padded_cells(ho, wo);
+    size_t n = line_floats(2 * (size_t)ho * w) + 5 * padded_cells(ho, wo);
     if (backward) n += 2 * line_floats(2 * (size_t)w) + line_floats(2 * (size_t)wo);
     return n;
 }
@@ -234,8 +198,8 @@ static size_t scratch_floats(int w, int ho, int wo, int backward)
 static void scratch_cut(float *base, int w, int ho, int wo, int backward, dp_scratch *s)
 {
     const size_t mp = padded_cells(ho, wo);
-    s->rb = base;
-    s->q = s->rb + line_floats(2 * (size_t)w);
+    s->r = base;
+    s->q = s->r + line_floats(2 * (size_t)ho * w);
     s->yb = s->q + 4 * mp;
     s->sel = (int *)s->yb; /* int and float are both 4 bytes; never used together */
     s->d = s->gr = s->cacc = NULL;
@@ -245,18 +209,85 @@ static void scratch_cut(float *base, int w, int ho, int wo, int backward, dp_scr
     s->cacc = s->gr + line_floats(2 * (size_t)w);
 }
 
-/* Forward on one plane.
- *   x: (h, w)  y: (ho, wo)  ah: height taps (ho)  aw: width taps (wo) */
-static void forward_plane(const float *restrict x, int w, float *restrict y, const dp_axis *ah,
-                          const dp_axis *aw, int agg, const dp_scratch *s)
+/* Query rows of the plane: r[a][i][v] = lerp(x[i0, v], x[i1, v], t) for the
+ * height tap (i, a); a copy of row i0 at a whole pixel.
+ *   x: (h, w)  r: (2, ho, w) */
+static void plane_rows(const float *restrict x, int w, const dp_axis *ah, float *restrict r)
 {
-    const int ho = ah->out, wo = aw->out;
-    const size_t m = (size_t)ho * wo, mp = padded_cells(ho, wo);
-    for (int i = 0; i < ho; i++) {
-        const float *r[2] = {query_row(x, w, ah, i, s->rb), query_row(x, w, ah, ho + i, s->rb + w)};
-        sample_cells(r, aw, s->q + (size_t)i * wo, mp);
+    for (int k = 0; k < 2 * ah->out; k++) {
+        const float *x0 = x + (size_t)ah->i0[k] * w, *x1 = x + (size_t)ah->i1[k] * w;
+        const float t = ah->t[k];
+        float *rk = r + (size_t)k * w;
+        if (t == 0.0f)
+            memcpy(rk, x0, sizeof(float) * (size_t)w);
+        else
+            for (int v = 0; v < w; v++) rk[v] = lerp(x0[v], x1[v], t);
     }
+}
+
+/* The four candidates of every cell, in tie order k = 2a + b:
+ * (0,0) (0,1) (1,0) (1,1).  q[k][o] = lerp(r_a[c0], r_a[c1], t) along the width.
+ *   r: (2, ho, w)  q: (4, mp) */
+#if defined(__GNUC__) && !defined(__clang__)
+/* Scalar loads beat AVX-512 gathers here (measured: bench/bench_dynopool.py). */
+__attribute__((optimize("no-tree-vectorize")))
+#endif
+static void plane_candidates(const float *restrict r, size_t rs, const dp_cells *cl, int whole,
+                             float *restrict q, size_t mp)
+{
+    const size_t m = cl->m;
+    for (int k = 0; k < 4; k++) {
+        const float *ra = r + (size_t)(k >> 1) * rs;
+        const int *c0 = cl->c0 + (size_t)(k & 1) * m, *c1 = cl->c1 + (size_t)(k & 1) * m;
+        const float *t = cl->t + (size_t)(k & 1) * m;
+        float *qk = q + (size_t)k * mp;
+        if (whole)
+            for (size_t o = 0; o < m; o++) qk[o] = ra[c0[o]];
+        else
+            for (size_t o = 0; o < m; o++) qk[o] = lerp(ra[c0[o]], ra[c1[o]], t[o]);
+    }
+}
+
+static inline int is_nan(float v)
+{
+    uint32_t u;
+    memcpy(&u, &v, sizeof u); /* an integer test: no unordered compare, no branch */
+    return (u & 0x7fffffffu) > 0x7f800000u;
+}
+
+/* Max of the four candidates, ties to the first; a NaN wins (as in max_pool2d).
+ * Branch-free so that it vectorises: on real data the winner is unpredictable,
+ * and mispredicted branches cost more than the rest of the cell.
+ *   q: (4, mp);  y: (mp) values, or NULL;  sel: (mp) winners, or NULL */
+static void select_max(const float *restrict q, size_t mp, float *restrict y, int *restrict sel)
+{
+    const float *q0 = q, *q1 = q + mp, *q2 = q + 2 * mp, *q3 = q + 3 * mp;
+    for (size_t o = 0; o < mp; o++) {
+        float best = q0[o];
+        int k = 0;
+        int take = (q1[o] > best) | is_nan(q1[o]);
+        best = take ? q1[o] : best;
+        k = take ? 1 : k;
+        take = (q2[o] > best) | is_nan(q2[o]);
+        best = take ? q2[o] : best;
+        k = take ? 2 : k;
+        take = (q3[o] > best) | is_nan(q3[o]);
+        best = take ? q3[o] : best;
+        k = take ? 3 : k;
+        if (y) y[o] = best;
+        if (sel) sel[o] = k;
+    }
+}
+
+/* Forward on one plane.
+ *   x: (h, w)  y: (ho, wo)  ah: height taps  aw: width taps  cl: cell table */
+static void forward_plane(const float *restrict x, int w, float *restrict y, const dp_axis *ah,
+                          const dp_axis *aw, const dp_cells *cl, int agg, const dp_scratch *s)
+{
+    const size_t m = cl->m, mp = padded_cells(ah->out, aw->out);
     const float *q = s->q;
+    plane_rows(x, w, ah, s->r);
+    plane_candidates(s->r, (size_t)ah->out * w, cl, aw->whole, s->q, mp);
     if (agg == DP_AGG_MAX) {
         select_max(q, mp, s->yb, NULL);
         memcpy(y, s->yb, sizeof(float) * m);
@@ -266,8 +297,9 @@ static void forward_plane(const float *restrict x, int w, float *restrict y, con
     }
 }
 
-/* dy through candidate k = 2a + b of cell j: into the query row's gradient gr,
- * and the alpha paths (dB/dv into cacc; dB/du, times dy, is returned).
+/* dy through candidate k = 2a + b of cell j of the current output row: into
+ * the query rows' gradient gr and the width path of alpha (dB/dv into cacc);
+ * returns dy * dB/du for the height path.
  *   r[a]: (w) query rows  d: (2, w) row differences  gr: (2, w)  cacc: (2, wo) */
 static inline float scatter(int k, int j, float gq, const float *const r[2], const float *d,
                             const dp_axis *aw, float *restrict gr, float *restrict cacc, int w)
@@ -285,19 +317,16 @@ static inline float scatter(int k, int j, float gq, const float *const r[2], con
 
 /* Backward on one plane.  Overwrites dx; stores this plane's dL/dH_out and
  * dL/dW_out (before the chain to alpha) in sums[0..1].
- *   x: (h, w)  dy: (ho, wo)  dx: (h, w)  ah: (ho) taps  aw: (wo) taps */
+ *   x: (h, w)  dy: (ho, wo)  dx: (h, w)  ah, aw: taps  cl: cell table */
 static void backward_plane(const float *restrict x, const float *restrict dy, int h, int w,
-                           const dp_axis *ah, const dp_axis *aw, int agg, float *restrict dx,
-                           const dp_scratch *s, double sums[2])
+                           const dp_axis *ah, const dp_axis *aw, const dp_cells *cl, int agg,
+                           float *restrict dx, const dp_scratch *s, double sums[2])
 {
     const int ho = ah->out, wo = aw->out;
-    const size_t mp = padded_cells(ho, wo);
-    if (agg == DP_AGG_MAX) { /* the winners first, exactly as the forward picks them */
-        for (int i = 0; i < ho; i++) {
-            const float *r[2] = {query_row(x, w, ah, i, s->rb),
-                                 query_row(x, w, ah, ho + i, s->rb + w)};
-            sample_cells(r, aw, s->q + (size_t)i * wo, mp);
-        }
+    const size_t rs = (size_t)ho * w, mp = padded_cells(ho, wo);
+    plane_rows(x, w, ah, s->r);
+    if (agg == DP_AGG_MAX) { /* the winners, exactly as the forward picks them */
+        plane_candidates(s->r, rs, cl, aw->whole, s->q, mp);
         select_max(s->q, mp, NULL, s->sel);
     }
     memset(dx, 0, sizeof(float) * (size_t)h * w);
@@ -305,18 +334,17 @@ static void backward_plane(const float *restrict x, const float *restrict dy, in
     memset(s->cacc, 0, sizeof(float) * 2 * (size_t)wo);
     double sum_h = 0.0;
     for (int i = 0; i < ho; i++) {
-        const float *r[2];
+        const float *r[2] = {s->r + (size_t)i * w, s->r + rs + (size_t)i * w};
         for (int a = 0; a < 2; a++) {
             const int k = a * ho + i;
             const float *x0 = x + (size_t)ah->i0[k] * w, *x1 = x + (size_t)ah->i1[k] * w;
             float *da = s->d + (size_t)a * w;
             for (int v = 0; v < w; v++) da[v] = x1[v] - x0[v];
-            r[a] = query_row(x, w, ah, k, s->rb + (size_t)a * w);
         }
         const float *dyi = dy + (size_t)i * wo;
-        /* sum of dL/du / g_u for the two query rows, in registers: the selected
-         * row is data, and an indexed accumulator would chain through memory */
-        float racc[2] = {0.0f, 0.0f}, r0 = 0.0f, r1 = 0.0f;
+        /* dL/du / g_u of the two query rows, in registers: the selected row is
+         * data, and an indexed accumulator would chain through memory */
+        float r0 = 0.0f, r1 = 0.0f;
         if (agg == DP_AGG_MAX) {
             const int *sel = s->sel + (size_t)i * wo;
             for (int j = 0; j < wo; j++) {
@@ -332,8 +360,6 @@ static void backward_plane(const float *restrict x, const float *restrict dy, in
                     if (k < 2) r0 += v; else r1 += v;
                 }
         }
-        racc[0] = r0;
-        racc[1] = r1;
         /* The query rows' gradients go back to their two source rows, and are
          * cleared for the next output row. */
         for (int a = 0; a < 2; a++) {
@@ -348,7 +374,7 @@ static void backward_plane(const float *restrict x, const float *restrict dy, in
                 for (int v = 0; v < w; v++) dx1[v] += t * ga[v];
             }
             memset(ga, 0, sizeof(float) * (size_t)w);
-            sum_h += (double)ah->g[k] * (double)racc[a];
+            sum_h += (double)ah->g[k] * (double)(a ? r1 : r0);
         }
     }
     double sum_w = 0.0;
@@ -358,15 +384,6 @@ static void backward_plane(const float *restrict x, const float *restrict dy, in
 }
 
 /* ---- entry points ------------------------------------------------------- */
-
-/* Scratch for nt threads, 64-byte aligned and zeroed. */
-static float *alloc_scratch(size_t per_thread, int nt)
-{
-    const size_t bytes = sizeof(float) * per_thread * (size_t)nt; /* a multiple of 64 */
-    float *p = aligned_alloc(64, bytes);
-    if (p) memset(p, 0, bytes);
-    return p;
-}
 
 static int max_threads(void)
 {
@@ -386,6 +403,46 @@ static int thread_id(void)
 #endif
 }
 
+/* Scratch for nt threads, 64-byte aligned and zeroed; NULL on overflow or OOM. */
+static float *alloc_scratch(size_t per_thread, int nt)
+{
+    if (per_thread > SIZE_MAX / sizeof(float) / (size_t)nt) return NULL;
+    const size_t bytes = sizeof(float) * per_thread * (size_t)nt; /* a multiple of 64 */
+    float *p = aligned_alloc(64, bytes);
+    if (p) memset(p, 0, bytes);
+    return p;
+}
+
+/* Everything one call shares between its threads. */
+typedef struct {
+    dp_axis ah, aw;
+    dp_cells cl;
+    void *tables;
+    float *scratch;
+    size_t per_thread;
+} dp_plan;
+
+static void plan_free(dp_plan *pl)
+{
+    free(pl->tables);
+    free(pl->scratch);
+}
+
+static int plan_make(int h, int w, int ho, int wo, int backward, dp_plan *pl)
+{
+    pl->per_thread = scratch_floats(w, ho, wo, backward);
+    pl->tables = alloc_tables(ho, wo, &pl->ah, &pl->aw, &pl->cl);
+    pl->scratch = alloc_scratch(pl->per_thread, max_threads());
+    if (!pl->tables || !pl->scratch) {
+        plan_free(pl);
+        return DP_ERR_NOMEM;
+    }
+    build_axis(h, ho, &pl->ah);
+    build_axis(w, wo, &pl->aw);
+    build_cells(&pl->aw, ho, w, &pl->cl);
+    return DP_OK;
+}
+
 int dp_dynopool_forward_agg(const float *x, int n, int c, int h, int w, float alpha_h,
                             float alpha_w, int agg, float *y)
 {
@@ -393,33 +450,21 @@ int dp_dynopool_forward_agg(const float *x, int n, int c, int h, int w, float al
     int ho, wo;
     int rc = check_shape(n, c, h, w, alpha_h, alpha_w, agg, &ho, &wo);
     if (rc) return rc;
-
-    const int nt = max_threads();
-    const size_t per_thread = scratch_floats(w, ho, wo, 0);
-    dp_axis ah, aw;
-    void *tables = alloc_axes(ho, wo, &ah, &aw);
-    float *scratch = alloc_scratch(per_thread, nt);
-    if (!tables || !scratch) {
-        free(tables);
-        free(scratch);
-        return DP_ERR_NOMEM;
-    }
-    build_axis(h, ho, &ah);
-    build_axis(w, wo, &aw);
+    dp_plan pl;
+    if ((rc = plan_make(h, w, ho, wo, 0, &pl))) return rc;
 
     const ptrdiff_t planes = (ptrdiff_t)n * c;
     const size_t in_plane = (size_t)h * w, out_plane = (size_t)ho * wo;
-#pragma omp parallel num_threads(nt)
+#pragma omp parallel num_threads(max_threads())
     {
         dp_scratch s;
-        scratch_cut(scratch + per_thread * (size_t)thread_id(), w, ho, wo, 0, &s);
+        scratch_cut(pl.scratch + pl.per_thread * (size_t)thread_id(), w, ho, wo, 0, &s);
 #pragma omp for schedule(static)
         for (ptrdiff_t p = 0; p < planes; p++)
-            forward_plane(x + (size_t)p * in_plane, w, y + (size_t)p * out_plane, &ah, &aw, agg,
-                          &s);
+            forward_plane(x + (size_t)p * in_plane, w, y + (size_t)p * out_plane, &pl.ah,
+                          &pl.aw, &pl.cl, agg, &s);
     }
-    free(scratch);
-    free(tables);
+    plan_free(&pl);
     return DP_OK;
 }
 
@@ -430,32 +475,24 @@ int dp_dynopool_backward_agg(const float *x, const float *dy, int n, int c, int 
     int ho, wo;
     int rc = check_shape(n, c, h, w, alpha_h, alpha_w, agg, &ho, &wo);
     if (rc) return rc;
-
-    const int nt = max_threads();
     const ptrdiff_t planes = (ptrdiff_t)n * c;
-    const size_t per_thread = scratch_floats(w, ho, wo, 1);
-    dp_axis ah, aw;
-    void *tables = alloc_axes(ho, wo, &ah, &aw);
-    float *scratch = alloc_scratch(per_thread, nt);
     double *sums = malloc(sizeof(double) * 2 * (size_t)planes);
-    if (!tables || !scratch || !sums) {
-        free(tables);
-        free(scratch);
+    if (!sums) return DP_ERR_NOMEM;
+    dp_plan pl;
+    if ((rc = plan_make(h, w, ho, wo, 1, &pl))) {
         free(sums);
-        return DP_ERR_NOMEM;
+        return rc;
     }
-    build_axis(h, ho, &ah);
-    build_axis(w, wo, &aw);
 
     const size_t in_plane = (size_t)h * w, out_plane = (size_t)ho * wo;
-#pragma omp parallel num_threads(nt)
+#pragma omp parallel num_threads(max_threads())
     {
         dp_scratch s;
-        scratch_cut(scratch + per_thread * (size_t)thread_id(), w, ho, wo, 1, &s);
+        scratch_cut(pl.scratch + pl.per_thread * (size_t)thread_id(), w, ho, wo, 1, &s);
 #pragma omp for schedule(static)
         for (ptrdiff_t p = 0; p < planes; p++)
-            backward_plane(x + (size_t)p * in_plane, dy + (size_t)p * out_plane, h, w, &ah, &aw,
-                           agg, dx + (size_t)p * in_plane, &s, &sums[2 * p]);
+            backward_plane(x + (size_t)p * in_plane, dy + (size_t)p * out_plane, h, w, &pl.ah,
+                           &pl.aw, &pl.cl, agg, dx + (size_t)p * in_plane, &s, &sums[2 * p]);
     }
     /* Sum in plane order, so the result does not depend on the thread count. */
     double gh = 0.0, gw = 0.0;
@@ -466,10 +503,8 @@ int dp_dynopool_backward_agg(const float *x, const float *dy, int n, int c, int 
     const double sh = size_grad(h, alpha_h), sw = size_grad(w, alpha_w);
     dalpha[0] = sh != 0.0 ? (float)(gh * sh) : 0.0f; /* +0 on the floor, not -0 */
     dalpha[1] = sw != 0.0 ? (float)(gw * sw) : 0.0f;
-
     free(sums);
-    free(scratch);
-    free(tables);
+    plan_free(&pl);
     return DP_OK;
 }
 
