@@ -186,7 +186,8 @@ static int cmd_demo(int argc, char **argv)
            "loss L = sum(y * dy) with a random dy.\n\n", dp_version(), N, C, H, W);
     printf("%-12s %-10s %-22s %-12s %-9s %s\n", "alpha (h,w)", "output", "dL/dalpha (h, w)",
            "fwd+bwd ms", "MACs", "note");
-    int rc = 0;
+    /* one untimed call first: it starts the thread pool and faults in the pages */
+    int rc = dp_dynopool_forward(x, N, C, H, W, 2.0f, 2.0f, y);
     for (size_t k = 0; k < sizeof cases / sizeof cases[0] && !rc; k++) {
         float ah = cases[k].ah, aw = cases[k].aw, da[2];
         int ho = dp_dynopool_size(H, ah), wo = dp_dynopool_size(W, aw);

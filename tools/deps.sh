@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what building and testing dynopool needs on Debian 12 (bookworm).
+#   tools/deps.sh              compiler, CMake (OpenMP comes with GCC)
+#   tools/deps.sh --reference  also PyTorch and NumPy for ref/ and bench/ (by hand, not CI)
+set -euo pipefail
+pkgs=(build-essential cmake)
+if [[ "${1:-}" == "--reference" ]]; then
+  pkgs+=(python3 python3-torch python3-numpy)
+elif [[ $# -gt 0 ]]; then
+  echo "usage: tools/deps.sh [--reference]" >&2; exit 2
+fi
+as_root=()
+if [[ $(id -u) -ne 0 ]]; then
+  command -v sudo >/dev/null || { echo "tools/deps.sh: run as root, or install sudo" >&2; exit 1; }
+  as_root=(sudo)
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${as_root[@]}" apt-get update -qq
+"${as_root[@]}" apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
+echo "tools/deps.sh: installed ${pkgs[*]}"
