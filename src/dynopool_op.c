@@ -31,6 +31,8 @@
 #include <omp.h>
 #endif
 
+_Static_assert(sizeof(int) == sizeof(float), "scratch slices hold ints in float-sized words");
+
 /* The query taps of one axis, as arrays indexed [a * out + i] (a in {0, 1}). */
 typedef struct {
     int out;
@@ -82,12 +84,14 @@ static int check_shape(int n, int c, int h, int w, float alpha_h, float alpha_w,
     if (oh < 0) return oh;
     int ow = dp_dynopool_size(w, alpha_w);
     if (ow < 0) return ow;
-    /* Element counts of x and y (and the tables' 4 * out * in products) must fit. */
+    /* Element counts of x and y must be addressable, and the query rows of one
+     * plane (oh x w, indexed with int offsets) must fit in an int. */
     const uint64_t lim = (uint64_t)PTRDIFF_MAX / sizeof(float);
     uint64_t planes = (uint64_t)n * (uint64_t)c;  /* < 2^62 */
     if (planes > lim) return DP_ERR_OVERFLOW;
     uint64_t in_plane = (uint64_t)h * (uint64_t)w, out_plane = (uint64_t)oh * (uint64_t)ow;
     if (in_plane > lim / planes || out_plane > lim / planes) return DP_ERR_OVERFLOW;
+    if ((uint64_t)oh * (uint64_t)w > (uint64_t)INT_MAX) return DP_ERR_OVERFLOW;
     *ho = oh;
     *wo = ow;
     return DP_OK;
@@ -150,7 +154,7 @@ static void *alloc_tables(int ho, int wo, dp_axis *ah, dp_axis *aw, dp_cells *cl
     char *mem = malloc(n * (2 * sizeof(int) + 2 * sizeof(float)));
     if (!mem) return NULL;
     int *ip = (int *)mem;
-    float *fp = (float *)(ip + 2 * n);
+    float *fp = (float *)(mem + 2 * n * sizeof(int)); /* the floats follow the ints */
     ah->i0 = ip, ah->i1 = ip + nh, ip += 2 * nh;
     aw->i0 = ip, aw->i1 = ip + nw, ip += 2 * nw;
     cl->c0 = ip, cl->c1 = ip + nc;
@@ -174,7 +178,7 @@ typedef struct {
     float *r;    /* (2, ho, w) query rows of the plane, interpolated along the height */
     float *q;    /* (4, mp) candidates of every cell, mp = ho * wo padded to a line */
     float *yb;   /* (mp) the forward's maxima, before they are copied to y */
-    int *sel;    /* (mp) winner of each cell (backward; shares yb's space) */
+    int *sel;    /* (mp) winner of each cell (backward) */
     float *d;    /* (2, w) x[i1, :] - x[i0, :] of the current query rows (backward) */
     float *gr;   /* (2, w) dL/d(current query rows) (backward) */
     float *cacc; /* (2, wo) per column tap: sum over the plane of dL/dv / g_v (backward) */
@@ -186,11 +190,12 @@ static size_t line_floats(size_t n) { return (n + 15) & ~(size_t)15; }
  * vectors only (its scalar remainder branches, and small planes are all remainder). */
 static size_t padded_cells(int ho, int wo) { return line_floats((size_t)ho * wo); }
 
-/* Floats per thread; the backward needs more than the forward. */
+/* 4-byte words per thread; the backward needs more than the forward. */
 static size_t scratch_floats(int w, int ho, int wo, int backward)
 {
     size_t n = line_floats(2 * (size_t)ho * w) + 5 * padded_cells(ho, wo);
-    if (backward) n += 2 * line_floats(2 * (size_t)w) + line_floats(2 * (size_t)wo);
+    if (backward)
+        n += 2 * line_floats(2 * (size_t)w) + line_floats(2 * (size_t)wo) + padded_cells(ho, wo);
     return n;
 }
 
@@ -201,12 +206,14 @@ static void scratch_cut(float *base, int w, int ho, int wo, int backward, dp_scr
     s->r = base;
     s->q = s->r + line_floats(2 * (size_t)ho * w);
     s->yb = s->q + 4 * mp;
-    s->sel = (int *)s->yb; /* int and float are both 4 bytes; never used together */
     s->d = s->gr = s->cacc = NULL;
+    s->sel = NULL;
     if (!backward) return;
     s->d = s->yb + mp;
     s->gr = s->d + line_floats(2 * (size_t)w);
     s->cacc = s->gr + line_floats(2 * (size_t)w);
+    /* the winners' ints in the slice's last mp words (int and float are both 4 bytes) */
+    s->sel = (int *)(void *)(s->cacc + line_floats(2 * (size_t)wo));
 }
 
 /* Query rows of the plane: r[a][i][v] = lerp(x[i0, v], x[i1, v], t) for the

@@ -64,6 +64,8 @@ int main(void)
          DP_ERR_OVERFLOW},
         {"input count overflows", 0, 0, 0, 0, 0, 1 << 20, 1 << 20, 1 << 20, 1 << 20, 1e6f, 1e6f,
          0, DP_ERR_OVERFLOW},
+        {"query rows of a plane overflow", 0, 0, 0, 0, 0, 1, 1, 1, 1 << 22, 1e-3f, 1e6f, 0,
+         DP_ERR_OVERFLOW},
         {"unknown aggregation", 0, 0, 0, 0, 0, N, C, H, W, 2, 2, 7, DP_ERR_ARG},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {

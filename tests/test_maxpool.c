@@ -5,6 +5,7 @@
 #include "dynopool.h"
 #include "testutil.h"
 
+#include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,8 +82,23 @@ static void threads_case(tu_rng *r, int n, int c, int h, int w, float ah, float 
     free(x), free(dy), free(y[0]), free(y[1]), free(dx[0]), free(dx[1]);
 }
 
+/* A NaN wins its window, as in max_pool2d; the other windows are untouched. */
+static void nan_case(void)
+{
+    float x[16], y[4], dy[4] = {1, 2, 3, 4}, dx[16], da[2];
+    for (int k = 0; k < 16; k++) x[k] = (float)k;
+    x[5] = NAN; /* window (0, 0): rows 0-1, columns 0-1 */
+    CHECK(dp_dynopool_forward(x, 1, 1, 4, 4, 2.0f, 2.0f, y) == 0, "forward");
+    CHECK(isnan(y[0]), "NaN did not win: y[0] = %g", y[0]);
+    CHECK(y[1] == 7.0f && y[2] == 13.0f && y[3] == 15.0f, "y = %g %g %g", y[1], y[2], y[3]);
+    CHECK(dp_dynopool_backward(x, dy, 1, 1, 4, 4, 2.0f, 2.0f, dx, da) == 0, "backward");
+    CHECK(dx[5] == 1.0f && dx[7] == 2.0f && dx[13] == 3.0f && dx[15] == 4.0f,
+          "dx goes to the winners: %g %g %g %g", dx[5], dx[7], dx[13], dx[15]);
+}
+
 int main(void)
 {
+    nan_case();
     tu_rng r = {42};
     static const int shapes[][4] = {
         {1, 1, 4, 4}, {1, 1, 4, 8}, {2, 3, 4, 6}, {4, 16, 32, 32}, {3, 5, 14, 10}, {1, 7, 56, 4},
