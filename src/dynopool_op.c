@@ -177,8 +177,8 @@ static inline float lerp(float a, float b, float t) { return (1.0f - t) * a + t 
 typedef struct {
     float *r;    /* (2, ho, w) query rows of the plane, interpolated along the height */
     float *q;    /* (4, mp) candidates of every cell, mp = ho * wo padded to a line */
-    float *yb;   /* (mp) the forward's maxima, before they are copied to y */
-    int *sel;    /* (mp) winner of each cell (backward) */
+    float *yb;   /* (mp) the forward's maxima, before they are copied to y (forward) */
+    int *sel;    /* (mp) winner of each cell (backward, in the words yb has in the forward) */
     float *d;    /* (2, w) x[i1, :] - x[i0, :] of the current query rows (backward) */
     float *gr;   /* (2, w) dL/d(current query rows) (backward) */
     float *cacc; /* (2, wo) per column tap: sum over the plane of dL/dv / g_v (backward) */
@@ -194,8 +194,7 @@ static size_t padded_cells(int ho, int wo) { return line_floats((size_t)ho * wo)
 static size_t scratch_floats(int w, int ho, int wo, int backward)
 {
     size_t n = line_floats(2 * (size_t)ho * w) + 5 * padded_cells(ho, wo);
-    if (backward)
-        n += 2 * line_floats(2 * (size_t)w) + line_floats(2 * (size_t)wo) + padded_cells(ho, wo);
+    if (backward) n += 2 * line_floats(2 * (size_t)w) + line_floats(2 * (size_t)wo);
     return n;
 }
 
@@ -205,15 +204,18 @@ static void scratch_cut(float *base, int w, int ho, int wo, int backward, dp_scr
     const size_t mp = padded_cells(ho, wo);
     s->r = base;
     s->q = s->r + line_floats(2 * (size_t)ho * w);
-    s->yb = s->q + 4 * mp;
-    s->d = s->gr = s->cacc = NULL;
+    float *after_q = s->q + 4 * mp; /* mp words: maxima (forward) or winners (backward) */
+    s->yb = NULL;
     s->sel = NULL;
-    if (!backward) return;
-    s->d = s->yb + mp;
+    s->d = s->gr = s->cacc = NULL;
+    if (!backward) {
+        s->yb = after_q;
+        return;
+    }
+    s->sel = (int *)(void *)after_q; /* a backward call's own allocation: never read as float */
+    s->d = after_q + mp;
     s->gr = s->d + line_floats(2 * (size_t)w);
     s->cacc = s->gr + line_floats(2 * (size_t)w);
-    /* the winners' ints in the slice's last mp words (int and float are both 4 bytes) */
-    s->sel = (int *)(void *)(s->cacc + line_floats(2 * (size_t)wo));
 }
 
 /* Query rows of the plane: r[a][i][v] = lerp(x[i0, v], x[i1, v], t) for the
