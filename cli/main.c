@@ -2,7 +2,7 @@
  * dynopool — the command-line tool.  The only place that prints for people and
  * chooses exit codes: 0 success, 1 a failure while working, 2 a usage error.
  */
-#include "dynopool.h"
+#include "cli.h"
 
 #include <errno.h>
 #include <math.h>
@@ -12,14 +12,14 @@
 #include <string.h>
 #include <time.h>
 
-enum { EXIT_USAGE = 2 };
 
 static const char *USAGE =
     "Usage: dynopool <command> [options]\n"
     "       dynopool --help | --version\n"
     "\n"
     "DynOPool: pooling layers that learn their output size and shape (Jang et al.,\n"
-    "CVPR 2022). This build ships the operator; training comes with later releases.\n"
+    "CVPR 2022): the operator, VGG-16 / ResNet-50 / MobileNetV2 in human, DynOPool\n"
+    "and Shape Adaptor form, their cost, and the speed of their training step.\n"
     "\n"
     "Commands:\n"
     "  demo                     Show what the operator does: output shapes for a few\n"
@@ -28,6 +28,11 @@ static const char *USAGE =
     "  shape --input HxW --alpha AH[,AW] [--stages K]\n"
     "                           Output size of one DynOPool (or K in a row, as in a\n"
     "                           network with K pooling stages).\n"
+    "  info [--model M --pool P --input S --classes C --width W --checkpoint F --json]\n"
+    "                           GMACs, parameters, stage sizes and alphas of a network\n"
+    "                           (the paper's Table 5.1 row).\n"
+    "  bench [model options] [--batch B] [--steps K] [--json]\n"
+    "                           Images per second of a training step, peak memory.\n"
     "\n"
     "Options:\n"
     "  -h, --help               This text (also: dynopool <command> --help).\n"
@@ -38,7 +43,27 @@ static const char *USAGE =
     "Threads: OMP_NUM_THREADS (default: all cores).\n"
     "Exit status: 0 success, 1 failure, 2 bad command line.\n";
 
-static int usage_error(const char *fmt, const char *arg)
+int cli_parse_long(const char *s, long *v)
+{
+    char *end;
+    errno = 0;
+    long a = strtol(s, &end, 10);
+    if (end == s || *end || errno) return -1;
+    *v = a;
+    return 0;
+}
+
+int cli_parse_double(const char *s, double *v)
+{
+    char *end;
+    errno = 0;
+    double a = strtod(s, &end);
+    if (end == s || *end || errno || !isfinite(a)) return -1;
+    *v = a;
+    return 0;
+}
+
+int cli_usage_error(const char *fmt, const char *arg)
 {
     fprintf(stderr, "dynopool: ");
     fprintf(stderr, fmt, arg);
@@ -94,26 +119,26 @@ static int cmd_shape(int argc, char **argv)
                    "with the given alphas, e.g. dynopool shape --input 32x32 --alpha 2 --stages 4\n");
             return 0;
         }
-        if (i + 1 >= argc) return usage_error("option '%s' needs a value", a);
+        if (i + 1 >= argc) return cli_usage_error("option '%s' needs a value", a);
         const char *v = argv[++i];
         if (!strcmp(a, "--input")) {
-            if (parse_hw(v, &h, &w)) return usage_error("--input: expected HxW such as 32x32, got '%s'", v);
+            if (parse_hw(v, &h, &w)) return cli_usage_error("--input: expected HxW such as 32x32, got '%s'", v);
             have_in = 1;
         } else if (!strcmp(a, "--alpha")) {
             if (parse_alpha(v, &ah, &aw))
-                return usage_error("--alpha: expected AH[,AW], finite and > 0, got '%s'", v);
+                return cli_usage_error("--alpha: expected AH[,AW], finite and > 0, got '%s'", v);
             have_alpha = 1;
         } else if (!strcmp(a, "--stages")) {
             char *end;
             long k = strtol(v, &end, 10);
             if (*end || end == v || k < 1 || k > 64)
-                return usage_error("--stages: expected an integer from 1 to 64, got '%s'", v);
+                return cli_usage_error("--stages: expected an integer from 1 to 64, got '%s'", v);
             stages = (int)k;
         } else {
-            return usage_error("shape: unknown option '%s'", a);
+            return cli_usage_error("shape: unknown option '%s'", a);
         }
     }
-    if (!have_in || !have_alpha) return usage_error("shape: %s", "--input and --alpha are required");
+    if (!have_in || !have_alpha) return cli_usage_error("shape: %s", "--input and --alpha are required");
     printf("%dx%d", h, w);
     for (int s = 0; s < stages; s++) {
         int ho = dp_dynopool_size(h, ah), wo = dp_dynopool_size(w, aw);
@@ -137,7 +162,7 @@ static double now_s(void)
 }
 
 /* Deterministic standard normals (splitmix64 + Box-Muller). */
-static float randn(uint64_t *s)
+float cli_randn(uint64_t *s)
 {
     uint64_t z[2];
     for (int k = 0; k < 2; k++) {
@@ -159,7 +184,7 @@ static int cmd_demo(int argc, char **argv)
                    "few alphas and prints shapes, gradients and timings.\n");
             return 0;
         }
-        return usage_error("demo: unknown option '%s'", argv[i]);
+        return cli_usage_error("demo: unknown option '%s'", argv[i]);
     }
     enum { N = 16, C = 64, H = 32, W = 32 };
     static const struct { float ah, aw; const char *what; } cases[] = {
@@ -179,8 +204,8 @@ static int cmd_demo(int argc, char **argv)
         return 1;
     }
     uint64_t seed = 2022;
-    for (size_t k = 0; k < in; k++) x[k] = randn(&seed);
-    for (size_t k = 0; k < in * 4; k++) dy[k] = randn(&seed);
+    for (size_t k = 0; k < in; k++) x[k] = cli_randn(&seed);
+    for (size_t k = 0; k < in * 4; k++) dy[k] = cli_randn(&seed);
 
     printf("dynopool %s: DynOPool on a random batch x of shape %dx%dx%dx%d (NCHW),\n"
            "loss L = sum(y * dy) with a random dy.\n\n", dp_version(), N, C, H, W);
@@ -259,6 +284,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "demo")) return cmd_demo(argc - 2, argv + 2);
     if (!strcmp(cmd, "shape")) return cmd_shape(argc - 2, argv + 2);
-    if (cmd[0] == '-') return usage_error("unknown option '%s'", cmd);
-    return usage_error("unknown command '%s'", cmd);
+    if (!strcmp(cmd, "info")) return cmd_info(argc - 2, argv + 2);
+    if (!strcmp(cmd, "bench")) return cmd_bench(argc - 2, argv + 2);
+    if (cmd[0] == '-') return cli_usage_error("unknown option '%s'", cmd);
+    return cli_usage_error("unknown command '%s'", cmd);
 }

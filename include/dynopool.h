@@ -31,6 +31,8 @@
 #ifndef DYNOPOOL_H
 #define DYNOPOOL_H
 
+#include <stddef.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -55,7 +57,10 @@ enum dp_status {
     DP_ERR_ALPHA = -3,     /* alpha is <= 0, NaN or infinite */
     DP_ERR_OVERFLOW = -4,  /* an output size or element count does not fit */
     DP_ERR_NOMEM = -5,     /* an internal allocation failed */
-    DP_ERR_ARG = -6        /* another argument is out of range (e.g. an unknown mode) */
+    DP_ERR_ARG = -6,       /* another argument is out of range (e.g. an unknown mode) */
+    DP_ERR_IO = -7,        /* a file could not be opened, read, written or renamed */
+    DP_ERR_FORMAT = -8,    /* a file's contents are not what was expected */
+    DP_ERR_BACKEND = -9    /* the compute backend (oneDNN) refused or failed */
 };
 
 /* Static text for a status code ("ok", "NULL pointer argument", ...). Never NULL. */
@@ -115,6 +120,94 @@ DP_API int dp_dynopool_backward_agg(const float *x, const float *dy, int n, int 
  * Table 5.5 compares with the model's MACs; the model's GMACs never include it.
  * Returns the count (>= 0) or a negative code. */
 DP_API long long dp_dynopool_macs(int n, int c, int h, int w, float alpha_h, float alpha_w);
+
+/* ==== Models: build, train, measure, save (the engine) ===========================
+ *
+ *     dp_model_config cfg = dp_model_defaults();
+ *     cfg.arch = DP_VGG16; cfg.pool = DP_POOL_DYNOPOOL; cfg.size = 32; cfg.classes = 100;
+ *     dp_model *m;
+ *     if (dp_model_create(&cfg, &m)) ...;
+ *     dp_train_config tc = dp_train_defaults(cfg.arch);
+ *     dp_step_stats st;
+ *     dp_model_train_step(m, x, labels, 128, &tc, tc.lr, tc.lr * tc.alpha_lr_ratio, &st);
+ *     dp_model_save(m, "ckpt.safetensors", NULL, NULL, 0, err, sizeof err);
+ *     dp_model_free(m);
+ *
+ * Images are float32 NCHW (n, in_ch, size, size); labels are ints in [0, classes).
+ * Parameter names and shapes are those of the PyTorch modules in ref/models.py
+ * (docs/models.md), so checkpoints move between the two. */
+enum dp_arch { DP_VGG16 = 0, DP_RESNET50 = 1, DP_MOBILENETV2 = 2 };
+enum dp_pool { DP_POOL_HUMAN = 0, DP_POOL_DYNOPOOL = 1, DP_POOL_SHAPE_ADAPTOR = 2 };
+
+typedef struct dp_model dp_model;
+
+typedef struct dp_model_config {
+    int arch, pool;          /* enum dp_arch, enum dp_pool */
+    int in_ch, size;         /* input channels and side (the network is built for size x size) */
+    int classes;
+    float width;             /* channel multiplier (1 = the paper's networks) */
+    unsigned long long seed; /* weight initialisation */
+    int reference;           /* 1: plain-C reference kernels on NCHW (slow; for testing) */
+} dp_model_config;
+
+typedef struct dp_train_config {
+    float lr;                /* base learning rate (the schedule scales it) */
+    float alpha_lr_ratio;    /* alpha's learning rate = ratio * lr (SPEC 6: 0.1) */
+    float momentum, weight_decay;
+    int nesterov;
+    float lambda;            /* weight of L_GMACs in L_total (SPEC 2) */
+} dp_train_config;
+
+typedef struct dp_step_stats {
+    double loss, loss_task, loss_gmacs;  /* L_total, L_task (mean CE), L_GMACs */
+    int correct;                         /* top-1 hits in the batch (before the update) */
+} dp_step_stats;
+
+#define DP_MAX_STAGES 32
+typedef struct dp_model_info {
+    double gmacs;            /* per image, SPEC 2 counting, at the current alphas */
+    double dynopool_gmacs;   /* DynOPool's own sampling cost per image (Table 5.5) */
+    double dynopool_share;   /* dynopool_gmacs / (gmacs + dynopool_gmacs) */
+    long long params;        /* trainable parameters (alphas included) */
+    int n_stages;            /* resizing stages, in forward order */
+    int sizes[DP_MAX_STAGES][2];
+    int n_alphas;            /* DynOPool: (alpha_h, alpha_w); shape adaptor: (s, s) */
+    float alphas[DP_MAX_STAGES][2];
+} dp_model_info;
+
+DP_API dp_model_config dp_model_defaults(void);   /* VGG-16 human, 3x32x32, 100 classes */
+DP_API dp_train_config dp_train_defaults(int arch); /* SPEC 6 */
+/* "vgg16" / "resnet50" / "mobilenetv2", "human" / "dynopool" / "shape-adaptor":
+ * the enum value, or DP_ERR_ARG. */
+DP_API int dp_arch_parse(const char *name);
+DP_API int dp_pool_parse(const char *name);
+DP_API const char *dp_arch_name(int arch);
+DP_API const char *dp_pool_name(int pool);
+
+DP_API int dp_model_create(const dp_model_config *cfg, dp_model **out);
+DP_API void dp_model_free(dp_model *m);
+DP_API const dp_model_config *dp_model_config_of(const dp_model *m);
+/* One step: forward (batch statistics), L_total = L_task + lambda L_GMACs,
+ * backward, SGD update with learning rates lr (weights) and lr_alpha (alphas). */
+DP_API int dp_model_train_step(dp_model *m, const float *x, const int *labels, int n,
+                               const dp_train_config *tc, float lr, float lr_alpha,
+                               dp_step_stats *st);
+/* Inference (running statistics): logits (n, classes). */
+DP_API int dp_model_predict(dp_model *m, const float *x, int n, float *logits);
+/* Cost, parameters and stage sizes for an input of the model's size. */
+DP_API int dp_model_info_get(dp_model *m, dp_model_info *info);
+/* Checkpoints: safetensors (PyTorch state_dict names, float32, num_batches_tracked
+ * int64) with a JSON metadata block; written atomically.  Extra metadata pairs
+ * (may be 0) are stored beside the model's own.  Loading checks the architecture
+ * and every tensor's shape; err names what did not match. */
+DP_API int dp_model_save(const dp_model *m, const char *path, const char *const *keys,
+                         const char *const *vals, int n, char *err, size_t errlen);
+DP_API int dp_model_load(dp_model *m, const char *path, char *err, size_t errlen);
+/* The configuration a checkpoint was saved with (model, variant, in_ch, size,
+ * classes, width; the rest from dp_model_defaults), without loading it. */
+DP_API int dp_checkpoint_config(const char *path, dp_model_config *cfg, char *err, size_t errlen);
+/* A loaded checkpoint's metadata value (after dp_model_load), or NULL. */
+DP_API const char *dp_model_meta(const dp_model *m, const char *key);
 
 #ifdef __cplusplus
 }

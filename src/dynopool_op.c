@@ -20,6 +20,7 @@
  *    order: the result does not depend on the number of threads.
  */
 #include "dynopool.h"
+#include "engine.h"
 
 #include <limits.h>
 #include <math.h>
@@ -541,4 +542,175 @@ long long dp_dynopool_macs(int n, int c, int h, int w, float alpha_h, float alph
     uint64_t elems = (uint64_t)n * (uint64_t)c * (uint64_t)ho * (uint64_t)wo;
     if (elems > (uint64_t)LLONG_MAX / 16u) return DP_ERR_OVERFLOW;
     return (long long)(16u * elems);
+}
+
+/* ---- the blocked layout of the engine (engine.h) ------------------------------
+ * x: (n, cb, h, w, B) with B = 8 or 16 channel lanes that share every tap, so the
+ * four samples and the max run across the lanes in vector registers.  The
+ * samples are computed in the plane kernel's order (height first, then width),
+ * so the values are bit for bit those of dp_dynopool_forward. */
+
+#define DP_INLINE static inline __attribute__((always_inline))
+
+/* The four candidates of cell (i, j) for the B lanes of block xb: q[k][l]. */
+DP_INLINE void blk_candidates(const float *restrict xb, int w, const dp_axis *ah,
+                              const dp_axis *aw, int i, int j, const int B, float q[4][16])
+{
+    const int ho = ah->out, wo = aw->out;
+    for (int a = 0; a < 2; a++) {
+        const int ku = a * ho + i;
+        const float tu = ah->t[ku];
+        const float *x0 = xb + (size_t)ah->i0[ku] * w * B, *x1 = xb + (size_t)ah->i1[ku] * w * B;
+        for (int b = 0; b < 2; b++) {
+            const int kv = b * wo + j;
+            const float tv = aw->t[kv];
+            const int c0 = aw->i0[kv] * B, c1 = aw->i1[kv] * B;
+            for (int l = 0; l < B; l++)
+                q[2 * a + b][l] = lerp(lerp(x0[c0 + l], x1[c0 + l], tu),
+                                       lerp(x0[c1 + l], x1[c1 + l], tu), tv);
+        }
+    }
+}
+
+DP_INLINE void blk_select(float q[4][16], const int B, float *best, int *sel)
+{
+    for (int l = 0; l < B; l++) {
+        float bv = q[0][l];
+        int k = 0;
+        for (int c = 1; c < 4; c++) {
+            const int take = (q[c][l] > bv) | is_nan(q[c][l]);
+            bv = take ? q[c][l] : bv;
+            k = take ? c : k;
+        }
+        best[l] = bv;
+        sel[l] = k;
+    }
+}
+
+DP_INLINE void blk_forward(const float *restrict xb, float *restrict yb, int w, const dp_axis *ah,
+                           const dp_axis *aw, const int B)
+{
+    float q[4][16], best[16];
+    int sel[16];
+    for (int i = 0; i < ah->out; i++)
+        for (int j = 0; j < aw->out; j++) {
+            blk_candidates(xb, w, ah, aw, i, j, B, q);
+            blk_select(q, B, best, sel);
+            float *yo = yb + ((size_t)i * aw->out + j) * B;
+            for (int l = 0; l < B; l++) yo[l] = best[l];
+        }
+}
+
+/* One block's backward: dxb overwritten; sums[0..1] = this block's dL/dH_out and
+ * dL/dW_out before the chain to alpha. */
+DP_INLINE void blk_backward(const float *restrict xb, const float *restrict dyb, float *restrict dxb,
+                            int h, int w, const dp_axis *ah, const dp_axis *aw, const int B,
+                            double sums[2])
+{
+    const int ho = ah->out, wo = aw->out;
+    float q[4][16], best[16];
+    int sel[16];
+    double sh[16] = {0}, sw[16] = {0};
+    memset(dxb, 0, sizeof(float) * (size_t)h * w * B);
+    for (int i = 0; i < ho; i++)
+        for (int j = 0; j < wo; j++) {
+            blk_candidates(xb, w, ah, aw, i, j, B, q);
+            blk_select(q, B, best, sel);
+            const float *g = dyb + ((size_t)i * wo + j) * B;
+            for (int c = 0; c < 4; c++) {
+                const int a = c >> 1, b = c & 1, ku = a * ho + i, kv = b * wo + j;
+                const float tu = ah->t[ku], tv = aw->t[kv];
+                const float gu = ah->g[ku], gv = aw->g[kv];
+                const size_t r0 = (size_t)ah->i0[ku] * w * B, r1 = (size_t)ah->i1[ku] * w * B;
+                const int c0 = aw->i0[kv] * B, c1 = aw->i1[kv] * B;
+                const float *x00 = xb + r0 + c0, *x01 = xb + r0 + c1;
+                const float *x10 = xb + r1 + c0, *x11 = xb + r1 + c1;
+                float *d00 = dxb + r0 + c0, *d01 = dxb + r0 + c1;
+                float *d10 = dxb + r1 + c0, *d11 = dxb + r1 + c1;
+                for (int l = 0; l < B; l++) {
+                    const float gl = sel[l] == c ? g[l] : 0.0f;
+                    d00[l] += (1.0f - tu) * ((1.0f - tv) * gl);
+                    d01[l] += (1.0f - tu) * (tv * gl);
+                    d10[l] += tu * ((1.0f - tv) * gl);
+                    d11[l] += tu * (tv * gl);
+                    const float du = lerp(x10[l] - x00[l], x11[l] - x01[l], tv);
+                    const float dv = lerp(x00[l], x10[l], tu), dv1 = lerp(x01[l], x11[l], tu);
+                    sh[l] += (double)(gl * du) * gu;
+                    sw[l] += (double)(gl * (dv1 - dv)) * gv;
+                }
+            }
+        }
+    double th = 0.0, tw = 0.0;
+    for (int l = 0; l < B; l++) th += sh[l], tw += sw[l];
+    sums[0] = th;
+    sums[1] = tw;
+}
+
+static int blk_tables(int h, int w, int ho, int wo, dp_axis *ah, dp_axis *aw, void **mem)
+{
+    dp_cells cl;
+    *mem = alloc_tables(ho, wo, ah, aw, &cl);
+    if (!*mem) return DP_ERR_NOMEM;
+    build_axis(h, ho, ah);
+    build_axis(w, wo, aw);
+    return DP_OK;
+}
+
+int dp_dynopool_forward_blk(const float *x, int n, int cb, int h, int w, int blk, float alpha_h,
+                            float alpha_w, float *y)
+{
+    if (blk == 1) return dp_dynopool_forward(x, n, cb, h, w, alpha_h, alpha_w, y);
+    if (!x || !y) return DP_ERR_NULL;
+    if (blk != 8 && blk != 16) return DP_ERR_ARG;
+    if (cb <= 0 || cb > INT_MAX / blk) return DP_ERR_SIZE;
+    int ho, wo, rc = check_shape(n, cb * blk, h, w, alpha_h, alpha_w, DP_AGG_MAX, &ho, &wo);
+    if (rc) return rc;
+    dp_axis ah, aw;
+    void *mem;
+    if ((rc = blk_tables(h, w, ho, wo, &ah, &aw, &mem))) return rc;
+    const ptrdiff_t blocks = (ptrdiff_t)n * cb;
+    const size_t in_b = (size_t)h * w * blk, out_b = (size_t)ho * wo * blk;
+#pragma omp parallel for schedule(static)
+    for (ptrdiff_t p = 0; p < blocks; p++) {
+        if (blk == 16) blk_forward(x + p * in_b, y + p * out_b, w, &ah, &aw, 16);
+        else blk_forward(x + p * in_b, y + p * out_b, w, &ah, &aw, 8);
+    }
+    free(mem);
+    return DP_OK;
+}
+
+int dp_dynopool_backward_blk(const float *x, const float *dy, int n, int cb, int h, int w,
+                             int blk, float alpha_h, float alpha_w, float *dx, float *dalpha)
+{
+    if (blk == 1) return dp_dynopool_backward(x, dy, n, cb, h, w, alpha_h, alpha_w, dx, dalpha);
+    if (!x || !dy || !dx || !dalpha) return DP_ERR_NULL;
+    if (blk != 8 && blk != 16) return DP_ERR_ARG;
+    if (cb <= 0 || cb > INT_MAX / blk) return DP_ERR_SIZE;
+    int ho, wo, rc = check_shape(n, cb * blk, h, w, alpha_h, alpha_w, DP_AGG_MAX, &ho, &wo);
+    if (rc) return rc;
+    const ptrdiff_t blocks = (ptrdiff_t)n * cb;
+    double *sums = malloc(sizeof(double) * 2 * (size_t)blocks);
+    if (!sums) return DP_ERR_NOMEM;
+    dp_axis ah, aw;
+    void *mem;
+    if ((rc = blk_tables(h, w, ho, wo, &ah, &aw, &mem))) {
+        free(sums);
+        return rc;
+    }
+    const size_t in_b = (size_t)h * w * blk, out_b = (size_t)ho * wo * blk;
+#pragma omp parallel for schedule(static)
+    for (ptrdiff_t p = 0; p < blocks; p++) {
+        if (blk == 16)
+            blk_backward(x + p * in_b, dy + p * out_b, dx + p * in_b, h, w, &ah, &aw, 16, &sums[2 * p]);
+        else
+            blk_backward(x + p * in_b, dy + p * out_b, dx + p * in_b, h, w, &ah, &aw, 8, &sums[2 * p]);
+    }
+    double gh = 0.0, gw = 0.0;
+    for (ptrdiff_t p = 0; p < blocks; p++) gh += sums[2 * p], gw += sums[2 * p + 1];
+    const double sh = size_grad(h, alpha_h), sw = size_grad(w, alpha_w);
+    dalpha[0] = sh != 0.0 ? (float)(gh * sh) : 0.0f;
+    dalpha[1] = sw != 0.0 ? (float)(gw * sw) : 0.0f;
+    free(sums);
+    free(mem);
+    return DP_OK;
 }

@@ -14,6 +14,9 @@ const char *dp_strerror(int status)
     case DP_ERR_OVERFLOW: return "output size or element count too large";
     case DP_ERR_NOMEM: return "out of memory";
     case DP_ERR_ARG: return "argument out of range";
+    case DP_ERR_IO: return "file input/output failed";
+    case DP_ERR_FORMAT: return "file contents are malformed";
+    case DP_ERR_BACKEND: return "the compute backend (oneDNN) failed";
     default: return "unknown status code";
     }
 }

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building and testing dynopool needs on Debian 12 (bookworm).
-#   tools/deps.sh              compiler, CMake (OpenMP comes with GCC)
+#   tools/deps.sh              compiler, CMake, oneDNN, OpenBLAS (OpenMP), cJSON, zlib
 #   tools/deps.sh --reference  also PyTorch and NumPy for ref/ and bench/ (by hand, not CI)
 set -euo pipefail
-pkgs=(build-essential cmake)
+pkgs=(build-essential cmake libdnnl-dev libopenblas-openmp-dev libcjson-dev zlib1g-dev)
 if [[ "${1:-}" == "--reference" ]]; then
   pkgs+=(python3 python3-torch python3-numpy)
 elif [[ $# -gt 0 ]]; then

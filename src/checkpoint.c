@@ -1,0 +1,308 @@
+/* checkpoint.c — a model as a safetensors file: every state_dict entry under its
+ * PyTorch name (float32; num_batches_tracked int64, shape []), the SGD momentum
+ * buffers as "optimizer.momentum_buffer.<name>" when training has started, and a
+ * metadata block: format, model, variant, in_ch, size, classes, width, alphas and
+ * sizes (JSON), optimizer (JSON), plus the caller's pairs (epoch, ...). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "model.h"
+#include "safetensors.h"
+
+#define FORMAT_TAG "dynopool-checkpoint-1"
+
+void dp_model_meta_clear(dp_model *m)
+{
+    for (int i = 0; i < m->n_meta; i++) free(m->meta_k[i]), free(m->meta_v[i]);
+    free(m->meta_k);
+    free(m->meta_v);
+    m->meta_k = m->meta_v = NULL;
+    m->n_meta = 0;
+}
+
+const char *dp_model_meta(const dp_model *m, const char *key)
+{
+    for (int i = 0; m && key && i < m->n_meta; i++)
+        if (strcmp(m->meta_k[i], key) == 0) return m->meta_v[i];
+    return NULL;
+}
+
+static void errf(char *err, size_t n, const char *path, const char *what, const char *name)
+{
+    if (err && n) snprintf(err, n, "%s: %s%s%s%s", path, what, name ? " '" : "", name ? name : "",
+                           name ? "'" : "");
+}
+
+/* The tensors of a model, in node order; names point into the net or into
+ * names (one 128-byte slot per tensor). */
+typedef struct {
+    st_view *v;
+    char *names;
+    long long *nbt;
+    int n;
+} tensor_list;
+
+static int list_tensors(const dp_model *m, int with_opt, tensor_list *tl)
+{
+    const dp_net *net = &m->net;
+    const int cap = 2 * net->n_pv + 2 * net->n_sv + 1;
+    tl->v = calloc((size_t)cap, sizeof(st_view));
+    tl->names = calloc((size_t)cap, 128);
+    tl->nbt = calloc((size_t)net->n_nodes + 1, sizeof(long long));
+    tl->n = 0;
+    if (!tl->v || !tl->names || !tl->nbt) return DP_ERR_NOMEM;
+    for (int i = 0; i < net->n_pv; i++) {
+        const dp_pview *p = &net->pv[i];
+        st_view *v = &tl->v[tl->n++];
+        v->name = p->name, v->dtype = ST_F32, v->ndim = p->ndim, v->data = net->params + p->off;
+        for (int d = 0; d < p->ndim; d++) v->shape[d] = p->shape[d];
+    }
+    for (int i = 0; i < net->n_sv; i++) {
+        const dp_sview *s = &net->sv[i];
+        st_view *v = &tl->v[tl->n++];
+        v->name = s->name, v->dtype = ST_F32, v->ndim = 1, v->shape[0] = s->numel;
+        v->data = net->stats + s->off;
+        if (s->kind == 1) { /* after running_var: the BN's counter */
+            char *nm = tl->names + 128 * (size_t)tl->n;
+            const dp_node *nd = &net->nodes[s->node];
+            snprintf(nm, 128, "%s.num_batches_tracked", nd->name);
+            tl->nbt[s->node] = nd->nbt;
+            v = &tl->v[tl->n++];
+            v->name = nm, v->dtype = ST_I64, v->ndim = 0, v->data = &tl->nbt[s->node];
+        }
+    }
+    if (with_opt && m->sgd.buf)
+        for (int i = 0; i < net->n_pv; i++) {
+            const dp_pview *p = &net->pv[i];
+            char *nm = tl->names + 128 * (size_t)tl->n;
+            snprintf(nm, 128, "optimizer.momentum_buffer.%s", p->name);
+            st_view *v = &tl->v[tl->n++];
+            v->name = nm, v->dtype = ST_F32, v->ndim = p->ndim, v->data = m->sgd.buf + p->off;
+            for (int d = 0; d < p->ndim; d++) v->shape[d] = p->shape[d];
+        }
+    return DP_OK;
+}
+
+static void list_free(tensor_list *tl)
+{
+    free(tl->v);
+    free(tl->names);
+    free(tl->nbt);
+}
+
+static char *json_of(cJSON *j)
+{
+    char *s = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    return s;
+}
+
+int dp_model_save(const dp_model *m, const char *path, const char *const *keys,
+                  const char *const *vals, int n, char *err, size_t errlen)
+{
+    if (!m || !path || (n > 0 && (!keys || !vals))) return DP_ERR_NULL;
+    dp_model_info info;
+    int rc = dp_model_info_get((dp_model *)m, &info);
+    if (rc) return rc;
+    tensor_list tl;
+    if ((rc = list_tensors(m, 1, &tl))) {
+        list_free(&tl);
+        return rc;
+    }
+    char num[5][32];
+    snprintf(num[0], 32, "%d", m->cfg.in_ch);
+    snprintf(num[1], 32, "%d", m->cfg.size);
+    snprintf(num[2], 32, "%d", m->cfg.classes);
+    snprintf(num[3], 32, "%.9g", (double)m->cfg.width);
+    snprintf(num[4], 32, "%lld", m->steps);
+    cJSON *al = cJSON_CreateArray(), *sz = cJSON_CreateArray(), *op = cJSON_CreateObject();
+    for (int i = 0; i < info.n_alphas; i++) {
+        const double a[2] = {info.alphas[i][0], info.alphas[i][1]};
+        cJSON_AddItemToArray(al, cJSON_CreateDoubleArray(a, 2));
+    }
+    for (int i = 0; i < info.n_stages; i++)
+        cJSON_AddItemToArray(sz, cJSON_CreateIntArray(info.sizes[i], 2));
+    cJSON_AddStringToObject(op, "type", "sgd");
+    cJSON_AddNumberToObject(op, "momentum", m->sgd.momentum);
+    cJSON_AddNumberToObject(op, "weight_decay", m->sgd.weight_decay);
+    cJSON_AddBoolToObject(op, "nesterov", m->sgd.nesterov);
+    cJSON_AddBoolToObject(op, "has_momentum_buffers", m->sgd.buf != NULL);
+    char *js[3] = {json_of(al), json_of(sz), json_of(op)};
+    const int own = 11;
+    const char **k = calloc((size_t)(own + (n > 0 ? n : 0)), sizeof(char *));
+    const char **v = calloc((size_t)(own + (n > 0 ? n : 0)), sizeof(char *));
+    if (!k || !v || !js[0] || !js[1] || !js[2]) {
+        rc = DP_ERR_NOMEM;
+        goto out;
+    }
+    const char *ok[] = {"format", "model", "variant", "in_ch", "size", "classes", "width",
+                        "alphas", "sizes", "optimizer", "steps"};
+    const char *ov[] = {FORMAT_TAG, dp_arch_name(m->cfg.arch), dp_pool_name(m->cfg.pool),
+                        num[0], num[1], num[2], num[3], js[0], js[1], js[2], num[4]};
+    int nm = 0;
+    for (int i = 0; i < own; i++) k[nm] = ok[i], v[nm++] = ov[i];
+    for (int i = 0; i < n; i++) {
+        int dup = 0;
+        for (int j = 0; j < own; j++) dup |= strcmp(keys[i], ok[j]) == 0;
+        if (dup) {
+            errf(err, errlen, path, "metadata key is reserved:", keys[i]);
+            rc = DP_ERR_ARG;
+            goto out;
+        }
+        k[nm] = keys[i], v[nm++] = vals[i];
+    }
+    rc = st_save(path, tl.v, tl.n, k, v, nm, err, errlen);
+out:
+    free(k);
+    free(v);
+    for (int i = 0; i < 3; i++) cJSON_free(js[i]);
+    list_free(&tl);
+    return rc;
+}
+
+static int same_shape(const st_view *a, const st_view *b)
+{
+    if (a->dtype != b->dtype || a->ndim != b->ndim) return 0;
+    for (int d = 0; d < a->ndim; d++)
+        if (a->shape[d] != b->shape[d]) return 0;
+    return 1;
+}
+
+static void shape_str(const st_view *v, char *out, size_t n)
+{
+    size_t k = (size_t)snprintf(out, n, "%s[", v->dtype == ST_F32 ? "F32" : v->dtype == ST_I64 ? "I64" : "I32");
+    for (int d = 0; d < v->ndim && k < n; d++)
+        k += (size_t)snprintf(out + k, n - k, "%s%lld", d ? ", " : "", v->shape[d]);
+    if (k < n) snprintf(out + k, n - k, "]");
+}
+
+static int check_meta(const st_file *f, const char *key, const char *want, const char *path,
+                      char *err, size_t errlen)
+{
+    const char *got = st_meta(f, key);
+    if (got && strcmp(got, want) == 0) return DP_OK;
+    if (err && errlen)
+        snprintf(err, errlen, "%s: checkpoint has %s = %s, this model has %s", path, key,
+                 got ? got : "(none)", want);
+    return DP_ERR_FORMAT;
+}
+
+int dp_model_load(dp_model *m, const char *path, char *err, size_t errlen)
+{
+    if (!m || !path) return DP_ERR_NULL;
+    st_file *f;
+    int rc = st_load(path, &f, err, errlen);
+    if (rc) return rc;
+    char num[3][32];
+    snprintf(num[0], 32, "%d", m->cfg.in_ch);
+    snprintf(num[1], 32, "%d", m->cfg.classes);
+    snprintf(num[2], 32, "%.9g", (double)m->cfg.width);
+    if ((rc = check_meta(f, "model", dp_arch_name(m->cfg.arch), path, err, errlen)) ||
+        (rc = check_meta(f, "variant", dp_pool_name(m->cfg.pool), path, err, errlen)) ||
+        (rc = check_meta(f, "in_ch", num[0], path, err, errlen)) ||
+        (rc = check_meta(f, "classes", num[1], path, err, errlen)) ||
+        (rc = check_meta(f, "width", num[2], path, err, errlen))) {
+        st_free(f);
+        return rc;
+    }
+    tensor_list tl;
+    char first[128] = "";
+    if (m->net.n_pv > 0)
+        snprintf(first, sizeof first, "optimizer.momentum_buffer.%s", m->net.pv[0].name);
+    const int has_opt = m->net.n_pv > 0 && st_find(f, first) != NULL;
+    if (has_opt && !m->sgd.buf && (rc = dp_sgd_init(&m->sgd, &m->net))) {
+        st_free(f);
+        return rc;
+    }
+    if ((rc = list_tensors(m, has_opt, &tl))) goto out;
+    /* every tensor present with the right shape, nothing unknown */
+    for (int i = 0; i < tl.n; i++) {
+        const st_view *t = st_find(f, tl.v[i].name);
+        char want[96], got[96];
+        shape_str(&tl.v[i], want, sizeof want);
+        if (!t) {
+            if (err && errlen)
+                snprintf(err, errlen, "%s: missing tensor '%s' (expected %s)", path, tl.v[i].name, want);
+            rc = DP_ERR_FORMAT;
+            goto out;
+        }
+        if (!same_shape(t, &tl.v[i])) {
+            shape_str(t, got, sizeof got);
+            if (err && errlen)
+                snprintf(err, errlen, "%s: tensor '%s' is %s, expected %s", path, tl.v[i].name, got, want);
+            rc = DP_ERR_FORMAT;
+            goto out;
+        }
+    }
+    if (st_count(f) != tl.n) {
+        for (int i = 0; i < st_count(f); i++) {
+            const char *name = st_get(f, i)->name;
+            int known = 0;
+            for (int j = 0; j < tl.n && !known; j++) known = strcmp(tl.v[j].name, name) == 0;
+            if (!known) {
+                errf(err, errlen, path, "unexpected tensor", name);
+                rc = DP_ERR_FORMAT;
+                goto out;
+            }
+        }
+    }
+    /* all checked: copy */
+    for (int i = 0; i < tl.n; i++) {
+        const st_view *t = st_find(f, tl.v[i].name);
+        const size_t bytes = st_numel(t) * st_elem_size(t->dtype);
+        memcpy((void *)tl.v[i].data, t->data, bytes);
+    }
+    for (int i = 0; i < m->net.n_nodes; i++)
+        if (m->net.nodes[i].type == DP_OP_BN) m->net.nodes[i].nbt = tl.nbt[i];
+    if (has_opt) m->sgd.started = 1;
+    const char *steps = st_meta(f, "steps");
+    m->steps = steps ? atoll(steps) : 0;
+    /* keep the metadata for dp_model_meta */
+    dp_model_meta_clear(m);
+    {
+        const char *keys[] = {"format", "model", "variant", "in_ch", "size", "classes", "width",
+                              "alphas", "sizes", "optimizer", "steps", "epoch", "config",
+                              "history", "dataset"};
+        const int nk = (int)(sizeof keys / sizeof *keys);
+        m->meta_k = calloc((size_t)nk, sizeof(char *));
+        m->meta_v = calloc((size_t)nk, sizeof(char *));
+        for (int i = 0; m->meta_k && m->meta_v && i < nk; i++) {
+            const char *val = st_meta(f, keys[i]);
+            if (!val) continue;
+            m->meta_k[m->n_meta] = strdup(keys[i]);
+            m->meta_v[m->n_meta++] = strdup(val);
+        }
+    }
+out:
+    list_free(&tl);
+    st_free(f);
+    return rc;
+}
+
+int dp_checkpoint_config(const char *path, dp_model_config *cfg, char *err, size_t errlen)
+{
+    if (!path || !cfg) return DP_ERR_NULL;
+    st_file *f;
+    int rc = st_load(path, &f, err, errlen);
+    if (rc) return rc;
+    dp_model_config c = dp_model_defaults();
+    const char *fmt = st_meta(f, "format"), *mo = st_meta(f, "model"), *va = st_meta(f, "variant");
+    const char *ic = st_meta(f, "in_ch"), *sz = st_meta(f, "size"), *cl = st_meta(f, "classes");
+    const char *wd = st_meta(f, "width");
+    if (!fmt || strcmp(fmt, FORMAT_TAG) != 0) {
+        errf(err, errlen, path, "not a dynopool checkpoint (metadata 'format' is not", FORMAT_TAG);
+        rc = DP_ERR_FORMAT;
+    } else if (!mo || (c.arch = dp_arch_parse(mo)) < 0 || !va || (c.pool = dp_pool_parse(va)) < 0 ||
+               !ic || (c.in_ch = atoi(ic)) <= 0 || !sz || (c.size = atoi(sz)) < 2 || !cl ||
+               (c.classes = atoi(cl)) <= 0 || !wd || !((c.width = strtof(wd, NULL)) > 0.0f)) {
+        errf(err, errlen, path, "metadata lacks a valid model, variant, in_ch, size, classes or width", NULL);
+        rc = DP_ERR_FORMAT;
+    } else {
+        *cfg = c;
+    }
+    st_free(f);
+    return rc;
+}

@@ -1,0 +1,397 @@
+/* dnn.c — oneDNN 2.x behind dnn.h.  Activations are described to oneDNN with
+ * explicit tags (nchw / nChw8c / nChw16c, the layout the engine chose); weights
+ * are left to oneDNN ("any") and reordered from and to the flat OIHW parameter
+ * buffers around each use, since the weights change every step anyway. */
+#include "dnn.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <dnnl.h>
+
+static dnnl_engine_t g_eng;
+static dnnl_stream_t g_strm;
+static int g_blk;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+static void init_once(void)
+{
+    if (dnnl_engine_create(&g_eng, dnnl_cpu, 0) != dnnl_success) return;
+    if (dnnl_stream_create(&g_strm, g_eng, dnnl_stream_default_flags) != dnnl_success) return;
+    const unsigned isa = (unsigned)dnnl_get_effective_cpu_isa();
+    const unsigned avx512 = (unsigned)dnnl_cpu_isa_avx512_core;
+    g_blk = (isa & avx512) == avx512 ? 16 : 8;
+}
+
+int dnn_blk(void)
+{
+    pthread_once(&g_once, init_once);
+    return g_blk;
+}
+
+#ifdef DP_DNN_TRACE
+#include <stdio.h>
+#define DNN_TRACE(s) fprintf(stderr, "dnn.c:%d: %s failed\n", __LINE__, s)
+#else
+#define DNN_TRACE(s) ((void)0)
+#endif
+#define TRY(call)                                                   \
+    do {                                                            \
+        if ((call) != dnnl_success) { DNN_TRACE(#call); rc = DP_ERR_BACKEND; goto out; } \
+    } while (0)
+
+static dnnl_format_tag_t tag_of(int blk)
+{
+    return blk == 16 ? dnnl_nChw16c : blk == 8 ? dnnl_nChw8c : dnnl_nchw;
+}
+
+static int act_md(dnnl_memory_desc_t *md, const dp_act *a)
+{
+    const dnnl_dims_t d = {a->n, a->c, a->h, a->w};
+    return dnnl_memory_desc_init_by_tag(md, 4, d, dnnl_f32, tag_of(a->blk)) == dnnl_success
+               ? DP_OK
+               : DP_ERR_BACKEND;
+}
+
+static float *alloc_md(const dnnl_memory_desc_t *md)
+{
+    size_t bytes = dnnl_memory_desc_get_size(md);
+    bytes = (bytes + 63) & ~(size_t)63;
+    float *p = aligned_alloc(64, bytes ? bytes : 64);
+    if (p) memset(p, 0, bytes);
+    return p;
+}
+
+/* Runs prim with up to 10 (arg, md, pointer) triples on the engine's stream. */
+typedef struct { int arg; const dnnl_memory_desc_t *md; const void *ptr; } dnn_arg;
+
+static int run(dnnl_primitive_t prim, const dnn_arg *a, int n)
+{
+    dnnl_exec_arg_t args[10];
+    dnnl_memory_t mem[10];
+    int made = 0, rc = DP_OK;
+    for (; made < n; made++) {
+        if (!a[made].ptr) DNN_TRACE("null argument");
+        TRY(dnnl_memory_create(&mem[made], a[made].md, g_eng, (void *)a[made].ptr));
+        args[made].arg = a[made].arg;
+        args[made].memory = mem[made];
+    }
+    TRY(dnnl_primitive_execute(prim, g_strm, n, args));
+    TRY(dnnl_stream_wait(g_strm));
+out:
+    for (int i = 0; i < made; i++) dnnl_memory_destroy(mem[i]);
+    return rc;
+}
+
+static int reorder_make(dnnl_primitive_t *r, const dnnl_memory_desc_t *from,
+                        const dnnl_memory_desc_t *to)
+{
+    dnnl_primitive_desc_t pd = NULL;
+    int rc = DP_OK;
+    TRY(dnnl_reorder_primitive_desc_create(&pd, from, g_eng, to, g_eng, NULL));
+    TRY(dnnl_primitive_create(r, pd));
+out:
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    return rc;
+}
+
+static int reorder_run(dnnl_primitive_t r, const dnnl_memory_desc_t *from, const void *src,
+                       const dnnl_memory_desc_t *to, void *dst)
+{
+    const dnn_arg a[2] = {{DNNL_ARG_FROM, from, src}, {DNNL_ARG_TO, to, dst}};
+    return run(r, a, 2);
+}
+
+/* ---- per-node state ------------------------------------------------------- */
+enum { ST_CONV = 1, ST_BN, ST_POOL };
+#define KEYLEN 16
+
+typedef struct {
+    int kind;
+    int key[KEYLEN];
+    dnnl_primitive_desc_t pd[3];      /* forward, backward data, backward weights */
+    dnnl_primitive_t prim[3];
+    dnnl_primitive_t reo[3];          /* user w -> fwd w, user w -> bwd-data w, diff w -> user */
+    dnnl_memory_desc_t x, y, w_user, w_fwd, w_bwd, dw, b, ws;
+    void *wsb;                        /* workspace (bn relu mask, pool indices) */
+} dnn_state;
+
+void dnn_free(void **be)
+{
+    dnn_state *st = *be;
+    if (!st) return;
+    for (int i = 0; i < 3; i++) {
+        if (st->prim[i]) dnnl_primitive_destroy(st->prim[i]);
+        if (st->pd[i]) dnnl_primitive_desc_destroy(st->pd[i]);
+        if (st->reo[i]) dnnl_primitive_destroy(st->reo[i]);
+    }
+    free(st->wsb);
+    free(st);
+    *be = NULL;
+}
+
+/* Returns the node's state when it was built for key, else a fresh zeroed one
+ * (the old one freed).  NULL when out of memory. */
+static dnn_state *state_for(void **be, int kind, const int key[KEYLEN], int *fresh)
+{
+    dnn_state *st = *be;
+    if (st && st->kind == kind && memcmp(st->key, key, sizeof(st->key)) == 0) {
+        *fresh = 0;
+        return st;
+    }
+    dnn_free(be);
+    st = calloc(1, sizeof(*st));
+    if (!st) return NULL;
+    st->kind = kind;
+    memcpy(st->key, key, sizeof(st->key));
+    *be = st;
+    *fresh = 1;
+    return st;
+}
+
+static const dnnl_memory_desc_t *pd_md(dnnl_primitive_desc_t pd, dnnl_query_t q)
+{
+    return dnnl_primitive_desc_query_md(pd, q, 0);
+}
+
+/* ---- convolution ------------------------------------------------------------- */
+
+static int conv_build(dnn_state *st, const dp_act *x, const dp_act *y, int k, int s, int p,
+                      int g, int bias)
+{
+    int rc = DP_OK;
+    if ((rc = act_md(&st->x, x)) || (rc = act_md(&st->y, y))) return rc;
+    const dnnl_dims_t st2 = {s, s}, pad = {p, p};
+    const dnnl_dims_t pr = {(y->h - 1) * s + k - x->h - p, (y->w - 1) * s + k - x->w - p};
+    dnnl_memory_desc_t w_any, b_md;
+    if (g == 1) {
+        const dnnl_dims_t wd = {y->c, x->c, k, k};
+        TRY(dnnl_memory_desc_init_by_tag(&st->w_user, 4, wd, dnnl_f32, dnnl_oihw));
+        TRY(dnnl_memory_desc_init_by_tag(&w_any, 4, wd, dnnl_f32, dnnl_format_tag_any));
+    } else {
+        const dnnl_dims_t wd = {g, y->c / g, x->c / g, k, k};
+        TRY(dnnl_memory_desc_init_by_tag(&st->w_user, 5, wd, dnnl_f32, dnnl_goihw));
+        TRY(dnnl_memory_desc_init_by_tag(&w_any, 5, wd, dnnl_f32, dnnl_format_tag_any));
+    }
+    const dnnl_dims_t bd = {y->c};
+    TRY(dnnl_memory_desc_init_by_tag(&b_md, 1, bd, dnnl_f32, dnnl_x));
+    st->b = b_md;
+    const dnnl_memory_desc_t *bp = bias ? &b_md : NULL;
+    dnnl_convolution_desc_t cd;
+    TRY(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training, dnnl_convolution_direct,
+                                           &st->x, &w_any, bp, &st->y, st2, pad, pr));
+    TRY(dnnl_primitive_desc_create(&st->pd[0], &cd, NULL, g_eng, NULL));
+    st->w_fwd = *pd_md(st->pd[0], dnnl_query_weights_md);
+    TRY(dnnl_primitive_create(&st->prim[0], st->pd[0]));
+    if (!dnnl_memory_desc_equal(&st->w_fwd, &st->w_user) &&
+        (rc = reorder_make(&st->reo[0], &st->w_user, &st->w_fwd)))
+        return rc;
+    /* backward data (skipped for the network's first conv: x needs no gradient
+     * there, but building it costs little and keeps one code path) */
+    TRY(dnnl_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, &st->x, &w_any,
+                                                 &st->y, st2, pad, pr));
+    TRY(dnnl_primitive_desc_create(&st->pd[1], &cd, NULL, g_eng, st->pd[0]));
+    st->w_bwd = *pd_md(st->pd[1], dnnl_query_weights_md);
+    TRY(dnnl_primitive_create(&st->prim[1], st->pd[1]));
+    if (!dnnl_memory_desc_equal(&st->w_bwd, &st->w_user) &&
+        (rc = reorder_make(&st->reo[1], &st->w_user, &st->w_bwd)))
+        return rc;
+    /* backward weights */
+    TRY(dnnl_convolution_backward_weights_desc_init(&cd, dnnl_convolution_direct, &st->x, &w_any,
+                                                    bp, &st->y, st2, pad, pr));
+    TRY(dnnl_primitive_desc_create(&st->pd[2], &cd, NULL, g_eng, st->pd[0]));
+    st->dw = *pd_md(st->pd[2], dnnl_query_diff_weights_md);
+    TRY(dnnl_primitive_create(&st->prim[2], st->pd[2]));
+    if (!dnnl_memory_desc_equal(&st->dw, &st->w_user) &&
+        (rc = reorder_make(&st->reo[2], &st->dw, &st->w_user)))
+        return rc;
+out:
+    return rc;
+}
+
+static int conv_state(void **be, const dp_act *x, const dp_act *y, int k, int s, int p, int g,
+                      int bias, dnn_state **out)
+{
+    if (!dnn_blk()) return DP_ERR_BACKEND;
+    const int key[KEYLEN] = {x->n, x->c, x->h, x->w, x->blk, y->c, y->h, y->w, y->blk,
+                             k, s, p, g, bias};
+    int fresh;
+    dnn_state *st = state_for(be, ST_CONV, key, &fresh);
+    if (!st) return DP_ERR_NOMEM;
+    if (fresh) {
+        int rc = conv_build(st, x, y, k, s, p, g, bias);
+        if (rc) { dnn_free(be); return rc; }
+    }
+    *out = st;
+    return DP_OK;
+}
+
+/* The net's weight scratch, grown to hold md; NULL if out of memory.  Weights
+ * in oneDNN's formats live there only for the duration of one primitive. */
+static float *scratch(dp_net *net, const dnnl_memory_desc_t *md)
+{
+    const size_t bytes = (dnnl_memory_desc_get_size(md) + 63) & ~(size_t)63;
+    if (bytes > net->wscr_cap || !net->wscr) {
+        float *q = aligned_alloc(64, bytes);
+        if (!q) return NULL;
+        memset(q, 0, bytes);
+        free(net->wscr);
+        net->wscr = q;
+        net->wscr_cap = bytes;
+    }
+    return net->wscr;
+}
+
+int dnn_conv_forward(dp_net *net, void **be, const dp_act *x, const float *w, const float *b,
+                     int k, int s, int p, int g, dp_act *y)
+{
+    dnn_state *st;
+    int rc = conv_state(be, x, y, k, s, p, g, b != NULL, &st);
+    if (rc) return rc;
+    const float *wf = w;
+    if (st->reo[0]) {
+        float *t = scratch(net, &st->w_fwd);
+        if (!t) return DP_ERR_NOMEM;
+        if ((rc = reorder_run(st->reo[0], &st->w_user, w, &st->w_fwd, t))) return rc;
+        wf = t;
+    }
+    const dnn_arg a[4] = {{DNNL_ARG_SRC, &st->x, x->data}, {DNNL_ARG_WEIGHTS, &st->w_fwd, wf},
+                          {DNNL_ARG_DST, &st->y, y->data}, {DNNL_ARG_BIAS, &st->b, b}};
+    return run(st->prim[0], a, b ? 4 : 3);
+}
+
+int dnn_conv_backward(dp_net *net, void **be, const dp_act *x, const float *w, const dp_act *dy,
+                      float *dx, float *dw, float *db)
+{
+    dnn_state *st = *be;
+    if (!st || st->kind != ST_CONV) return DP_ERR_BACKEND; /* forward first */
+    int rc;
+    if (dx) {
+        const float *wb = w;
+        if (st->reo[1]) {
+            float *t = scratch(net, &st->w_bwd);
+            if (!t) return DP_ERR_NOMEM;
+            if ((rc = reorder_run(st->reo[1], &st->w_user, w, &st->w_bwd, t))) return rc;
+            wb = t;
+        }
+        const dnn_arg a[3] = {{DNNL_ARG_DIFF_DST, &st->y, dy->data},
+                              {DNNL_ARG_WEIGHTS, &st->w_bwd, wb}, {DNNL_ARG_DIFF_SRC, &st->x, dx}};
+        if ((rc = run(st->prim[1], a, 3))) return rc;
+    }
+    float *dwt = dw;
+    if (st->reo[2] && !(dwt = scratch(net, &st->dw))) return DP_ERR_NOMEM;
+    const dnn_arg a[4] = {{DNNL_ARG_SRC, &st->x, x->data}, {DNNL_ARG_DIFF_DST, &st->y, dy->data},
+                          {DNNL_ARG_DIFF_WEIGHTS, &st->dw, dwt}, {DNNL_ARG_DIFF_BIAS, &st->b, db}};
+    if ((rc = run(st->prim[2], a, db ? 4 : 3))) return rc;
+    if (st->reo[2]) return reorder_run(st->reo[2], &st->dw, dwt, &st->w_user, dw);
+    return DP_OK;
+}
+
+/* ---- batch norm ---------------------------------------------------------------- */
+
+static int bn_state(void **be, const dp_act *x, float eps, int train, int relu, dnn_state **out)
+{
+    if (!dnn_blk()) return DP_ERR_BACKEND;
+    union { float f; int i; } e = {eps};
+    const int key[KEYLEN] = {x->n, x->c, x->h, x->w, x->blk, train, relu, e.i};
+    int fresh, rc = DP_OK;
+    dnn_state *st = state_for(be, ST_BN, key, &fresh);
+    if (!st) return DP_ERR_NOMEM;
+    *out = st;
+    if (!fresh) return DP_OK;
+    unsigned flags = dnnl_use_scale | dnnl_use_shift | (relu ? dnnl_fuse_norm_relu : 0u);
+    if (!train) flags |= dnnl_use_global_stats;
+    dnnl_batch_normalization_desc_t bd;
+    if ((rc = act_md(&st->x, x))) goto out;
+    const dnnl_dims_t cd = {x->c};
+    TRY(dnnl_memory_desc_init_by_tag(&st->b, 1, cd, dnnl_f32, dnnl_x));
+    TRY(dnnl_batch_normalization_forward_desc_init(
+        &bd, train ? dnnl_forward_training : dnnl_forward_inference, &st->x, eps, flags));
+    TRY(dnnl_primitive_desc_create(&st->pd[0], &bd, NULL, g_eng, NULL));
+    TRY(dnnl_primitive_create(&st->prim[0], st->pd[0]));
+    if (train) {
+        st->ws = *pd_md(st->pd[0], dnnl_query_workspace_md);
+        if (relu && !(st->wsb = alloc_md(&st->ws))) { rc = DP_ERR_NOMEM; goto out; }
+        TRY(dnnl_batch_normalization_backward_desc_init(&bd, dnnl_backward, &st->x, &st->x, eps,
+                                                        flags));
+        TRY(dnnl_primitive_desc_create(&st->pd[1], &bd, NULL, g_eng, st->pd[0]));
+        TRY(dnnl_primitive_create(&st->prim[1], st->pd[1]));
+    }
+out:
+    if (rc) dnn_free(be);
+    return rc;
+}
+
+int dnn_bn_forward(void **be, const dp_act *x, const float *gamma, const float *beta,
+                   float *mean, float *var, float eps, int train, int relu, dp_act *y)
+{
+    dnn_state *st;
+    int rc = bn_state(be, x, eps, train, relu, &st);
+    if (rc) return rc;
+    dnn_arg a[7] = {{DNNL_ARG_SRC, &st->x, x->data}, {DNNL_ARG_DST, &st->x, y->data},
+                    {DNNL_ARG_SCALE, &st->b, gamma}, {DNNL_ARG_SHIFT, &st->b, beta},
+                    {DNNL_ARG_MEAN, &st->b, mean}, {DNNL_ARG_VARIANCE, &st->b, var},
+                    {DNNL_ARG_WORKSPACE, &st->ws, st->wsb}};
+    return run(st->prim[0], a, train && relu ? 7 : 6);
+}
+
+int dnn_bn_backward(void **be, const dp_act *x, const float *gamma, const float *beta,
+                    const float *mean, const float *var, const dp_act *dy, float *dx,
+                    float *dgamma, float *dbeta)
+{
+    dnn_state *st = *be;
+    if (!st || st->kind != ST_BN || !st->prim[1]) return DP_ERR_BACKEND;
+    const int relu = st->wsb != NULL;
+    dnn_arg a[10] = {{DNNL_ARG_SRC, &st->x, x->data},     {DNNL_ARG_DIFF_DST, &st->x, dy->data},
+                     {DNNL_ARG_MEAN, &st->b, mean},        {DNNL_ARG_VARIANCE, &st->b, var},
+                     {DNNL_ARG_SCALE, &st->b, gamma},      {DNNL_ARG_SHIFT, &st->b, beta},
+                     {DNNL_ARG_DIFF_SRC, &st->x, dx},      {DNNL_ARG_DIFF_SCALE, &st->b, dgamma},
+                     {DNNL_ARG_DIFF_SHIFT, &st->b, dbeta}, {DNNL_ARG_WORKSPACE, &st->ws, st->wsb}};
+    return run(st->prim[1], a, relu ? 10 : 9);
+}
+
+/* ---- max pooling ----------------------------------------------------------------- */
+
+int dnn_pool_forward(void **be, const dp_act *x, int k, int s, int p, int train, dp_act *y)
+{
+    if (!dnn_blk()) return DP_ERR_BACKEND;
+    const int key[KEYLEN] = {x->n, x->c, x->h, x->w, x->blk, y->h, y->w, k, s, p, train};
+    int fresh, rc = DP_OK;
+    dnn_state *st = state_for(be, ST_POOL, key, &fresh);
+    if (!st) return DP_ERR_NOMEM;
+    if (fresh) {
+        const dnnl_dims_t st2 = {s, s}, ker = {k, k}, pl = {p, p};
+        const dnnl_dims_t pr = {(y->h - 1) * s + k - x->h - p, (y->w - 1) * s + k - x->w - p};
+        dnnl_pooling_desc_t pd;
+        if ((rc = act_md(&st->x, x)) || (rc = act_md(&st->y, y))) goto out;
+        TRY(dnnl_pooling_forward_desc_init(&pd, train ? dnnl_forward_training : dnnl_forward_inference,
+                                           dnnl_pooling_max, &st->x, &st->y, st2, ker, pl, pr));
+        TRY(dnnl_primitive_desc_create(&st->pd[0], &pd, NULL, g_eng, NULL));
+        TRY(dnnl_primitive_create(&st->prim[0], st->pd[0]));
+        if (train) {
+            st->ws = *pd_md(st->pd[0], dnnl_query_workspace_md);
+            if (!(st->wsb = alloc_md(&st->ws))) { rc = DP_ERR_NOMEM; goto out; }
+            TRY(dnnl_pooling_backward_desc_init(&pd, dnnl_pooling_max, &st->x, &st->y, st2, ker,
+                                                pl, pr));
+            TRY(dnnl_primitive_desc_create(&st->pd[1], &pd, NULL, g_eng, st->pd[0]));
+            TRY(dnnl_primitive_create(&st->prim[1], st->pd[1]));
+        }
+    }
+    const dnn_arg a[3] = {{DNNL_ARG_SRC, &st->x, x->data}, {DNNL_ARG_DST, &st->y, y->data},
+                          {DNNL_ARG_WORKSPACE, &st->ws, st->wsb}};
+    return run(st->prim[0], a, train ? 3 : 2);
+out:
+    dnn_free(be);
+    return rc;
+}
+
+int dnn_pool_backward(void **be, const dp_act *dy, float *dx, const dp_act *x)
+{
+    dnn_state *st = *be;
+    (void)x;
+    if (!st || st->kind != ST_POOL || !st->prim[1]) return DP_ERR_BACKEND;
+    const dnn_arg a[3] = {{DNNL_ARG_DIFF_DST, &st->y, dy->data}, {DNNL_ARG_DIFF_SRC, &st->x, dx},
+                          {DNNL_ARG_WORKSPACE, &st->ws, st->wsb}};
+    return run(st->prim[1], a, 3);
+}

@@ -1,0 +1,39 @@
+/* dnn.h — the engine's only door to oneDNN (2.x C API; oneDNN 3 removed it, so
+ * a port touches dnn.c alone).  Convolution, batch norm and max pooling on the
+ * blocked layouts of engine.h.  Each node keeps its primitives in *be, rebuilt
+ * only when a shape changes (oneDNN's own primitive cache makes a return to an
+ * earlier shape cheap).  All calls return DP_OK or DP_ERR_BACKEND / DP_ERR_NOMEM. */
+#ifndef DP_DNN_H
+#define DP_DNN_H
+
+#include "engine.h"
+
+/* The channel block the engine should use: 16 where oneDNN runs AVX-512 kernels,
+ * else 8.  0 when oneDNN cannot start. */
+int dnn_blk(void);
+void dnn_free(void **be);
+
+/* Convolution, square kernel k, stride s, padding p, groups g.
+ *   x: (n, cin, h, w)  w: (cout, cin/g, k, k) OIHW  b: (cout) or NULL  y: (n, cout, ho, wo)
+ * Backward: dx (layout of x) may be NULL; dw OIHW and db (or NULL) are overwritten.
+ * Weights in oneDNN's formats live in net->wscr, one scratch for all convs. */
+int dnn_conv_forward(dp_net *net, void **be, const dp_act *x, const float *w, const float *b,
+                     int k, int s, int p, int g, dp_act *y);
+int dnn_conv_backward(dp_net *net, void **be, const dp_act *x, const float *w, const dp_act *dy,
+                      float *dx, float *dw, float *db);
+
+/* Batch norm over (n, h, w) per channel, optionally followed by ReLU.
+ * train = 1: batch statistics, stored in mean/var (biased variance, c floats each)
+ * for the backward; train = 0: normalises with mean/var as given (running averages). */
+int dnn_bn_forward(void **be, const dp_act *x, const float *gamma, const float *beta,
+                   float *mean, float *var, float eps, int train, int relu, dp_act *y);
+/* dgamma, dbeta overwritten; dx (layout of x) may not be NULL. */
+int dnn_bn_backward(void **be, const dp_act *x, const float *gamma, const float *beta,
+                    const float *mean, const float *var, const dp_act *dy, float *dx,
+                    float *dgamma, float *dbeta);
+
+/* Max pooling, square kernel k, stride s, padding p (padding never wins). */
+int dnn_pool_forward(void **be, const dp_act *x, int k, int s, int p, int train, dp_act *y);
+int dnn_pool_backward(void **be, const dp_act *dy, float *dx, const dp_act *x);
+
+#endif

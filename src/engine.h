@@ -1,0 +1,152 @@
+/* engine.h — the training engine's internal types: activations, nodes, the
+ * network, and the contract every op file implements.  Not installed. */
+#ifndef DP_ENGINE_H
+#define DP_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dynopool.h"
+
+/* ---- activations ---------------------------------------------------------
+ * Logical shape (n, c, h, w).  blk = 1: NCHW.  blk = 8 or 16: oneDNN's
+ * nChw{blk}c, i.e. [n][ceil(c/blk)][h][w][blk] with the padded channels held at
+ * zero.  Every op keeps the padded lanes zero; elementwise ops may then run over
+ * the whole buffer without caring about the layout. */
+typedef struct dp_act {
+    int n, c, h, w, blk;
+    float *data;
+    size_t cap; /* floats allocated: the high-water mark, never shrinks */
+} dp_act;
+
+static inline int dp_cpad(int c, int blk) { return (c + blk - 1) / blk * blk; }
+static inline size_t dp_act_numel(const dp_act *a)
+{
+    return (size_t)a->n * (size_t)dp_cpad(a->c, a->blk) * (size_t)a->h * (size_t)a->w;
+}
+/* Grows data to hold the current shape (64-byte aligned; new memory zeroed). */
+int dp_act_reserve(dp_act *a);
+void dp_act_free(dp_act *a);
+
+/* ---- nodes ----------------------------------------------------------------- */
+enum dp_optype {
+    DP_OP_INPUT, DP_OP_CONV, DP_OP_BN, DP_OP_RELU, DP_OP_MAXPOOL, DP_OP_GAP, DP_OP_LINEAR,
+    DP_OP_ADD, DP_OP_DYNOPOOL, DP_OP_SHAPE_ADAPTOR, DP_OP_COUNT
+};
+
+typedef struct dp_node {
+    int type;
+    int in[2];          /* producer node indices; -1 when unused */
+    char name[64];      /* module path: "features.0", "layer1.0.conv1" */
+    /* configuration */
+    int cout;           /* conv, linear: output channels / features */
+    int k, stride, pad; /* conv, max-pool: square kernel, stride, padding */
+    int groups, bias;   /* conv */
+    float clip;         /* relu: 0 = ReLU, else min(max(x, 0), clip) (ReLU6: 6) */
+    int relu;           /* bn: ReLU fused after the normalisation */
+    int owner;          /* dynopool: node that owns the alpha (itself, or the shared one) */
+    int stage;          /* a resizing stage of the model (reported by info) */
+    /* parameters: offsets into dp_net.params / grads (-1: none) */
+    long long w_off, b_off; /* weight (conv, linear, bn gamma, alphas), bias (bn beta) */
+    long long s_off;        /* bn: running mean at s_off, running var at s_off + C (in stats) */
+    long long nbt;          /* bn: num_batches_tracked */
+    /* state */
+    dp_act y, dy;       /* output and dL/dy */
+    int dy_set;         /* dy holds a value this backward pass (later writers add) */
+    int gslot;          /* gradient pool slot lent to dy during the backward, or -1 */
+    int need_dx;        /* dL/dy is needed: this node or one upstream holds parameters */
+    float *ws;          /* op workspace (bn mean/var, pool indices, ...) */
+    size_t ws_cap;      /* bytes */
+    void *be;           /* backend state (oneDNN primitives), owned by dnn.c */
+    /* the complexity loss (SPEC 2) */
+    int h0, w0;         /* output size at the initial alphas */
+    double macs0;       /* MACs per image at the initial alphas (conv, linear) */
+    double gh, gw;      /* dL_GMACs / d(output height, width) on the straight-through chain */
+} dp_node;
+
+/* ---- parameters: one flat buffer, named views ------------------------------ */
+typedef struct dp_pview {
+    char name[96];      /* PyTorch state_dict key */
+    long long off, numel;
+    int ndim, shape[4];
+    int group;          /* 0 weights (decayed), 1 alphas (own lr, no decay) */
+} dp_pview;
+
+typedef struct dp_sview {  /* a buffer (BN running statistics) */
+    char name[96];
+    long long off, numel;
+    int node;           /* the BN node (for num_batches_tracked) */
+    int kind;           /* 0 running_mean, 1 running_var */
+} dp_sview;
+
+enum dp_backend { DP_BACKEND_REF = 0, DP_BACKEND_DNNL = 1 };
+
+typedef struct dp_net {
+    dp_node *nodes;
+    int n_nodes, cap_nodes;
+    int out;            /* logits node (a linear) */
+    int backend, blk;   /* blk used for activations after the input */
+    float *params, *grads, *stats;  /* flat buffers */
+    long long n_params, n_stats;
+    dp_pview *pv; int n_pv, cap_pv;
+    dp_sview *sv; int n_sv, cap_sv;
+    float bn_eps, bn_momentum;
+    /* shape adaptor: running continuous size, reset each shape inference */
+    double sa_d[2];
+    int sa_started;
+    float *tmp; size_t tmp_cap;     /* scratch for gradient accumulation */
+    /* gradient buffers, lent to a node's dy from its first writer to its own
+     * backward: a few maps' worth instead of one per node */
+    dp_act *gpool; int *gbusy; int n_gpool;
+    float *wscr; size_t wscr_cap;   /* oneDNN weight reorders (dnn.c), shared by all convs */
+    /* loss */
+    float *dlogits; size_t dlogits_cap;
+} dp_net;
+
+/* Workspace of the node, grown to at least bytes (64-byte aligned); NULL if out of memory. */
+void *dp_node_ws(dp_node *nd, size_t bytes);
+/* Scratch of at least n floats owned by the net (valid until the next call). */
+float *dp_net_tmp(dp_net *net, size_t n);
+static inline float *dp_param(dp_net *net, long long off) { return net->params + off; }
+static inline float *dp_grad(dp_net *net, long long off) { return net->grads + off; }
+
+/* dL/d(input) of node nd into producer slot i of its inputs: returns the buffer
+ * to write (the producer's dy, sized and zero-padded), and *accumulate = 1 when
+ * the producer already received a gradient (write into a temporary, then add). */
+float *dp_dx_target(dp_net *net, dp_node *nd, int slot, int *accumulate);
+/* Finishes a dx written to the buffer from dp_dx_target. */
+void dp_dx_done(dp_net *net, dp_node *nd, int slot, float *buf, int accumulate);
+
+/* ---- the op contract: one file per op ------------------------------------- */
+typedef struct dp_op {
+    const char *name;
+    /* sets nd->y's shape from the inputs' shapes; DP_OK or an error */
+    int (*infer)(dp_net *net, dp_node *nd);
+    /* multiply-accumulates per image at the current shapes (SPEC 2 counting) */
+    double (*macs)(const dp_net *net, const dp_node *nd);
+    int (*forward)(dp_net *net, dp_node *nd, int train);
+    /* reads nd->dy; writes the inputs' dy (through dp_dx_target) and the grads */
+    int (*backward)(dp_net *net, dp_node *nd);
+} dp_op;
+
+extern const dp_op dp_op_input, dp_op_conv2d, dp_op_batchnorm, dp_op_relu, dp_op_maxpool,
+    dp_op_gap, dp_op_linear, dp_op_add, dp_op_dynopool, dp_op_shape_adaptor;
+const dp_op *dp_op_of(int type);
+
+static inline dp_node *dp_in(dp_net *net, const dp_node *nd, int i) { return &net->nodes[nd->in[i]]; }
+
+/* Softmax cross-entropy, mean over the batch (softmax_ce.c).
+ *   logits: (n, k)  labels: (n)  dlogits: (n, k) or NULL
+ * Returns DP_OK, or DP_ERR_ARG for a label outside [0, k). */
+int dp_softmax_ce(const float *logits, const int *labels, int n, int k, double *loss,
+                  float *dlogits);
+
+/* The DynOPool operator on a blocked layout (dynopool_op.c).  blk = 1 is the
+ * NCHW entry point.  cb = ceil(c / blk) channel blocks.
+ *   x: (n, cb, h, w, blk)  y: (n, cb, ho, wo, blk)  dx like x; dalpha[2] overwritten */
+int dp_dynopool_forward_blk(const float *x, int n, int cb, int h, int w, int blk, float ah,
+                            float aw, float *y);
+int dp_dynopool_backward_blk(const float *x, const float *dy, int n, int cb, int h, int w,
+                             int blk, float ah, float aw, float *dx, float *dalpha);
+
+#endif

@@ -1,0 +1,168 @@
+/* model.c — the public model API of dynopool.h over the engine (net.c). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+
+dp_model_config dp_model_defaults(void)
+{
+    return (dp_model_config){.arch = DP_VGG16, .pool = DP_POOL_HUMAN, .in_ch = 3, .size = 32,
+                             .classes = 100, .width = 1.0f, .seed = 1, .reference = 0};
+}
+
+dp_train_config dp_train_defaults(int arch)
+{
+    return (dp_train_config){.lr = 0.1f, .alpha_lr_ratio = 0.1f, .momentum = 0.9f,
+                             .weight_decay = arch == DP_MOBILENETV2 ? 4e-5f : 5e-4f,
+                             .nesterov = 1, .lambda = 0.0f};
+}
+
+static const char *const arch_names[] = {"vgg16", "resnet50", "mobilenetv2"};
+static const char *const pool_names[] = {"human", "dynopool", "shape-adaptor"};
+
+int dp_arch_parse(const char *name)
+{
+    for (int i = 0; name && i < 3; i++)
+        if (strcmp(name, arch_names[i]) == 0) return i;
+    return DP_ERR_ARG;
+}
+
+int dp_pool_parse(const char *name)
+{
+    for (int i = 0; name && i < 3; i++)
+        if (strcmp(name, pool_names[i]) == 0) return i;
+    return DP_ERR_ARG;
+}
+
+const char *dp_arch_name(int arch) { return arch >= 0 && arch < 3 ? arch_names[arch] : "?"; }
+const char *dp_pool_name(int pool) { return pool >= 0 && pool < 3 ? pool_names[pool] : "?"; }
+
+int dp_model_create(const dp_model_config *cfg, dp_model **out)
+{
+    if (!cfg || !out) return DP_ERR_NULL;
+    if (dp_arch_name(cfg->arch)[0] == '?' || dp_pool_name(cfg->pool)[0] == '?')
+        return DP_ERR_ARG;
+    dp_model *m = calloc(1, sizeof(*m));
+    if (!m) return DP_ERR_NOMEM;
+    m->cfg = *cfg;
+    int rc = dp_net_init(&m->net, cfg->reference ? DP_BACKEND_REF : DP_BACKEND_DNNL);
+    if (!rc) {
+        const dp_arch_cfg ac = {cfg->arch, cfg->pool, cfg->in_ch, cfg->size, cfg->classes,
+                                cfg->width, cfg->seed};
+        rc = dp_build(&m->net, &ac);
+    }
+    if (rc) {
+        dp_model_free(m);
+        return rc;
+    }
+    *out = m;
+    return DP_OK;
+}
+
+void dp_model_free(dp_model *m)
+{
+    if (!m) return;
+    dp_net_free(&m->net);
+    dp_sgd_free(&m->sgd);
+    free(m->dlogits);
+    dp_model_meta_clear(m);
+    free(m);
+}
+
+const dp_model_config *dp_model_config_of(const dp_model *m) { return m ? &m->cfg : NULL; }
+
+static int count_correct(const float *logits, const int *labels, int n, int k)
+{
+    int hits = 0;
+    for (int i = 0; i < n; i++) {
+        const float *z = logits + (size_t)i * k;
+        int best = 0;
+        for (int j = 1; j < k; j++)
+            if (z[j] > z[best]) best = j;
+        hits += best == labels[i];
+    }
+    return hits;
+}
+
+int dp_model_train_step(dp_model *m, const float *x, const int *labels, int n,
+                        const dp_train_config *tc, float lr, float lr_alpha, dp_step_stats *st)
+{
+    if (!m || !x || !labels || !tc) return DP_ERR_NULL;
+    if (n <= 0) return DP_ERR_SIZE;
+    const int k = m->cfg.classes;
+    for (int i = 0; i < n; i++)
+        if (labels[i] < 0 || labels[i] >= k) return DP_ERR_ARG;
+    dp_net *net = &m->net;
+    if (!m->sgd.buf) {
+        int rc = dp_sgd_init(&m->sgd, net);
+        if (rc) return rc;
+    }
+    m->sgd.momentum = tc->momentum;
+    m->sgd.weight_decay = tc->weight_decay;
+    m->sgd.nesterov = tc->nesterov;
+    int rc = dp_net_forward(net, x, n, m->cfg.in_ch, m->cfg.size, m->cfg.size, 1, NULL);
+    if (rc) return rc;
+    if ((size_t)n * k > m->dlogits_cap) {
+        float *q = realloc(m->dlogits, sizeof(float) * (size_t)n * k);
+        if (!q) return DP_ERR_NOMEM;
+        m->dlogits = q;
+        m->dlogits_cap = (size_t)n * k;
+    }
+    const float *logits = net->nodes[net->out].y.data;
+    dp_step_stats s = {0};
+    if ((rc = dp_softmax_ce(logits, labels, n, k, &s.loss_task, m->dlogits))) return rc;
+    s.correct = count_correct(logits, labels, n, k);
+    if ((rc = dp_net_backward(net, m->dlogits, NULL))) return rc;
+    s.loss_gmacs = dp_net_gmacs_loss(net, tc->lambda, tc->lambda != 0.0f ? net->grads : NULL);
+    s.loss = s.loss_task + tc->lambda * s.loss_gmacs;
+    if (!isfinite(s.loss)) return DP_ERR_ARG; /* diverged: nothing updated */
+    dp_sgd_step(&m->sgd, net, lr, lr_alpha);
+    m->steps++;
+    if (st) *st = s;
+    return DP_OK;
+}
+
+int dp_model_predict(dp_model *m, const float *x, int n, float *logits)
+{
+    if (!m || !x || !logits) return DP_ERR_NULL;
+    if (n <= 0) return DP_ERR_SIZE;
+    dp_net *net = &m->net;
+    int rc = dp_net_forward(net, x, n, m->cfg.in_ch, m->cfg.size, m->cfg.size, 0, NULL);
+    if (rc) return rc;
+    memcpy(logits, net->nodes[net->out].y.data, sizeof(float) * (size_t)n * m->cfg.classes);
+    return DP_OK;
+}
+
+int dp_model_info_get(dp_model *m, dp_model_info *info)
+{
+    if (!m || !info) return DP_ERR_NULL;
+    dp_net *net = &m->net;
+    memset(info, 0, sizeof(*info));
+    int rc = dp_net_shapes(net, 1, m->cfg.in_ch, m->cfg.size, m->cfg.size, 0, NULL);
+    if (rc) return rc;
+    double dyn;
+    info->gmacs = dp_net_macs(net, &dyn) * 1e-9;
+    info->dynopool_gmacs = dyn * 1e-9;
+    info->dynopool_share = dyn > 0.0 ? info->dynopool_gmacs / (info->gmacs + info->dynopool_gmacs) : 0.0;
+    for (int i = 0; i < net->n_pv; i++) info->params += net->pv[i].numel;
+    int idx[DP_MAX_STAGES];
+    const int ns = dp_net_stages(net, idx, DP_MAX_STAGES);
+    info->n_stages = ns < DP_MAX_STAGES ? ns : DP_MAX_STAGES;
+    for (int s = 0; s < info->n_stages; s++) {
+        const dp_node *nd = &net->nodes[idx[s]];
+        info->sizes[s][0] = nd->y.h;
+        info->sizes[s][1] = nd->y.w;
+        if (nd->type == DP_OP_DYNOPOOL) {
+            const float *a = net->params + nd->w_off;
+            info->alphas[info->n_alphas][0] = a[0];
+            info->alphas[info->n_alphas++][1] = a[1];
+        } else if (nd->type == DP_OP_SHAPE_ADAPTOR) { /* as alpha = 1 / scale */
+            const double sg = 1.0 / (1.0 + exp(-(double)net->params[nd->w_off]));
+            const float a = (float)(1.0 / (0.5 + 0.5 * sg));
+            info->alphas[info->n_alphas][0] = a;
+            info->alphas[info->n_alphas++][1] = a;
+        }
+    }
+    return DP_OK;
+}

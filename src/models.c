@@ -1,0 +1,403 @@
+/* models.c — VGG-16, ResNet-50 and MobileNetV2 (SPEC 5), each as human,
+ * dynopool and shape-adaptor; architecture and names in docs/models.md. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "net.h"
+
+typedef struct {
+    dp_net *net;
+    const dp_arch_cfg *cfg;
+    int rc;    /* first error */
+} bld;
+
+static int make_div(double v)
+{
+    int r = (int)(v + 4.0) / 8 * 8;
+    if (r < 8) r = 8;
+    if (r < 0.9 * v) r += 8;
+    return r;
+}
+
+static int ch(const bld *b, int c) { return make_div(c * (double)b->cfg->width); }
+
+static void fmt(char *out, size_t n, const char *f, va_list ap)
+{
+    vsnprintf(out, n, f, ap);
+}
+
+static int node(bld *b, int type, int in0, int in1, const char *name)
+{
+    if (b->rc) return -1;
+    int id = dp_net_add(b->net, type, in0, in1, name);
+    if (id < 0) b->rc = id;
+    return id;
+}
+
+static long long param(bld *b, const char *prefix, const char *leaf, int ndim, const int *shape,
+                       int group)
+{
+    char name[128];
+    snprintf(name, sizeof name, "%s%s%s", prefix, *prefix ? "." : "", leaf);
+    long long off = dp_net_param(b->net, name, ndim, shape, group);
+    if (off < 0 && !b->rc) b->rc = (int)off;
+    return off;
+}
+
+static int conv(bld *b, int in, int cin, int cout, int k, int s, int p, int g, int bias,
+                const char *f, ...)
+{
+    char name[64];
+    va_list ap;
+    va_start(ap, f);
+    fmt(name, sizeof name, f, ap);
+    va_end(ap);
+    int id = node(b, DP_OP_CONV, in, -1, name);
+    if (id < 0) return id;
+    dp_node *nd = &b->net->nodes[id];
+    nd->cout = cout, nd->k = k, nd->stride = s, nd->pad = p, nd->groups = g, nd->bias = bias;
+    const int ws[4] = {cout, cin / g, k, k}, bs[1] = {cout};
+    b->net->nodes[id].w_off = param(b, name, "weight", 4, ws, 0);
+    if (bias) b->net->nodes[id].b_off = param(b, name, "bias", 1, bs, 0);
+    return id;
+}
+
+static int bn(bld *b, int in, int c, int relu, const char *f, ...)
+{
+    char name[64], s[128];
+    va_list ap;
+    va_start(ap, f);
+    fmt(name, sizeof name, f, ap);
+    va_end(ap);
+    int id = node(b, DP_OP_BN, in, -1, name);
+    if (id < 0) return id;
+    const int cs[1] = {c};
+    b->net->nodes[id].relu = relu;
+    b->net->nodes[id].w_off = param(b, name, "weight", 1, cs, 0);
+    b->net->nodes[id].b_off = param(b, name, "bias", 1, cs, 0);
+    snprintf(s, sizeof s, "%s.running_mean", name);
+    b->net->nodes[id].s_off = dp_net_stat(b->net, s, c, id, 0);
+    snprintf(s, sizeof s, "%s.running_var", name);
+    dp_net_stat(b->net, s, c, id, 1);
+    return id;
+}
+
+static int relu(bld *b, int in, float clip)
+{
+    int id = node(b, DP_OP_RELU, in, -1, "");
+    if (id >= 0) b->net->nodes[id].clip = clip;
+    return id;
+}
+
+static int maxpool(bld *b, int in, int k, int s, int p, int stage, const char *name)
+{
+    int id = node(b, DP_OP_MAXPOOL, in, -1, name);
+    if (id < 0) return id;
+    dp_node *nd = &b->net->nodes[id];
+    nd->k = k, nd->stride = s, nd->pad = p, nd->stage = stage;
+    return id;
+}
+
+/* A DynOPool with its own alpha (owner < 0) or sharing owner's. */
+static int dynopool(bld *b, int in, int owner, const char *f, ...)
+{
+    char name[64];
+    va_list ap;
+    va_start(ap, f);
+    fmt(name, sizeof name, f, ap);
+    va_end(ap);
+    int id = node(b, DP_OP_DYNOPOOL, in, -1, name);
+    if (id < 0) return id;
+    dp_node *nd = &b->net->nodes[id];
+    if (owner >= 0) {
+        nd->owner = owner;
+        return id;
+    }
+    const int as[1] = {2};
+    nd->stage = 1;
+    nd->w_off = param(b, name, "alpha", 1, as, 1);
+    return id;
+}
+
+/* A shape adaptor mixing x and its reduced branch r. */
+static int adaptor(bld *b, int x, int r, const char *f, ...)
+{
+    char name[64];
+    va_list ap;
+    va_start(ap, f);
+    fmt(name, sizeof name, f, ap);
+    va_end(ap);
+    int id = node(b, DP_OP_SHAPE_ADAPTOR, x, r, name);
+    if (id < 0) return id;
+    const int as[1] = {1};
+    b->net->nodes[id].stage = 1;
+    b->net->nodes[id].w_off = param(b, name, "alpha", 1, as, 1);
+    return id;
+}
+
+static int head(bld *b, int x, int cin, const char *name)
+{
+    int g = node(b, DP_OP_GAP, x, -1, "");
+    int id = node(b, DP_OP_LINEAR, g, -1, name);
+    if (id < 0) return id;
+    const int ws[2] = {b->cfg->classes, cin}, bs[1] = {b->cfg->classes};
+    b->net->nodes[id].cout = b->cfg->classes;
+    b->net->nodes[id].w_off = param(b, name, "weight", 2, ws, 0);
+    b->net->nodes[id].b_off = param(b, name, "bias", 1, bs, 0);
+    b->net->out = id;
+    return id;
+}
+
+/* ---- VGG-16 ---- */
+static void vgg16(bld *b)
+{
+    static const int cfg[] = {64, 64, 0, 128, 128, 0, 256, 256, 256, 0,
+                              512, 512, 512, 0, 512, 512, 512, 0};
+    const int n = b->cfg->size > 64 ? 18 : 17;
+    int x = 0, cin = b->cfg->in_ch, idx = 0;
+    for (int i = 0; i < n; i++) {
+        if (cfg[i]) {
+            const int c = ch(b, cfg[i]);
+            x = conv(b, x, cin, c, 3, 1, 1, 1, 1, "features.%d", idx);
+            x = bn(b, x, c, 1, "features.%d", idx + 1);
+            cin = c, idx += 3;
+            continue;
+        }
+        char name[32];
+        snprintf(name, sizeof name, "features.%d", idx++);
+        if (b->cfg->pool == DP_POOL_HUMAN) x = maxpool(b, x, 2, 2, 0, 1, name);
+        else if (b->cfg->pool == DP_POOL_DYNOPOOL) x = dynopool(b, x, -1, "%s", name);
+        else x = adaptor(b, x, maxpool(b, x, 2, 2, 0, 0, ""), "%s", name);
+    }
+    head(b, x, cin, "classifier");
+}
+
+/* ---- ResNet-50 ---- */
+static void resnet50(bld *b)
+{
+    const int pool = b->cfg->pool, big = b->cfg->size > 64;
+    const int c64 = ch(b, 64);
+    int x;
+    if (!big) {
+        x = conv(b, 0, b->cfg->in_ch, c64, 3, 1, 1, 1, 0, "conv1");
+        x = bn(b, x, c64, 1, "bn1");
+    } else if (pool == DP_POOL_DYNOPOOL) {
+        x = conv(b, 0, b->cfg->in_ch, c64, 7, 1, 3, 1, 0, "conv1");
+        x = bn(b, x, c64, 1, "bn1");
+        x = dynopool(b, x, -1, "pool");
+    } else {
+        x = conv(b, 0, b->cfg->in_ch, c64, 7, 2, 3, 1, 0, "conv1");
+        x = bn(b, x, c64, 1, "bn1");
+        x = maxpool(b, x, 3, 2, 1, 1, "maxpool");
+    }
+    static const int blocks[4] = {3, 4, 6, 3};
+    int inpl = c64;
+    for (int l = 0; l < 4; l++) {
+        const int planes = ch(b, 64 << l), out = 4 * planes;
+        for (int k = 0; k < blocks[l]; k++) {
+            const int s = (l > 0 && k == 0) ? 2 : 1, human = pool == DP_POOL_HUMAN || s == 1;
+            char p[32];
+            snprintf(p, sizeof p, "layer%d.%d", l + 1, k);
+            const int xin = x;
+            int m = conv(b, xin, inpl, planes, 1, 1, 0, 1, 0, "%s.conv1", p);
+            m = bn(b, m, planes, 1, "%s.bn1", p);
+            m = conv(b, m, planes, planes, 3, human ? s : 1, 1, 1, 0, "%s.conv2", p);
+            if (human && s == 2 && m >= 0) b->net->nodes[m].stage = 1;
+            m = bn(b, m, planes, 1, "%s.bn2", p);
+            int owner = -1;
+            if (!human && pool == DP_POOL_DYNOPOOL) m = owner = dynopool(b, m, -1, "%s.pool", p);
+            m = conv(b, m, planes, out, 1, 1, 0, 1, 0, "%s.conv3", p);
+            m = bn(b, m, out, 0, "%s.bn3", p);
+            int sc = xin;
+            if (k == 0) {
+                sc = conv(b, xin, inpl, out, 1, human ? s : 1, 0, 1, 0, "%s.downsample.0", p);
+                sc = bn(b, sc, out, 0, "%s.downsample.1", p);
+                if (owner >= 0) sc = dynopool(b, sc, owner, "%s.pool", p);
+            }
+            x = relu(b, node(b, DP_OP_ADD, m, sc, ""), 0.0f);
+            if (!human && pool == DP_POOL_SHAPE_ADAPTOR) {
+                int r = conv(b, x, out, out, 1, 2, 0, 1, 0, "%s.sa.reduce.0", p);
+                r = bn(b, r, out, 0, "%s.sa.reduce.1", p);
+                x = adaptor(b, x, r, "%s.sa", p);
+            }
+            inpl = out;
+        }
+    }
+    head(b, x, inpl, "fc");
+}
+
+/* ---- MobileNetV2 ---- */
+static void mobilenetv2(bld *b)
+{
+    const int pool = b->cfg->pool, big = b->cfg->size > 64;
+    const int c32 = ch(b, 32);
+    const int s0 = big ? 2 : 1, dyn_stem = big && pool == DP_POOL_DYNOPOOL;
+    int x = conv(b, 0, b->cfg->in_ch, c32, 3, dyn_stem ? 1 : s0, 1, 1, 0, "features.0.0");
+    if (big && !dyn_stem && x >= 0) b->net->nodes[x].stage = 1;
+    x = relu(b, bn(b, x, c32, 0, "features.0.1"), 6.0f);
+    if (dyn_stem) x = dynopool(b, x, -1, "features.0.3");
+    static const int tab[7][4] = {{1, 16, 1, 1}, {6, 24, 2, 2}, {6, 32, 3, 2}, {6, 64, 4, 2},
+                                  {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};
+    int inp = c32, idx = 1;
+    for (int g = 0; g < 7; g++) {
+        const int t = tab[g][0], out = ch(b, tab[g][1]);
+        const int sg = g == 1 ? (big ? 2 : 1) : tab[g][3];
+        for (int i = 0; i < tab[g][2]; i++, idx++) {
+            const int s = i == 0 ? sg : 1, hidden = (int)lround(inp * (double)t);
+            const int human = pool == DP_POOL_HUMAN || s == 1, xin = x;
+            int j = 0;
+            if (t != 1) {
+                x = conv(b, x, inp, hidden, 1, 1, 0, 1, 0, "features.%d.conv.0.0", idx);
+                x = relu(b, bn(b, x, hidden, 0, "features.%d.conv.0.1", idx), 6.0f);
+                j = 1;
+            }
+            x = conv(b, x, hidden, hidden, 3, human ? s : 1, 1, hidden, 0, "features.%d.conv.%d.0",
+                     idx, j);
+            if (human && s == 2 && x >= 0) b->net->nodes[x].stage = 1;
+            x = relu(b, bn(b, x, hidden, 0, "features.%d.conv.%d.1", idx, j), 6.0f);
+            if (!human && pool == DP_POOL_DYNOPOOL)
+                x = dynopool(b, x, -1, "features.%d.conv.%d.3", idx, j);
+            else if (!human)
+                x = adaptor(b, x, maxpool(b, x, 2, 2, 0, 0, ""), "features.%d.conv.%d.3", idx, j);
+            x = conv(b, x, hidden, out, 1, 1, 0, 1, 0, "features.%d.conv.%d", idx, j + 1);
+            x = bn(b, x, out, 0, "features.%d.conv.%d", idx, j + 2);
+            if (s == 1 && inp == out) x = node(b, DP_OP_ADD, x, xin, "");
+            inp = out;
+        }
+    }
+    const double wl = b->cfg->width > 1.0f ? b->cfg->width : 1.0;
+    const int last = make_div(1280 * wl);
+    x = conv(b, x, inp, last, 1, 1, 0, 1, 0, "features.18.0");
+    x = relu(b, bn(b, x, last, 0, "features.18.1"), 6.0f);
+    head(b, x, last, "classifier");
+}
+
+/* ---- initialisation (SPEC 5) ---- */
+
+static unsigned long long splitmix(unsigned long long *s)
+{
+    unsigned long long z = (*s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+static double unif(unsigned long long *s) { return ((splitmix(s) >> 11) + 0.5) * 0x1p-53; }
+static double normal(unsigned long long *s)
+{
+    return sqrt(-2.0 * log(unif(s))) * cos(6.283185307179586 * unif(s));
+}
+
+static void init_params(dp_net *net, int arch, unsigned long long seed)
+{
+    unsigned long long s = seed;
+    for (int i = 0; i < net->n_nodes; i++) {
+        dp_node *nd = &net->nodes[i];
+        if (nd->w_off < 0) continue;
+        float *w = net->params + nd->w_off;
+        const dp_pview *v = NULL;
+        for (int k = 0; k < net->n_pv; k++)
+            if (net->pv[k].off == nd->w_off) v = &net->pv[k];
+        const long long n = v ? v->numel : 0;
+        switch (nd->type) {
+        case DP_OP_CONV: {
+            const double rf = (double)nd->k * nd->k;
+            const double fan_in = rf * v->shape[1], fan_out = rf * v->shape[0];
+            if (arch == DP_VGG16) {
+                const double a = sqrt(6.0 / (fan_in + fan_out));
+                for (long long k = 0; k < n; k++) w[k] = (float)(a * (2.0 * unif(&s) - 1.0));
+            } else {
+                const double sd = sqrt(2.0 / fan_out);
+                for (long long k = 0; k < n; k++) w[k] = (float)(sd * normal(&s));
+            }
+            if (nd->bias) memset(net->params + nd->b_off, 0, sizeof(float) * (size_t)nd->cout);
+            break;
+        }
+        case DP_OP_BN: {
+            float *rm = net->stats + nd->s_off;
+            for (long long k = 0; k < n; k++) w[k] = 1.0f, net->params[nd->b_off + k] = 0.0f,
+                                               rm[k] = 0.0f, rm[n + k] = 1.0f;
+            break;
+        }
+        case DP_OP_LINEAR: {
+            const double fin = v->shape[1], fout = v->shape[0];
+            float *bias = net->params + nd->b_off;
+            if (arch == DP_RESNET50) { /* PyTorch's default Linear init */
+                const double a = 1.0 / sqrt(fin);
+                for (long long k = 0; k < n; k++) w[k] = (float)(a * (2.0 * unif(&s) - 1.0));
+                for (int k = 0; k < nd->cout; k++) bias[k] = (float)(a * (2.0 * unif(&s) - 1.0));
+            } else if (arch == DP_VGG16) {
+                const double a = sqrt(6.0 / (fin + fout));
+                for (long long k = 0; k < n; k++) w[k] = (float)(a * (2.0 * unif(&s) - 1.0));
+                memset(bias, 0, sizeof(float) * (size_t)nd->cout);
+            } else {
+                for (long long k = 0; k < n; k++) w[k] = (float)(0.01 * normal(&s));
+                memset(bias, 0, sizeof(float) * (size_t)nd->cout);
+            }
+            break;
+        }
+        case DP_OP_DYNOPOOL:
+            w[0] = w[1] = strcmp(nd->name, "pool") == 0 || strcmp(nd->name, "features.0.3") == 0
+                              ? 4.0f : 2.0f;
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+/* All adaptors start at one scale so that the last map starts 8 cells wide. */
+static int init_adaptors(dp_net *net, const dp_arch_cfg *cfg)
+{
+    int n = 0, first = -1;
+    for (int i = 0; i < net->n_nodes; i++)
+        if (net->nodes[i].type == DP_OP_SHAPE_ADAPTOR) {
+            net->params[net->nodes[i].w_off] = 0.0f;
+            if (first < 0) first = i;
+            n++;
+        }
+    if (!n) return DP_OK;
+    int rc = dp_net_shapes(net, 1, cfg->in_ch, cfg->size, cfg->size, 0, NULL);
+    if (rc) return rc;
+    const double d0 = net->nodes[net->nodes[first].in[0]].y.h;
+    double s0 = pow(8.0 / d0, 1.0 / n);
+    s0 = s0 < 0.51 ? 0.51 : s0 > 0.99 ? 0.99 : s0;
+    const double p = 2.0 * s0 - 1.0;
+    const float a0 = (float)log(p / (1.0 - p));
+    for (int i = 0; i < net->n_nodes; i++)
+        if (net->nodes[i].type == DP_OP_SHAPE_ADAPTOR) net->params[net->nodes[i].w_off] = a0;
+    return DP_OK;
+}
+
+int dp_build(dp_net *net, const dp_arch_cfg *cfg)
+{
+    if (cfg->in_ch <= 0 || cfg->size < 2 || cfg->classes <= 0) return DP_ERR_SIZE;
+    if (!(cfg->width > 0.0f && cfg->width <= 16.0f)) return DP_ERR_ARG;
+    bld b = {net, cfg, 0};
+    int in = node(&b, DP_OP_INPUT, -1, -1, "input");
+    (void)in;
+    switch (cfg->arch) {
+    case DP_VGG16: vgg16(&b); break;
+    case DP_RESNET50: resnet50(&b); break;
+    case DP_MOBILENETV2: mobilenetv2(&b); break;
+    default: return DP_ERR_ARG;
+    }
+    if (b.rc) return b.rc;
+    int rc = dp_net_alloc(net);
+    if (rc) return rc;
+    init_params(net, cfg->arch, cfg->seed);
+    if ((rc = init_adaptors(net, cfg))) return rc;
+    return dp_net_record_initial(net, cfg->in_ch, cfg->size, cfg->size);
+}
+
+int dp_net_stages(const dp_net *net, int *idx, int max)
+{
+    int n = 0;
+    for (int i = 0; i < net->n_nodes; i++)
+        if (net->nodes[i].stage) {
+            if (n < max) idx[n] = i;
+            n++;
+        }
+    return n;
+}

@@ -1,0 +1,427 @@
+/* net.c — the network: nodes in topological order, flat parameter buffers,
+ * shape inference every step, forward, backward, the complexity loss (SPEC 2). */
+#include "net.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dnn.h"
+
+/* ---- buffers ------------------------------------------------------------------ */
+
+static void *grow(void *p, size_t *cap, size_t bytes)
+{
+    if (bytes <= *cap && p) return p;
+    size_t want = (bytes + 63) & ~(size_t)63;
+    void *q = aligned_alloc(64, want ? want : 64);
+    if (!q) return NULL;
+    memset(q, 0, want);
+    free(p);
+    *cap = want;
+    return q;
+}
+
+int dp_act_reserve(dp_act *a)
+{
+    size_t bytes = dp_act_numel(a) * sizeof(float), cap = a->cap * sizeof(float);
+    if (bytes <= cap && a->data) return DP_OK;
+    float *q = grow(a->data, &cap, bytes);
+    if (!q) return DP_ERR_NOMEM;
+    a->data = q;
+    a->cap = cap / sizeof(float);
+    return DP_OK;
+}
+
+void dp_act_free(dp_act *a)
+{
+    free(a->data);
+    a->data = NULL;
+    a->cap = 0;
+}
+
+void *dp_node_ws(dp_node *nd, size_t bytes)
+{
+    void *q = grow(nd->ws, &nd->ws_cap, bytes);
+    if (q) nd->ws = q;
+    return q;
+}
+
+float *dp_net_tmp(dp_net *net, size_t n)
+{
+    size_t cap = net->tmp_cap * sizeof(float);
+    float *q = grow(net->tmp, &cap, n * sizeof(float));
+    if (!q) return NULL;
+    net->tmp = q;
+    net->tmp_cap = cap / sizeof(float);
+    return q;
+}
+
+/* Lends node p a gradient buffer for its dy: the smallest free one that fits,
+ * else the largest free one grown, else a new one. */
+static int lend_dy(dp_net *net, dp_node *p)
+{
+    p->dy.n = p->y.n, p->dy.c = p->y.c, p->dy.h = p->y.h, p->dy.w = p->y.w, p->dy.blk = p->y.blk;
+    const size_t need = dp_act_numel(&p->dy);
+    int best = -1, big = -1;
+    for (int i = 0; i < net->n_gpool; i++) {
+        if (net->gbusy[i]) continue;
+        const size_t cap = net->gpool[i].cap;
+        if (cap >= need && (best < 0 || cap < net->gpool[best].cap)) best = i;
+        if (big < 0 || cap > net->gpool[big].cap) big = i;
+    }
+    if (best < 0) best = big;
+    if (best < 0) {
+        dp_act *q = realloc(net->gpool, sizeof(*q) * (size_t)(net->n_gpool + 1));
+        if (!q) return DP_ERR_NOMEM;
+        net->gpool = q;
+        int *b = realloc(net->gbusy, sizeof(*b) * (size_t)(net->n_gpool + 1));
+        if (!b) return DP_ERR_NOMEM;
+        net->gbusy = b;
+        best = net->n_gpool++;
+        memset(&net->gpool[best], 0, sizeof(dp_act));
+        net->gbusy[best] = 0;
+    }
+    dp_act *g = &net->gpool[best];
+    g->n = (int)0, g->c = g->h = g->w = g->blk = 1;
+    if (need > (size_t)INT32_MAX) return DP_ERR_OVERFLOW;
+    g->n = (int)need;
+    if (dp_act_reserve(g)) return DP_ERR_NOMEM;
+    net->gbusy[best] = 1;
+    p->gslot = best;
+    p->dy.data = g->data;
+    p->dy.cap = g->cap;
+    return DP_OK;
+}
+
+static void return_dy(dp_net *net, dp_node *p)
+{
+    if (p->gslot >= 0) net->gbusy[p->gslot] = 0;
+    p->gslot = -1;
+    p->dy.data = NULL;
+    p->dy.cap = 0;
+}
+
+float *dp_dx_target(dp_net *net, dp_node *nd, int slot, int *accumulate)
+{
+    dp_node *p = dp_in(net, nd, slot);
+    if (!p->dy_set && lend_dy(net, p)) return NULL;
+    *accumulate = p->dy_set;
+    return p->dy_set ? dp_net_tmp(net, dp_act_numel(&p->dy)) : p->dy.data;
+}
+
+void dp_dx_done(dp_net *net, dp_node *nd, int slot, float *buf, int accumulate)
+{
+    dp_node *p = dp_in(net, nd, slot);
+    if (accumulate) {
+        float *d = p->dy.data;
+        const size_t n = dp_act_numel(&p->dy);
+#pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < n; i++) d[i] += buf[i];
+    }
+    p->dy_set = 1;
+}
+
+/* ---- the input op ----------------------------------------------------------------- */
+
+static int input_infer(dp_net *net, dp_node *nd)
+{
+    (void)net, (void)nd; /* set by dp_net_shapes */
+    return DP_OK;
+}
+static double input_macs(const dp_net *net, const dp_node *nd)
+{
+    (void)net, (void)nd;
+    return 0.0;
+}
+static int input_forward(dp_net *net, dp_node *nd, int train)
+{
+    (void)net, (void)nd, (void)train;
+    return DP_OK;
+}
+static int input_backward(dp_net *net, dp_node *nd)
+{
+    (void)net, (void)nd;
+    return DP_OK;
+}
+const dp_op dp_op_input = {"input", input_infer, input_macs, input_forward, input_backward};
+
+const dp_op *dp_op_of(int type)
+{
+    static const dp_op *const ops[DP_OP_COUNT] = {
+        [DP_OP_INPUT] = &dp_op_input,     [DP_OP_CONV] = &dp_op_conv2d,
+        [DP_OP_BN] = &dp_op_batchnorm,    [DP_OP_RELU] = &dp_op_relu,
+        [DP_OP_MAXPOOL] = &dp_op_maxpool, [DP_OP_GAP] = &dp_op_gap,
+        [DP_OP_LINEAR] = &dp_op_linear,   [DP_OP_ADD] = &dp_op_add,
+        [DP_OP_DYNOPOOL] = &dp_op_dynopool, [DP_OP_SHAPE_ADAPTOR] = &dp_op_shape_adaptor};
+    return type >= 0 && type < DP_OP_COUNT ? ops[type] : NULL;
+}
+
+/* ---- building ------------------------------------------------------------------------ */
+
+int dp_net_init(dp_net *net, int backend)
+{
+    memset(net, 0, sizeof(*net));
+    net->backend = backend;
+    net->bn_eps = 1e-5f;
+    net->bn_momentum = 0.1f;
+    net->out = -1;
+    if (backend == DP_BACKEND_DNNL) {
+        net->blk = dnn_blk();
+        if (!net->blk) return DP_ERR_BACKEND;
+    } else {
+        net->blk = 1;
+    }
+    return DP_OK;
+}
+
+int dp_net_add(dp_net *net, int type, int in0, int in1, const char *name)
+{
+    if (net->n_nodes == net->cap_nodes) {
+        int cap = net->cap_nodes ? 2 * net->cap_nodes : 64;
+        dp_node *q = realloc(net->nodes, sizeof(*q) * (size_t)cap);
+        if (!q) return DP_ERR_NOMEM;
+        net->nodes = q;
+        net->cap_nodes = cap;
+    }
+    const int id = net->n_nodes++;
+    dp_node *nd = &net->nodes[id];
+    memset(nd, 0, sizeof(*nd));
+    nd->type = type;
+    nd->in[0] = in0, nd->in[1] = in1;
+    nd->w_off = nd->b_off = nd->s_off = -1;
+    nd->owner = id;
+    nd->groups = 1;
+    nd->gslot = -1;
+    snprintf(nd->name, sizeof nd->name, "%s", name ? name : "");
+    return id;
+}
+
+long long dp_net_param(dp_net *net, const char *name, int ndim, const int *shape, int group)
+{
+    if (net->n_pv == net->cap_pv) {
+        int cap = net->cap_pv ? 2 * net->cap_pv : 64;
+        dp_pview *q = realloc(net->pv, sizeof(*q) * (size_t)cap);
+        if (!q) return DP_ERR_NOMEM;
+        net->pv = q;
+        net->cap_pv = cap;
+    }
+    dp_pview *v = &net->pv[net->n_pv++];
+    memset(v, 0, sizeof(*v));
+    snprintf(v->name, sizeof v->name, "%s", name);
+    v->ndim = ndim;
+    v->numel = 1;
+    for (int i = 0; i < ndim; i++) v->shape[i] = shape[i], v->numel *= shape[i];
+    /* each tensor starts on a 64-byte boundary */
+    v->off = (net->n_params + 15) & ~15LL;
+    v->group = group;
+    net->n_params = v->off + v->numel;
+    return v->off;
+}
+
+long long dp_net_stat(dp_net *net, const char *name, long long numel, int node, int kind)
+{
+    if (net->n_sv == net->cap_sv) {
+        int cap = net->cap_sv ? 2 * net->cap_sv : 64;
+        dp_sview *q = realloc(net->sv, sizeof(*q) * (size_t)cap);
+        if (!q) return DP_ERR_NOMEM;
+        net->sv = q;
+        net->cap_sv = cap;
+    }
+    dp_sview *v = &net->sv[net->n_sv++];
+    snprintf(v->name, sizeof v->name, "%s", name);
+    v->off = net->n_stats;
+    v->numel = numel;
+    v->node = node;
+    v->kind = kind;
+    net->n_stats += numel;
+    return v->off;
+}
+
+int dp_net_alloc(dp_net *net)
+{
+    size_t cap = 0;
+    const size_t np = (size_t)(net->n_params ? net->n_params : 1);
+    net->params = grow(NULL, &cap, np * sizeof(float));
+    cap = 0;
+    net->grads = grow(NULL, &cap, np * sizeof(float));
+    cap = 0;
+    net->stats = grow(NULL, &cap, (size_t)(net->n_stats ? net->n_stats : 1) * sizeof(float));
+    if (!net->params || !net->grads || !net->stats) return DP_ERR_NOMEM;
+    /* which nodes need dL/dy: those with parameters and everything downstream */
+    for (int i = 0; i < net->n_nodes; i++) {
+        dp_node *nd = &net->nodes[i];
+        nd->need_dx = nd->w_off >= 0 || nd->type == DP_OP_DYNOPOOL;
+        for (int s = 0; s < 2; s++)
+            if (nd->in[s] >= 0 && net->nodes[nd->in[s]].need_dx) nd->need_dx = 1;
+    }
+    return DP_OK;
+}
+
+void dp_net_free(dp_net *net)
+{
+    for (int i = 0; i < net->n_nodes; i++) {
+        dp_node *nd = &net->nodes[i];
+        dp_act_free(&nd->y);
+        free(nd->ws);
+        dnn_free(&nd->be);
+    }
+    free(net->nodes);
+    free(net->params);
+    free(net->grads);
+    free(net->stats);
+    free(net->pv);
+    free(net->sv);
+    free(net->tmp);
+    free(net->dlogits);
+    for (int i = 0; i < net->n_gpool; i++) dp_act_free(&net->gpool[i]);
+    free(net->gpool);
+    free(net->gbusy);
+    free(net->wscr);
+    memset(net, 0, sizeof(*net));
+}
+
+const dp_pview *dp_net_find(const dp_net *net, const char *name)
+{
+    for (int i = 0; i < net->n_pv; i++)
+        if (strcmp(net->pv[i].name, name) == 0) return &net->pv[i];
+    return NULL;
+}
+
+/* ---- running ---------------------------------------------------------------------------- */
+
+int dp_net_shapes(dp_net *net, int n, int c, int h, int w, int alloc, int *bad)
+{
+    dp_node *in = &net->nodes[0];
+    in->y.n = n, in->y.c = c, in->y.h = h, in->y.w = w, in->y.blk = 1;
+    net->sa_started = 0;
+    for (int i = 0; i < net->n_nodes; i++) {
+        dp_node *nd = &net->nodes[i];
+        int rc = dp_op_of(nd->type)->infer(net, nd);
+        if (!rc && alloc) rc = dp_act_reserve(&nd->y);
+        if (rc) {
+            if (bad) *bad = i;
+            return rc;
+        }
+    }
+    return DP_OK;
+}
+
+int dp_net_forward(dp_net *net, const float *x, int n, int c, int h, int w, int train, int *bad)
+{
+    int rc = dp_net_shapes(net, n, c, h, w, 1, bad);
+    if (rc) return rc;
+    memcpy(net->nodes[0].y.data, x, sizeof(float) * dp_act_numel(&net->nodes[0].y));
+    for (int i = 1; i < net->n_nodes; i++) {
+        dp_node *nd = &net->nodes[i];
+        if ((rc = dp_op_of(nd->type)->forward(net, nd, train))) {
+            if (bad) *bad = i;
+            return rc;
+        }
+    }
+    return DP_OK;
+}
+
+int dp_net_backward(dp_net *net, const float *dlogits, int *bad)
+{
+    for (int i = 0; i < net->n_nodes; i++) {
+        net->nodes[i].dy_set = 0;
+        return_dy(net, &net->nodes[i]);
+    }
+    for (int i = 0; i < net->n_pv; i++) /* alphas accumulate (shared); the rest is overwritten */
+        if (net->pv[i].group == 1)
+            memset(net->grads + net->pv[i].off, 0, sizeof(float) * (size_t)net->pv[i].numel);
+    dp_node *o = &net->nodes[net->out];
+    if (lend_dy(net, o)) return DP_ERR_NOMEM;
+    memcpy(o->dy.data, dlogits, sizeof(float) * dp_act_numel(&o->dy));
+    o->dy_set = 1;
+    for (int i = net->out; i > 0; i--) {
+        dp_node *nd = &net->nodes[i];
+        if (!nd->dy_set || !nd->need_dx) continue;
+        int rc = dp_op_of(nd->type)->backward(net, nd);
+        return_dy(net, nd);
+        if (rc) {
+            if (bad) *bad = i;
+            return rc;
+        }
+    }
+    return DP_OK;
+}
+
+/* ---- cost (SPEC 2) ------------------------------------------------------------------------- */
+
+static int macs_bearing(int type) { return type == DP_OP_CONV || type == DP_OP_LINEAR; }
+
+int dp_net_record_initial(dp_net *net, int c, int h, int w)
+{
+    int rc = dp_net_shapes(net, 1, c, h, w, 0, NULL);
+    if (rc) return rc;
+    for (int i = 0; i < net->n_nodes; i++) {
+        dp_node *nd = &net->nodes[i];
+        nd->h0 = nd->y.h, nd->w0 = nd->y.w;
+        nd->macs0 = macs_bearing(nd->type) ? dp_op_of(nd->type)->macs(net, nd) : 0.0;
+    }
+    return DP_OK;
+}
+
+double dp_net_macs(dp_net *net, double *dynopool_macs)
+{
+    double total = 0.0, dyn = 0.0;
+    for (int i = 0; i < net->n_nodes; i++) {
+        const dp_node *nd = &net->nodes[i];
+        total += dp_op_of(nd->type)->macs(net, nd);
+        if (nd->type == DP_OP_DYNOPOOL) dyn += 16.0 * nd->y.c * nd->y.h * nd->y.w;
+    }
+    if (dynopool_macs) *dynopool_macs = dyn;
+    return total;
+}
+
+double dp_net_gmacs_loss(dp_net *net, float scale, float *galpha)
+{
+    double loss = 0.0;
+    for (int i = 0; i < net->n_nodes; i++) net->nodes[i].gh = net->nodes[i].gw = 0.0;
+    for (int i = 0; i < net->n_nodes; i++) {
+        dp_node *nd = &net->nodes[i];
+        if (!macs_bearing(nd->type) || nd->macs0 == 0.0) continue;
+        const double g0 = nd->macs0 * 1e-9, a0 = (double)nd->h0 * nd->w0;
+        loss += (double)nd->y.h * nd->y.w / a0 * g0;
+        nd->gh += nd->y.w / a0 * g0;
+        nd->gw += nd->y.h / a0 * g0;
+    }
+    for (int i = net->n_nodes - 1; i > 0; i--) {
+        dp_node *nd = &net->nodes[i];
+        if (nd->gh == 0.0 && nd->gw == 0.0) continue;
+        dp_node *x = nd->in[0] >= 0 ? &net->nodes[nd->in[0]] : NULL;
+        if (!x) continue;
+        switch (nd->type) {
+        case DP_OP_DYNOPOOL: {
+            const float *al = dp_param(net, net->nodes[nd->owner].w_off);
+            const long long off = net->nodes[nd->owner].w_off;
+            const double ah = al[0], aw = al[1];
+            if (x->y.h / ah > 1.5) {
+                x->gh += nd->gh / ah;
+                if (galpha) galpha[off] += (float)(scale * nd->gh * (-x->y.h / (ah * ah)));
+            }
+            if (x->y.w / aw > 1.5) {
+                x->gw += nd->gw / aw;
+                if (galpha) galpha[off + 1] += (float)(scale * nd->gw * (-x->y.w / (aw * aw)));
+            }
+            break;
+        }
+        case DP_OP_CONV:
+        case DP_OP_MAXPOOL:
+            x->gh += nd->gh / nd->stride;
+            x->gw += nd->gw / nd->stride;
+            break;
+        case DP_OP_GAP:
+        case DP_OP_LINEAR:
+        case DP_OP_SHAPE_ADAPTOR:
+            break; /* constant size, or (shape adaptor) no gradient through the size */
+        default:   /* bn, relu, add (main path = input 0) */
+            x->gh += nd->gh;
+            x->gw += nd->gw;
+        }
+    }
+    return loss;
+}

@@ -1,0 +1,61 @@
+/* net.h — building and running a dp_net (net.c), the model zoo (models.c), the
+ * optimiser (optim.c).  Internal. */
+#ifndef DP_NET_H
+#define DP_NET_H
+
+#include "engine.h"
+
+int dp_net_init(dp_net *net, int backend);
+void dp_net_free(dp_net *net);
+/* Appends a node; returns its index or a negative status. */
+int dp_net_add(dp_net *net, int type, int in0, int in1, const char *name);
+/* Registers a parameter (offset into params/grads, 64-byte aligned) or a buffer. */
+long long dp_net_param(dp_net *net, const char *name, int ndim, const int *shape, int group);
+long long dp_net_stat(dp_net *net, const char *name, long long numel, int node, int kind);
+/* Allocates the flat buffers (zeroed) and marks the nodes that need gradients. */
+int dp_net_alloc(dp_net *net);
+const dp_pview *dp_net_find(const dp_net *net, const char *name);
+
+/* Infers every node's shape for an (n, c, h, w) input; alloc: grow the outputs.
+ * On an error *bad (if given) is the failing node. */
+int dp_net_shapes(dp_net *net, int n, int c, int h, int w, int alloc, int *bad);
+int dp_net_forward(dp_net *net, const float *x, int n, int c, int h, int w, int train, int *bad);
+/* Backward from dL/dlogits (n, classes). */
+int dp_net_backward(dp_net *net, const float *dlogits, int *bad);
+
+/* Records every node's output size and MACs at the current (initial) alphas:
+ * the reference point of the complexity loss. */
+int dp_net_record_initial(dp_net *net, int c, int h, int w);
+/* MACs per image at the current shapes (SPEC 2 counting); DynOPool's own apart. */
+double dp_net_macs(dp_net *net, double *dynopool_macs);
+/* L_GMACs at the current shapes; when grads is given, adds scale * dL_GMACs/dalpha
+ * to the alphas' entries of grads. */
+double dp_net_gmacs_loss(dp_net *net, float scale, float *grads);
+
+/* ---- the model zoo (models.c) ---- */
+typedef struct dp_arch_cfg {
+    int arch, pool, in_ch, size, classes;
+    float width;
+    unsigned long long seed; /* weight initialisation */
+} dp_arch_cfg;
+/* Builds, allocates and initialises (SPEC 5 inits) the network. */
+int dp_build(dp_net *net, const dp_arch_cfg *cfg);
+/* Indices of the resizing nodes (max-pool, strided conv, DynOPool, shape adaptor)
+ * in forward order, as used for "feature-map size after every resizing stage". */
+int dp_net_stages(const dp_net *net, int *idx, int max);
+
+/* ---- SGD (optim.c) ---- */
+typedef struct dp_sgd {
+    float lr, lr_alpha, momentum, weight_decay;
+    int nesterov;
+    float *buf;      /* momentum buffers, like params */
+    int started;
+} dp_sgd;
+int dp_sgd_init(dp_sgd *o, const dp_net *net);
+void dp_sgd_free(dp_sgd *o);
+/* One step over every parameter (group 0: lr, decay; group 1: lr_alpha, no decay). */
+void dp_sgd_step(dp_sgd *o, dp_net *net, float lr, float lr_alpha);
+/* The cosine schedule: base * (1 + cos(pi * epoch / epochs)) / 2. */
+float dp_cosine_lr(float base, int epoch, int epochs);
+
+#endif

@@ -1,0 +1,50 @@
+/* add.c — residual addition y = a + b of two maps of one shape and layout.
+ *
+ *   shape   y like a (b must match: SPEC 3 makes ResNet's two branches share alpha)
+ *   MACs    0
+ *   backward da = db = dy */
+#include <string.h>
+
+#include "engine.h"
+
+static int add_infer(dp_net *net, dp_node *nd)
+{
+    const dp_act *a = &dp_in(net, nd, 0)->y, *b = &dp_in(net, nd, 1)->y;
+    if (a->n != b->n || a->c != b->c || a->h != b->h || a->w != b->w || a->blk != b->blk)
+        return DP_ERR_SIZE;
+    nd->y.n = a->n, nd->y.c = a->c, nd->y.h = a->h, nd->y.w = a->w, nd->y.blk = a->blk;
+    return DP_OK;
+}
+
+static double add_macs(const dp_net *net, const dp_node *nd)
+{
+    (void)net, (void)nd;
+    return 0.0;
+}
+
+static int add_forward(dp_net *net, dp_node *nd, int train)
+{
+    (void)train;
+    const float *a = dp_in(net, nd, 0)->y.data, *b = dp_in(net, nd, 1)->y.data;
+    float *y = nd->y.data;
+    const size_t n = dp_act_numel(&nd->y);
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; i++) y[i] = a[i] + b[i];
+    return DP_OK;
+}
+
+static int add_backward(dp_net *net, dp_node *nd)
+{
+    const size_t n = dp_act_numel(&nd->y);
+    for (int s = 0; s < 2; s++) {
+        if (!dp_in(net, nd, s)->need_dx) continue;
+        int acc;
+        float *dx = dp_dx_target(net, nd, s, &acc);
+        if (!dx) return DP_ERR_NOMEM;
+        memcpy(dx, nd->dy.data, sizeof(float) * n);
+        dp_dx_done(net, nd, s, dx, acc);
+    }
+    return DP_OK;
+}
+
+const dp_op dp_op_add = {"add", add_infer, add_macs, add_forward, add_backward};

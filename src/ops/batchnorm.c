@@ -1,0 +1,145 @@
+/* batchnorm.c — 2-D batch normalisation, optionally with ReLU fused after it.
+ *
+ *   shape   y like x
+ *   MACs    2 * c * h * w                                         (per image, SPEC 2)
+ *   train   mean, var over (n, h, w) per channel (biased var for the normalisation);
+ *           running_mean = 0.9 running_mean + 0.1 mean,
+ *           running_var  = 0.9 running_var  + 0.1 var * m / (m - 1),  m = n h w
+ *           (PyTorch's BatchNorm2d with momentum 0.1); num_batches_tracked += 1
+ *   eval    the running averages
+ *   forward y = relu?(gamma (x - mean) / sqrt(var + eps) + beta)
+ *   params  weight = gamma (c), bias = beta (c); buffers running_mean, running_var (c)
+ *
+ * The workspace keeps the batch mean and var (2c floats) for the backward. */
+#include <math.h>
+#include <string.h>
+
+#include "dnn.h"
+
+static int bn_infer(dp_net *net, dp_node *nd)
+{
+    const dp_act *x = &dp_in(net, nd, 0)->y;
+    nd->y.n = x->n, nd->y.c = x->c, nd->y.h = x->h, nd->y.w = x->w, nd->y.blk = x->blk;
+    return DP_OK;
+}
+
+static double bn_macs(const dp_net *net, const dp_node *nd)
+{
+    (void)net;
+    return 2.0 * nd->y.c * nd->y.h * nd->y.w;
+}
+
+/* Reference forward on NCHW.  x, y: (n, c, hw)  mean, var: (c) */
+static void ref_forward(const float *x, float *y, int n, int c, size_t hw, const float *g,
+                        const float *b, float *mean, float *var, float eps, int train, int relu)
+{
+#pragma omp parallel for schedule(static)
+    for (int ch = 0; ch < c; ch++) {
+        if (train) {
+            double s = 0.0, s2 = 0.0;
+            for (int in = 0; in < n; in++) {
+                const float *xc = x + ((size_t)in * c + ch) * hw;
+                for (size_t i = 0; i < hw; i++) s += xc[i];
+            }
+            const double m = s / ((double)n * hw);
+            for (int in = 0; in < n; in++) {
+                const float *xc = x + ((size_t)in * c + ch) * hw;
+                for (size_t i = 0; i < hw; i++) s2 += (xc[i] - m) * (xc[i] - m);
+            }
+            mean[ch] = (float)m;
+            var[ch] = (float)(s2 / ((double)n * hw));
+        }
+        const float inv = 1.0f / sqrtf(var[ch] + eps);
+        for (int in = 0; in < n; in++) {
+            const float *xc = x + ((size_t)in * c + ch) * hw;
+            float *yc = y + ((size_t)in * c + ch) * hw;
+            for (size_t i = 0; i < hw; i++) {
+                const float v = g[ch] * ((xc[i] - mean[ch]) * inv) + b[ch];
+                yc[i] = relu && !(v > 0.0f) ? 0.0f : v;
+            }
+        }
+    }
+}
+
+/* Reference backward: dx overwritten, dg, db overwritten. */
+static void ref_backward(const float *x, const float *y, const float *dy, float *dx, int n, int c,
+                         size_t hw, const float *g, const float *mean, const float *var,
+                         float eps, int relu, float *dg, float *db)
+{
+    const double m = (double)n * hw;
+#pragma omp parallel for schedule(static)
+    for (int ch = 0; ch < c; ch++) {
+        const double inv = 1.0 / sqrt((double)var[ch] + eps);
+        double sg = 0.0, sb = 0.0;
+        for (int in = 0; in < n; in++) {
+            const size_t o = ((size_t)in * c + ch) * hw;
+            for (size_t i = 0; i < hw; i++) {
+                const double d = relu && !(y[o + i] > 0.0f) ? 0.0 : dy[o + i];
+                sb += d;
+                sg += d * (x[o + i] - mean[ch]) * inv;
+            }
+        }
+        dg[ch] = (float)sg;
+        db[ch] = (float)sb;
+        if (!dx) continue;
+        for (int in = 0; in < n; in++) {
+            const size_t o = ((size_t)in * c + ch) * hw;
+            for (size_t i = 0; i < hw; i++) {
+                const double d = relu && !(y[o + i] > 0.0f) ? 0.0 : dy[o + i];
+                const double xh = (x[o + i] - mean[ch]) * inv;
+                dx[o + i] = (float)(g[ch] * inv * (d - sb / m - xh * sg / m));
+            }
+        }
+    }
+}
+
+static int bn_forward(dp_net *net, dp_node *nd, int train)
+{
+    const dp_act *x = &dp_in(net, nd, 0)->y;
+    const int c = x->c;
+    const size_t hw = (size_t)x->h * x->w, m = (size_t)x->n * hw;
+    if (train && m < 2) return DP_ERR_SIZE; /* PyTorch refuses this too */
+    float *ws = dp_node_ws(nd, sizeof(float) * 2 * (size_t)c);
+    if (!ws) return DP_ERR_NOMEM;
+    float *rm = net->stats + nd->s_off, *rv = rm + c;
+    float *mean = train ? ws : rm, *var = train ? ws + c : rv;
+    const float *g = dp_param(net, nd->w_off), *b = dp_param(net, nd->b_off);
+    int rc = DP_OK;
+    if (net->backend == DP_BACKEND_DNNL)
+        rc = dnn_bn_forward(&nd->be, x, g, b, mean, var, net->bn_eps, train, nd->relu, &nd->y);
+    else
+        ref_forward(x->data, nd->y.data, x->n, c, hw, g, b, mean, var, net->bn_eps, train,
+                    nd->relu);
+    if (rc || !train) return rc;
+    const float mo = net->bn_momentum, unb = (float)((double)m / (double)(m - 1));
+    for (int ch = 0; ch < c; ch++) {
+        rm[ch] = (1.0f - mo) * rm[ch] + mo * mean[ch];
+        rv[ch] = (1.0f - mo) * rv[ch] + mo * (var[ch] * unb);
+    }
+    nd->nbt++;
+    return DP_OK;
+}
+
+static int bn_backward(dp_net *net, dp_node *nd)
+{
+    dp_node *xn = dp_in(net, nd, 0);
+    const dp_act *x = &xn->y;
+    const int c = x->c;
+    const float *mean = nd->ws, *var = nd->ws + c;
+    const float *g = dp_param(net, nd->w_off), *b = dp_param(net, nd->b_off);
+    float *dg = dp_grad(net, nd->w_off), *db = dp_grad(net, nd->b_off);
+    int acc = 0, rc = DP_OK;
+    float *dx = xn->need_dx ? dp_dx_target(net, nd, 0, &acc) : NULL;
+    if (net->backend == DP_BACKEND_DNNL) {
+        float *t = dx ? dx : dp_net_tmp(net, dp_act_numel(x)); /* oneDNN always writes dx */
+        if (!t) return DP_ERR_NOMEM;
+        rc = dnn_bn_backward(&nd->be, x, g, b, mean, var, &nd->dy, t, dg, db);
+    } else {
+        ref_backward(x->data, nd->y.data, nd->dy.data, dx, x->n, c, (size_t)x->h * x->w, g, mean,
+                     var, net->bn_eps, nd->relu, dg, db);
+    }
+    if (dx && !rc) dp_dx_done(net, nd, 0, dx, acc);
+    return rc;
+}
+
+const dp_op dp_op_batchnorm = {"batchnorm", bn_infer, bn_macs, bn_forward, bn_backward};

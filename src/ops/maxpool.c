@@ -1,0 +1,83 @@
+/* maxpool.c — max pooling, square kernel k, stride s, padding p.
+ *
+ *   shape   ho = (h + 2p - k) / s + 1, likewise wo; layout kept
+ *   MACs    0 (SPEC 2: pooling is not counted)
+ *   forward y = max over the window (padding never wins; ties to the first in
+ *           row-major order, NaN wins as in PyTorch)
+ *   backward dy goes to the winner
+ * Reference path: loops on NCHW with the winners' indices in the workspace;
+ * fast path: oneDNN on the blocked layout. */
+#include <math.h>
+#include <string.h>
+
+#include "dnn.h"
+
+static int pool_infer(dp_net *net, dp_node *nd)
+{
+    const dp_act *x = &dp_in(net, nd, 0)->y;
+    if (x->h + 2 * nd->pad < nd->k || x->w + 2 * nd->pad < nd->k) return DP_ERR_SIZE;
+    nd->y.n = x->n, nd->y.c = x->c, nd->y.blk = x->blk;
+    nd->y.h = (x->h + 2 * nd->pad - nd->k) / nd->stride + 1;
+    nd->y.w = (x->w + 2 * nd->pad - nd->k) / nd->stride + 1;
+    return DP_OK;
+}
+
+static double pool_macs(const dp_net *net, const dp_node *nd)
+{
+    (void)net, (void)nd;
+    return 0.0;
+}
+
+static int pool_forward(dp_net *net, dp_node *nd, int train)
+{
+    const dp_act *x = &dp_in(net, nd, 0)->y;
+    if (net->backend == DP_BACKEND_DNNL)
+        return dnn_pool_forward(&nd->be, x, nd->k, nd->stride, nd->pad, train, &nd->y);
+    const int ho = nd->y.h, wo = nd->y.w, k = nd->k, s = nd->stride, p = nd->pad;
+    const size_t planes = (size_t)x->n * x->c;
+    int *arg = dp_node_ws(nd, sizeof(int) * planes * ho * wo);
+    if (!arg) return DP_ERR_NOMEM;
+#pragma omp parallel for schedule(static)
+    for (size_t pl = 0; pl < planes; pl++) {
+        const float *xp = x->data + pl * x->h * x->w;
+        for (int i = 0; i < ho; i++)
+            for (int j = 0; j < wo; j++) {
+                float best = -INFINITY;
+                int bi = -1;
+                for (int a = 0; a < k; a++)
+                    for (int b = 0; b < k; b++) {
+                        const int ii = i * s - p + a, jj = j * s - p + b;
+                        if (ii < 0 || ii >= x->h || jj < 0 || jj >= x->w) continue;
+                        const float v = xp[ii * x->w + jj];
+                        if (bi < 0 || v > best || (isnan(v) && !isnan(best))) best = v, bi = ii * x->w + jj;
+                    }
+                const size_t o = (pl * ho + i) * wo + j;
+                nd->y.data[o] = best;
+                arg[o] = bi;
+            }
+    }
+    return DP_OK;
+}
+
+static int pool_backward(dp_net *net, dp_node *nd)
+{
+    dp_node *xn = dp_in(net, nd, 0);
+    if (!xn->need_dx) return DP_OK;
+    int acc, rc = DP_OK;
+    float *dx = dp_dx_target(net, nd, 0, &acc);
+    if (!dx) return DP_ERR_NOMEM;
+    if (net->backend == DP_BACKEND_DNNL) {
+        rc = dnn_pool_backward(&nd->be, &nd->dy, dx, &xn->y);
+    } else {
+        const size_t planes = (size_t)xn->y.n * xn->y.c, hw = (size_t)xn->y.h * xn->y.w;
+        const size_t ohw = (size_t)nd->y.h * nd->y.w;
+        const int *arg = (const int *)nd->ws;
+        memset(dx, 0, sizeof(float) * planes * hw);
+        for (size_t pl = 0; pl < planes; pl++)
+            for (size_t o = 0; o < ohw; o++) dx[pl * hw + arg[pl * ohw + o]] += nd->dy.data[pl * ohw + o];
+    }
+    if (!rc) dp_dx_done(net, nd, 0, dx, acc);
+    return rc;
+}
+
+const dp_op dp_op_maxpool = {"maxpool", pool_infer, pool_macs, pool_forward, pool_backward};

@@ -1,0 +1,51 @@
+/* optim.c — SGD with (Nesterov) momentum and weight decay, PyTorch's rule:
+ *     d = g + wd p;  b = m b + d  (b = d on the first step);  d = d + m b (Nesterov) or b;
+ *     p = p - lr d
+ * Two groups (SPEC 6): weights, biases and BN affine (lr, wd) and the alphas (lr_alpha, no
+ * decay).  The cosine schedule is stepped per epoch. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "net.h"
+
+int dp_sgd_init(dp_sgd *o, const dp_net *net)
+{
+    o->buf = calloc((size_t)(net->n_params ? net->n_params : 1), sizeof(float));
+    o->started = 0;
+    return o->buf ? DP_OK : DP_ERR_NOMEM;
+}
+
+void dp_sgd_free(dp_sgd *o)
+{
+    free(o->buf);
+    o->buf = NULL;
+}
+
+void dp_sgd_step(dp_sgd *o, dp_net *net, float lr, float lr_alpha)
+{
+    const float m = o->momentum;
+    const int first = !o->started;
+    for (int v = 0; v < net->n_pv; v++) {
+        const dp_pview *pv = &net->pv[v];
+        const float rate = pv->group ? lr_alpha : lr, wd = pv->group ? 0.0f : o->weight_decay;
+        float *p = net->params + pv->off, *g = net->grads + pv->off, *b = o->buf + pv->off;
+        const long long n = pv->numel;
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+        for (long long i = 0; i < n; i++) {
+            float d = g[i] + wd * p[i];
+            if (m != 0.0f) {
+                b[i] = first ? d : m * b[i] + d;
+                d = o->nesterov ? d + m * b[i] : b[i];
+            }
+            p[i] -= rate * d;
+        }
+    }
+    o->started = 1;
+}
+
+float dp_cosine_lr(float base, int epoch, int epochs)
+{
+    if (epochs <= 0) return base;
+    return (float)(base * 0.5 * (1.0 + cos(3.141592653589793 * (double)epoch / epochs)));
+}
