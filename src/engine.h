@@ -43,7 +43,7 @@ typedef struct dp_node {
     int k, stride, pad; /* conv, max-pool: square kernel, stride, padding */
     int groups, bias;   /* conv */
     float clip;         /* relu: 0 = ReLU, else min(max(x, 0), clip) (ReLU6: 6) */
-    int relu;           /* bn: ReLU fused after the normalisation */
+    int relu;           /* bn: 1 ReLU or 6 ReLU6 fused after it; add: 1 ReLU after it */
     int owner;          /* dynopool: node that owns the alpha (itself, or the shared one) */
     int stage;          /* a resizing stage of the model (reported by info) */
     /* parameters: offsets into dp_net.params / grads (-1: none) */

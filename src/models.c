@@ -84,13 +84,6 @@ static int bn(bld *b, int in, int c, int relu, const char *f, ...)
     return id;
 }
 
-static int relu(bld *b, int in, float clip)
-{
-    int id = node(b, DP_OP_RELU, in, -1, "");
-    if (id >= 0) b->net->nodes[id].clip = clip;
-    return id;
-}
-
 static int maxpool(bld *b, int in, int k, int s, int p, int stage, const char *name)
 {
     int id = node(b, DP_OP_MAXPOOL, in, -1, name);
@@ -216,7 +209,8 @@ static void resnet50(bld *b)
                 sc = bn(b, sc, out, 0, "%s.downsample.1", p);
                 if (owner >= 0) sc = dynopool(b, sc, owner, "%s.pool", p);
             }
-            x = relu(b, node(b, DP_OP_ADD, m, sc, ""), 0.0f);
+            x = node(b, DP_OP_ADD, m, sc, "");
+            if (x >= 0) b->net->nodes[x].relu = 1; /* out += identity; relu(out) */
             if (!human && pool == DP_POOL_SHAPE_ADAPTOR) {
                 int r = conv(b, x, out, out, 1, 2, 0, 1, 0, "%s.sa.reduce.0", p);
                 r = bn(b, r, out, 0, "%s.sa.reduce.1", p);
@@ -236,7 +230,7 @@ static void mobilenetv2(bld *b)
     const int s0 = big ? 2 : 1, dyn_stem = big && pool == DP_POOL_DYNOPOOL;
     int x = conv(b, 0, b->cfg->in_ch, c32, 3, dyn_stem ? 1 : s0, 1, 1, 0, "features.0.0");
     if (big && !dyn_stem && x >= 0) b->net->nodes[x].stage = 1;
-    x = relu(b, bn(b, x, c32, 0, "features.0.1"), 6.0f);
+    x = bn(b, x, c32, 6, "features.0.1");
     if (dyn_stem) x = dynopool(b, x, -1, "features.0.3");
     static const int tab[7][4] = {{1, 16, 1, 1}, {6, 24, 2, 2}, {6, 32, 3, 2}, {6, 64, 4, 2},
                                   {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};
@@ -250,13 +244,13 @@ static void mobilenetv2(bld *b)
             int j = 0;
             if (t != 1) {
                 x = conv(b, x, inp, hidden, 1, 1, 0, 1, 0, "features.%d.conv.0.0", idx);
-                x = relu(b, bn(b, x, hidden, 0, "features.%d.conv.0.1", idx), 6.0f);
+                x = bn(b, x, hidden, 6, "features.%d.conv.0.1", idx);
                 j = 1;
             }
             x = conv(b, x, hidden, hidden, 3, human ? s : 1, 1, hidden, 0, "features.%d.conv.%d.0",
                      idx, j);
             if (human && s == 2 && x >= 0) b->net->nodes[x].stage = 1;
-            x = relu(b, bn(b, x, hidden, 0, "features.%d.conv.%d.1", idx, j), 6.0f);
+            x = bn(b, x, hidden, 6, "features.%d.conv.%d.1", idx, j);
             if (!human && pool == DP_POOL_DYNOPOOL)
                 x = dynopool(b, x, -1, "features.%d.conv.%d.3", idx, j);
             else if (!human)
@@ -270,28 +264,50 @@ static void mobilenetv2(bld *b)
     const double wl = b->cfg->width > 1.0f ? b->cfg->width : 1.0;
     const int last = make_div(1280 * wl);
     x = conv(b, x, inp, last, 1, 1, 0, 1, 0, "features.18.0");
-    x = relu(b, bn(b, x, last, 0, "features.18.1"), 6.0f);
+    x = bn(b, x, last, 6, "features.18.1");
     head(b, x, last, "classifier");
 }
 
 /* ---- initialisation (SPEC 5) ---- */
 
-static unsigned long long splitmix(unsigned long long *s)
+/* Counter-based draws: element k of the tensor at offset off depends only on
+ * (seed, off, k), so the initialisation is parallel and the same on any thread
+ * count. */
+static unsigned long long mix(unsigned long long z)
 {
-    unsigned long long z = (*s += 0x9e3779b97f4a7c15ULL);
+    z += 0x9e3779b97f4a7c15ULL;
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
     return z ^ (z >> 31);
 }
-static double unif(unsigned long long *s) { return ((splitmix(s) >> 11) + 0.5) * 0x1p-53; }
-static double normal(unsigned long long *s)
+static double unif_at(unsigned long long seed, unsigned long long i)
 {
-    return sqrt(-2.0 * log(unif(s))) * cos(6.283185307179586 * unif(s));
+    return ((mix(seed ^ mix(i)) >> 11) + 0.5) * 0x1p-53;
+}
+
+/* w[k] = a * U(-1, 1) */
+static void fill_uniform(float *w, long long n, double a, unsigned long long seed, long long off)
+{
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (long long k = 0; k < n; k++) w[k] = (float)(a * (2.0 * unif_at(seed, (unsigned long long)(off + k)) - 1.0));
+}
+
+/* w[k] = sd * N(0, 1), Box-Muller: two values per pair of draws */
+static void fill_normal(float *w, long long n, double sd, unsigned long long seed, long long off)
+{
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (long long k = 0; k < (n + 1) / 2; k++) {
+        const unsigned long long i = 2 * (unsigned long long)(off / 2 + k);
+        const double r = sd * sqrt(-2.0 * log(unif_at(seed, i)));
+        const double t = 6.283185307179586 * unif_at(seed, i + 1);
+        w[2 * k] = (float)(r * cos(t));
+        if (2 * k + 1 < n) w[2 * k + 1] = (float)(r * sin(t));
+    }
 }
 
 static void init_params(dp_net *net, int arch, unsigned long long seed)
 {
-    unsigned long long s = seed;
+    const unsigned long long s = seed;
     for (int i = 0; i < net->n_nodes; i++) {
         dp_node *nd = &net->nodes[i];
         if (nd->w_off < 0) continue;
@@ -304,13 +320,10 @@ static void init_params(dp_net *net, int arch, unsigned long long seed)
         case DP_OP_CONV: {
             const double rf = (double)nd->k * nd->k;
             const double fan_in = rf * v->shape[1], fan_out = rf * v->shape[0];
-            if (arch == DP_VGG16) {
-                const double a = sqrt(6.0 / (fan_in + fan_out));
-                for (long long k = 0; k < n; k++) w[k] = (float)(a * (2.0 * unif(&s) - 1.0));
-            } else {
-                const double sd = sqrt(2.0 / fan_out);
-                for (long long k = 0; k < n; k++) w[k] = (float)(sd * normal(&s));
-            }
+            if (arch == DP_VGG16)
+                fill_uniform(w, n, sqrt(6.0 / (fan_in + fan_out)), s, nd->w_off);
+            else
+                fill_normal(w, n, sqrt(2.0 / fan_out), s, nd->w_off);
             if (nd->bias) memset(net->params + nd->b_off, 0, sizeof(float) * (size_t)nd->cout);
             break;
         }
@@ -324,22 +337,20 @@ static void init_params(dp_net *net, int arch, unsigned long long seed)
             const double fin = v->shape[1], fout = v->shape[0];
             float *bias = net->params + nd->b_off;
             if (arch == DP_RESNET50) { /* PyTorch's default Linear init */
-                const double a = 1.0 / sqrt(fin);
-                for (long long k = 0; k < n; k++) w[k] = (float)(a * (2.0 * unif(&s) - 1.0));
-                for (int k = 0; k < nd->cout; k++) bias[k] = (float)(a * (2.0 * unif(&s) - 1.0));
+                fill_uniform(w, n, 1.0 / sqrt(fin), s, nd->w_off);
+                fill_uniform(bias, nd->cout, 1.0 / sqrt(fin), s, nd->b_off);
             } else if (arch == DP_VGG16) {
-                const double a = sqrt(6.0 / (fin + fout));
-                for (long long k = 0; k < n; k++) w[k] = (float)(a * (2.0 * unif(&s) - 1.0));
+                fill_uniform(w, n, sqrt(6.0 / (fin + fout)), s, nd->w_off);
                 memset(bias, 0, sizeof(float) * (size_t)nd->cout);
             } else {
-                for (long long k = 0; k < n; k++) w[k] = (float)(0.01 * normal(&s));
+                fill_normal(w, n, 0.01, s, nd->w_off);
                 memset(bias, 0, sizeof(float) * (size_t)nd->cout);
             }
             break;
         }
         case DP_OP_DYNOPOOL:
-            w[0] = w[1] = strcmp(nd->name, "pool") == 0 || strcmp(nd->name, "features.0.3") == 0
-                              ? 4.0f : 2.0f;
+            /* SPEC 3: ResNet's stem conv/2 + max-pool/2 becomes one DynOPool */
+            w[0] = w[1] = strcmp(nd->name, "pool") == 0 ? 4.0f : 2.0f;
             break;
         default:
             break;

@@ -1,8 +1,10 @@
-/* add.c — residual addition y = a + b of two maps of one shape and layout.
+/* add.c — residual addition y = a + b of two maps of one shape and layout,
+ * optionally followed by ReLU in place (ResNet's "out += identity; relu(out)").
  *
  *   shape   y like a (b must match: SPEC 3 makes ResNet's two branches share alpha)
  *   MACs    0
- *   backward da = db = dy */
+ *   forward y = a + b, or max(a + b, 0) when nd->relu
+ *   backward da = db = dy (times [y > 0] when nd->relu) */
 #include <string.h>
 
 #include "engine.h"
@@ -28,14 +30,28 @@ static int add_forward(dp_net *net, dp_node *nd, int train)
     const float *a = dp_in(net, nd, 0)->y.data, *b = dp_in(net, nd, 1)->y.data;
     float *y = nd->y.data;
     const size_t n = dp_act_numel(&nd->y);
+    if (nd->relu) {
 #pragma omp parallel for simd schedule(static)
-    for (size_t i = 0; i < n; i++) y[i] = a[i] + b[i];
+        for (size_t i = 0; i < n; i++) {
+            const float v = a[i] + b[i];
+            y[i] = v > 0.0f ? v : 0.0f;
+        }
+    } else {
+#pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < n; i++) y[i] = a[i] + b[i];
+    }
     return DP_OK;
 }
 
 static int add_backward(dp_net *net, dp_node *nd)
 {
     const size_t n = dp_act_numel(&nd->y);
+    if (nd->relu) { /* dy is this node's own buffer: mask it in place */
+        float *dy = nd->dy.data;
+        const float *y = nd->y.data;
+#pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < n; i++) dy[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+    }
     for (int s = 0; s < 2; s++) {
         if (!dp_in(net, nd, s)->need_dx) continue;
         int acc;

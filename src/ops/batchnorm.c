@@ -1,4 +1,5 @@
-/* batchnorm.c — 2-D batch normalisation, optionally with ReLU fused after it.
+/* batchnorm.c — 2-D batch normalisation, optionally with ReLU (relu = 1) or
+ * ReLU6 (relu = 6) fused after it.
  *
  *   shape   y like x
  *   MACs    2 * c * h * w                                         (per image, SPEC 2)
@@ -7,7 +8,9 @@
  *           running_var  = 0.9 running_var  + 0.1 var * m / (m - 1),  m = n h w
  *           (PyTorch's BatchNorm2d with momentum 0.1); num_batches_tracked += 1
  *   eval    the running averages
- *   forward y = relu?(gamma (x - mean) / sqrt(var + eps) + beta)
+ *   forward y = act(gamma (x - mean) / sqrt(var + eps) + beta)
+ *   backward through act from y alone: ReLU passes where y > 0, ReLU6 where
+ *           0 < y < 6 (the same set as 0 < x < 6), so no pre-activation copy is kept
  *   params  weight = gamma (c), bias = beta (c); buffers running_mean, running_var (c)
  *
  * The workspace keeps the batch mean and var (2c floats) for the backward. */
@@ -106,10 +109,17 @@ static int bn_forward(dp_net *net, dp_node *nd, int train)
     const float *g = dp_param(net, nd->w_off), *b = dp_param(net, nd->b_off);
     int rc = DP_OK;
     if (net->backend == DP_BACKEND_DNNL)
-        rc = dnn_bn_forward(&nd->be, x, g, b, mean, var, net->bn_eps, train, nd->relu, &nd->y);
+        rc = dnn_bn_forward(&nd->be, x, g, b, mean, var, net->bn_eps, train, nd->relu == 1,
+                            &nd->y);
     else
         ref_forward(x->data, nd->y.data, x->n, c, hw, g, b, mean, var, net->bn_eps, train,
-                    nd->relu);
+                    nd->relu == 1);
+    if (!rc && nd->relu == 6) {
+        float *y = nd->y.data;
+        const size_t n = dp_act_numel(&nd->y);
+#pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < n; i++) y[i] = y[i] > 0.0f ? (y[i] < 6.0f ? y[i] : 6.0f) : 0.0f;
+    }
     if (rc || !train) return rc;
     const float mo = net->bn_momentum, unb = (float)((double)m / (double)(m - 1));
     for (int ch = 0; ch < c; ch++) {
@@ -130,13 +140,20 @@ static int bn_backward(dp_net *net, dp_node *nd)
     float *dg = dp_grad(net, nd->w_off), *db = dp_grad(net, nd->b_off);
     int acc = 0, rc = DP_OK;
     float *dx = xn->need_dx ? dp_dx_target(net, nd, 0, &acc) : NULL;
+    if (nd->relu == 6) { /* through ReLU6, in place on this node's own dy */
+        float *dy = nd->dy.data;
+        const float *y = nd->y.data;
+        const size_t n = dp_act_numel(&nd->y);
+#pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < n; i++) dy[i] = y[i] > 0.0f && y[i] < 6.0f ? dy[i] : 0.0f;
+    }
     if (net->backend == DP_BACKEND_DNNL) {
         float *t = dx ? dx : dp_net_tmp(net, dp_act_numel(x)); /* oneDNN always writes dx */
         if (!t) return DP_ERR_NOMEM;
         rc = dnn_bn_backward(&nd->be, x, g, b, mean, var, &nd->dy, t, dg, db);
     } else {
         ref_backward(x->data, nd->y.data, nd->dy.data, dx, x->n, c, (size_t)x->h * x->w, g, mean,
-                     var, net->bn_eps, nd->relu, dg, db);
+                     var, net->bn_eps, nd->relu == 1, dg, db);
     }
     if (dx && !rc) dp_dx_done(net, nd, 0, dx, acc);
     return rc;

@@ -1,0 +1,185 @@
+/* test_engine.c — model-level facts that need no golden file:
+ *  - the human-designed GMACs and stage sizes of SPEC 4 (paper Table 5.1);
+ *  - DynOPool variants at their initial alphas: same stage sizes as human, and
+ *    DynOPool's own cost under 1% for VGG-16 and ResNet-50 (Table 5.5);
+ *  - checkpoints: a save/load round trip restores weights, statistics, alphas and
+ *    optimizer state exactly (the next step matches bit for bit), leaves no
+ *    temporary file, and a mismatched model is refused with a message that names it;
+ *  - the cosine schedule. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "model.h"
+
+static int failures;
+#define CHECK(c, ...)                                                    \
+    do {                                                                 \
+        if (!(c)) {                                                      \
+            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #c); \
+            fprintf(stderr, __VA_ARGS__);                                \
+            fprintf(stderr, "\n");                                       \
+            failures++;                                                  \
+        }                                                                \
+    } while (0)
+
+static dp_model *make(int arch, int pool, int size, int classes, float width)
+{
+    dp_model_config c = dp_model_defaults();
+    c.arch = arch, c.pool = pool, c.size = size, c.classes = classes, c.width = width;
+    dp_model *m = NULL;
+    int rc = dp_model_create(&c, &m);
+    CHECK(rc == DP_OK, "create %s %s %d: %s", dp_arch_name(arch), dp_pool_name(pool), size,
+          dp_strerror(rc));
+    return m;
+}
+
+static void paper_table(void)
+{
+    /* SPEC 4: GMACs (paper, two decimals) and the stage sizes */
+    static const struct {
+        int arch, size, classes;
+        double gmacs;
+        int n, sizes[5];
+    } rows[] = {
+        {DP_VGG16, 32, 100, 0.31, 4, {16, 8, 4, 2}},
+        {DP_VGG16, 224, 1000, 15.39, 5, {112, 56, 28, 14, 7}},
+        {DP_RESNET50, 32, 100, 1.31, 3, {16, 8, 4}},
+        {DP_RESNET50, 224, 1000, 4.11, 4, {56, 28, 14, 7}},
+        {DP_MOBILENETV2, 32, 100, 0.09, 3, {16, 8, 4}},
+        {DP_MOBILENETV2, 224, 1000, 0.31, 5, {112, 56, 28, 14, 7}},
+    };
+    for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
+        for (int pool = DP_POOL_HUMAN; pool <= DP_POOL_DYNOPOOL; pool++) {
+            dp_model *m = make(rows[r].arch, pool, rows[r].size, rows[r].classes, 1.0f);
+            if (!m) continue;
+            dp_model_info in;
+            CHECK(dp_model_info_get(m, &in) == DP_OK, "info");
+            const char *nm = dp_arch_name(rows[r].arch);
+            if (pool == DP_POOL_HUMAN) {
+                CHECK(fabs(in.gmacs - rows[r].gmacs) <= 0.01, "%s %d: %.4f GMACs, paper %.2f", nm,
+                      rows[r].size, in.gmacs, rows[r].gmacs);
+                CHECK(in.n_alphas == 0 && in.dynopool_share == 0.0, "%s human has alphas", nm);
+            } else {
+                CHECK(in.n_alphas == rows[r].n,
+                      "%s dynopool: %d alphas", nm, in.n_alphas);
+                if (rows[r].arch != DP_MOBILENETV2)
+                    CHECK(in.dynopool_share > 0.0 && in.dynopool_share < 0.01,
+                          "%s %d: DynOPool's share %.4f, paper: < 1%%", nm, rows[r].size,
+                          in.dynopool_share);
+            }
+            CHECK(in.n_stages == rows[r].n, "%s %s %d: %d stages", nm, dp_pool_name(pool),
+                  rows[r].size, in.n_stages);
+            for (int s = 0; s < in.n_stages && s < rows[r].n; s++)
+                CHECK(in.sizes[s][0] == rows[r].sizes[s] && in.sizes[s][1] == rows[r].sizes[s],
+                      "%s %s %d stage %d: %dx%d, paper %d", nm, dp_pool_name(pool), rows[r].size,
+                      s, in.sizes[s][0], in.sizes[s][1], rows[r].sizes[s]);
+            dp_model_free(m);
+        }
+    }
+    /* exact figures of SPEC 2 */
+    dp_model *v = make(DP_VGG16, DP_POOL_HUMAN, 32, 100, 1.0f), *r = make(DP_RESNET50, DP_POOL_HUMAN, 32, 100, 1.0f);
+    dp_model_info a, b;
+    if (v && r && !dp_model_info_get(v, &a) && !dp_model_info_get(r, &b)) {
+        CHECK(fabs(a.gmacs - 0.3141) < 5e-5, "VGG-16 32x32/100: %.5f, SPEC 2 says 0.3141", a.gmacs);
+        CHECK(fabs(b.gmacs - 1.3049) < 5e-5, "ResNet-50 32x32/100: %.5f, SPEC 2 says 1.3049", b.gmacs);
+        CHECK(a.params == 14774436, "VGG-16 params %lld", a.params);
+    }
+    dp_model_free(v);
+    dp_model_free(r);
+}
+
+static void fill(float *x, size_t n, unsigned s)
+{
+    for (size_t i = 0; i < n; i++) {
+        s = s * 1664525u + 1013904223u;
+        x[i] = (float)((s >> 8) & 0xffff) / 32768.0f - 1.0f;
+    }
+}
+
+static void checkpoints(void)
+{
+    char dir[] = "/tmp/dp_ckpt_XXXXXX";
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    char path[256], tmpl[300];
+    snprintf(path, sizeof path, "%s/m.safetensors", dir);
+    const int n = 4, S = 16, K = 5;
+    float x[4 * 3 * 16 * 16];
+    int lab[4] = {0, 3, 1, 4};
+    fill(x, sizeof x / sizeof x[0], 7);
+    for (int pool = 0; pool < 3; pool++) {
+        dp_model_config c = dp_model_defaults();
+        c.arch = DP_MOBILENETV2, c.pool = pool, c.size = S, c.classes = K, c.width = 0.25f;
+        dp_model *a, *b;
+        CHECK(dp_model_create(&c, &a) == DP_OK, "create");
+        c.seed = 99; /* different weights: the load must overwrite all of them */
+        CHECK(dp_model_create(&c, &b) == DP_OK, "create");
+        dp_train_config tc = dp_train_defaults(c.arch);
+        tc.lr = 0.05f, tc.lambda = 0.5f;
+        dp_step_stats st;
+        for (int s = 0; s < 2; s++)
+            CHECK(dp_model_train_step(a, x, lab, n, &tc, tc.lr, tc.lr * 0.1f, &st) == DP_OK, "step");
+        const char *k[] = {"epoch"}, *v[] = {"2"};
+        char err[512] = "";
+        int rc = dp_model_save(a, path, k, v, 1, err, sizeof err);
+        CHECK(rc == DP_OK, "save: %s", err);
+        snprintf(tmpl, sizeof tmpl, "%s/m.safetensors.tmp.%d", dir, (int)getpid());
+        CHECK(access(tmpl, F_OK) != 0, "temporary file left behind");
+        rc = dp_model_load(b, path, err, sizeof err);
+        CHECK(rc == DP_OK, "load: %s", err);
+        CHECK(b->net.n_params == a->net.n_params, "sizes");
+        CHECK(memcmp(a->net.params, b->net.params, sizeof(float) * a->net.n_params) == 0,
+              "parameters differ after a round trip (%s)", dp_pool_name(pool));
+        CHECK(memcmp(a->net.stats, b->net.stats, sizeof(float) * a->net.n_stats) == 0, "statistics");
+        CHECK(memcmp(a->sgd.buf, b->sgd.buf, sizeof(float) * a->net.n_params) == 0, "momentum");
+        CHECK(dp_model_meta(b, "epoch") && strcmp(dp_model_meta(b, "epoch"), "2") == 0, "epoch");
+        dp_step_stats sa, sb;
+        dp_model_train_step(a, x, lab, n, &tc, tc.lr, tc.lr * 0.1f, &sa);
+        dp_model_train_step(b, x, lab, n, &tc, tc.lr, tc.lr * 0.1f, &sb);
+        CHECK(sa.loss == sb.loss, "next step: %.9g vs %.9g", sa.loss, sb.loss);
+        CHECK(memcmp(a->net.params, b->net.params, sizeof(float) * a->net.n_params) == 0,
+              "parameters after the next step");
+        dp_model_config cc;
+        CHECK(dp_checkpoint_config(path, &cc, err, sizeof err) == DP_OK && cc.arch == c.arch &&
+                  cc.pool == pool && cc.size == S && cc.classes == K && cc.width == 0.25f,
+              "checkpoint config: %s", err);
+        dp_model_free(a);
+        dp_model_free(b);
+    }
+    /* a checkpoint of another model is refused, by name */
+    dp_model_config c = dp_model_defaults();
+    c.arch = DP_VGG16, c.size = S, c.classes = K, c.width = 0.25f;
+    dp_model *w;
+    CHECK(dp_model_create(&c, &w) == DP_OK, "create");
+    char err[512] = "";
+    CHECK(dp_model_load(w, path, err, sizeof err) == DP_ERR_FORMAT, "wrong model accepted");
+    CHECK(strstr(err, "model = mobilenetv2") && strstr(err, "vgg16"), "message: %s", err);
+    c.classes = K + 1;
+    dp_model_free(w);
+    CHECK(dp_model_create(&c, &w) == DP_OK, "create");
+    err[0] = 0;
+    CHECK(dp_model_load(w, "/nonexistent/x.safetensors", err, sizeof err) == DP_ERR_IO, "missing file");
+    CHECK(strstr(err, "/nonexistent/x.safetensors") != NULL, "message: %s", err);
+    dp_model_free(w);
+    unlink(path);
+    rmdir(dir);
+}
+
+static void schedule(void)
+{
+    CHECK(dp_cosine_lr(0.1f, 0, 200) == 0.1f, "epoch 0");
+    CHECK(fabsf(dp_cosine_lr(0.1f, 100, 200) - 0.05f) < 1e-7f, "half way");
+    CHECK(fabsf(dp_cosine_lr(0.1f, 200, 200)) < 1e-9f, "end");
+}
+
+int main(void)
+{
+    paper_table();
+    checkpoints();
+    schedule();
+    if (failures) fprintf(stderr, "%d failures\n", failures);
+    else printf("ok\n");
+    return failures != 0;
+}
