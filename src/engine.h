@@ -54,6 +54,7 @@ typedef struct dp_node {
     dp_act y, dy;       /* output and dL/dy */
     int dy_set;         /* dy holds a value this backward pass (later writers add) */
     int gslot;          /* gradient pool slot lent to dy during the backward, or -1 */
+    int inplace;        /* y is in[0]'s buffer (an add over a BN output that nothing else reads) */
     int need_dx;        /* dL/dy is needed: this node or one upstream holds parameters */
     float *ws;          /* op workspace (bn mean/var, pool indices, ...) */
     size_t ws_cap;      /* bytes */
@@ -96,8 +97,11 @@ typedef struct dp_net {
     int sa_started;
     float *tmp; size_t tmp_cap;     /* scratch for gradient accumulation */
     /* gradient buffers, lent to a node's dy from its first writer to its own
-     * backward: a few maps' worth instead of one per node */
-    dp_act *gpool; int *gbusy; int n_gpool;
+     * backward: a few maps' worth instead of one per node.  Owned slots grow;
+     * borrowed slots are activations already dead in this backward pass (a
+     * node's output once its own backward has run), returned at its end. */
+    dp_act *gpool; int *gbusy, *gown; int n_gpool;
+    int acc_slot;                   /* pool buffer of the dx being accumulated */
     float *wscr; size_t wscr_cap;   /* oneDNN weight reorders (dnn.c), shared by all convs */
     /* loss */
     float *dlogits; size_t dlogits_cap;

@@ -210,7 +210,8 @@ static void resnet50(bld *b)
                 if (owner >= 0) sc = dynopool(b, sc, owner, "%s.pool", p);
             }
             x = node(b, DP_OP_ADD, m, sc, "");
-            if (x >= 0) b->net->nodes[x].relu = 1; /* out += identity; relu(out) */
+            if (x >= 0) /* out += identity; relu(out): over bn3's output */
+                b->net->nodes[x].relu = 1, b->net->nodes[x].inplace = 1;
             if (!human && pool == DP_POOL_SHAPE_ADAPTOR) {
                 int r = conv(b, x, out, out, 1, 2, 0, 1, 0, "%s.sa.reduce.0", p);
                 r = bn(b, r, out, 0, "%s.sa.reduce.1", p);
@@ -257,7 +258,8 @@ static void mobilenetv2(bld *b)
                 x = adaptor(b, x, maxpool(b, x, 2, 2, 0, 0, ""), "features.%d.conv.%d.3", idx, j);
             x = conv(b, x, hidden, out, 1, 1, 0, 1, 0, "features.%d.conv.%d", idx, j + 1);
             x = bn(b, x, out, 0, "features.%d.conv.%d", idx, j + 2);
-            if (s == 1 && inp == out) x = node(b, DP_OP_ADD, x, xin, "");
+            if (s == 1 && inp == out && (x = node(b, DP_OP_ADD, x, xin, "")) >= 0)
+                b->net->nodes[x].inplace = 1; /* over the projection BN's output */
             inp = out;
         }
     }

@@ -58,40 +58,49 @@ float *dp_net_tmp(dp_net *net, size_t n)
     return q;
 }
 
+/* Appends a pool slot: owned (data NULL, grown on use) or borrowing data. */
+static int pool_slot(dp_net *net, float *data, size_t cap)
+{
+    const size_t n = (size_t)net->n_gpool + 1;
+    dp_act *q = realloc(net->gpool, sizeof(*q) * n);
+    if (!q) return DP_ERR_NOMEM;
+    net->gpool = q;
+    int *b = realloc(net->gbusy, sizeof(*b) * n);
+    if (!b) return DP_ERR_NOMEM;
+    net->gbusy = b;
+    int *o = realloc(net->gown, sizeof(*o) * n);
+    if (!o) return DP_ERR_NOMEM;
+    net->gown = o;
+    const int i = net->n_gpool++;
+    memset(&net->gpool[i], 0, sizeof(dp_act));
+    net->gpool[i].data = data;
+    net->gpool[i].cap = cap;
+    net->gbusy[i] = 0;
+    net->gown[i] = data == NULL;
+    return i;
+}
+
+/* Drops the borrowed slots (owned ones keep their order and memory). */
+static void pool_unborrow(dp_net *net)
+{
+    int k = 0;
+    for (int i = 0; i < net->n_gpool; i++)
+        if (net->gown[i]) net->gpool[k] = net->gpool[i], net->gbusy[k] = net->gbusy[i], net->gown[k++] = 1;
+    net->n_gpool = k;
+}
+
+static int pool_take(dp_net *net, size_t need);
+
 /* Lends node p a gradient buffer for its dy: the smallest free one that fits,
  * else the largest free one grown, else a new one. */
 static int lend_dy(dp_net *net, dp_node *p)
 {
     p->dy.n = p->y.n, p->dy.c = p->y.c, p->dy.h = p->y.h, p->dy.w = p->y.w, p->dy.blk = p->y.blk;
-    const size_t need = dp_act_numel(&p->dy);
-    int best = -1, big = -1;
-    for (int i = 0; i < net->n_gpool; i++) {
-        if (net->gbusy[i]) continue;
-        const size_t cap = net->gpool[i].cap;
-        if (cap >= need && (best < 0 || cap < net->gpool[best].cap)) best = i;
-        if (big < 0 || cap > net->gpool[big].cap) big = i;
-    }
-    if (best < 0) best = big;
-    if (best < 0) {
-        dp_act *q = realloc(net->gpool, sizeof(*q) * (size_t)(net->n_gpool + 1));
-        if (!q) return DP_ERR_NOMEM;
-        net->gpool = q;
-        int *b = realloc(net->gbusy, sizeof(*b) * (size_t)(net->n_gpool + 1));
-        if (!b) return DP_ERR_NOMEM;
-        net->gbusy = b;
-        best = net->n_gpool++;
-        memset(&net->gpool[best], 0, sizeof(dp_act));
-        net->gbusy[best] = 0;
-    }
-    dp_act *g = &net->gpool[best];
-    g->n = (int)0, g->c = g->h = g->w = g->blk = 1;
-    if (need > (size_t)INT32_MAX) return DP_ERR_OVERFLOW;
-    g->n = (int)need;
-    if (dp_act_reserve(g)) return DP_ERR_NOMEM;
-    net->gbusy[best] = 1;
-    p->gslot = best;
-    p->dy.data = g->data;
-    p->dy.cap = g->cap;
+    const int k = pool_take(net, dp_act_numel(&p->dy));
+    if (k < 0) return k;
+    p->gslot = k;
+    p->dy.data = net->gpool[k].data;
+    p->dy.cap = net->gpool[k].cap;
     return DP_OK;
 }
 
@@ -103,12 +112,40 @@ static void return_dy(dp_net *net, dp_node *p)
     p->dy.cap = 0;
 }
 
+/* The smallest free pool buffer that holds need floats (growing an owned one
+ * if none does), marked busy; its index, or a negative status. */
+static int pool_take(dp_net *net, size_t need)
+{
+    int best = -1, big = -1;
+    for (int i = 0; i < net->n_gpool; i++) {
+        if (net->gbusy[i]) continue;
+        const size_t cap = net->gpool[i].cap;
+        if (cap >= need && (best < 0 || cap < net->gpool[best].cap)) best = i;
+        if (net->gown[i] && (big < 0 || cap > net->gpool[big].cap)) big = i;
+    }
+    if (best < 0) best = big;
+    if (best < 0 && (best = pool_slot(net, NULL, 0)) < 0) return best;
+    dp_act *g = &net->gpool[best];
+    if (net->gown[best]) {
+        if (need > (size_t)INT32_MAX) return DP_ERR_OVERFLOW;
+        g->n = (int)need, g->c = g->h = g->w = g->blk = 1;
+        if (dp_act_reserve(g)) return DP_ERR_NOMEM;
+    }
+    net->gbusy[best] = 1;
+    return best;
+}
+
 float *dp_dx_target(dp_net *net, dp_node *nd, int slot, int *accumulate)
 {
     dp_node *p = dp_in(net, nd, slot);
     if (!p->dy_set && lend_dy(net, p)) return NULL;
     *accumulate = p->dy_set;
-    return p->dy_set ? dp_net_tmp(net, dp_act_numel(&p->dy)) : p->dy.data;
+    if (!p->dy_set) return p->dy.data;
+    /* a second writer: into a pool buffer, added in dp_dx_done */
+    const int k = pool_take(net, dp_act_numel(&p->dy));
+    if (k < 0) return NULL;
+    net->acc_slot = k;
+    return net->gpool[k].data;
 }
 
 void dp_dx_done(dp_net *net, dp_node *nd, int slot, float *buf, int accumulate)
@@ -119,6 +156,7 @@ void dp_dx_done(dp_net *net, dp_node *nd, int slot, float *buf, int accumulate)
         const size_t n = dp_act_numel(&p->dy);
 #pragma omp parallel for simd schedule(static)
         for (size_t i = 0; i < n; i++) d[i] += buf[i];
+        net->gbusy[net->acc_slot] = 0;
     }
     p->dy_set = 1;
 }
@@ -263,7 +301,7 @@ void dp_net_free(dp_net *net)
 {
     for (int i = 0; i < net->n_nodes; i++) {
         dp_node *nd = &net->nodes[i];
-        dp_act_free(&nd->y);
+        if (!nd->inplace) dp_act_free(&nd->y);
         free(nd->ws);
         dnn_free(&nd->be);
     }
@@ -275,9 +313,11 @@ void dp_net_free(dp_net *net)
     free(net->sv);
     free(net->tmp);
     free(net->dlogits);
-    for (int i = 0; i < net->n_gpool; i++) dp_act_free(&net->gpool[i]);
+    for (int i = 0; i < net->n_gpool; i++)
+        if (net->gown[i]) dp_act_free(&net->gpool[i]);
     free(net->gpool);
     free(net->gbusy);
+    free(net->gown);
     free(net->wscr);
     memset(net, 0, sizeof(*net));
 }
@@ -299,7 +339,12 @@ int dp_net_shapes(dp_net *net, int n, int c, int h, int w, int alloc, int *bad)
     for (int i = 0; i < net->n_nodes; i++) {
         dp_node *nd = &net->nodes[i];
         int rc = dp_op_of(nd->type)->infer(net, nd);
-        if (!rc && alloc) rc = dp_act_reserve(&nd->y);
+        if (!rc && alloc && nd->inplace) {
+            nd->y.data = net->nodes[nd->in[0]].y.data; /* same shape and layout (add_infer) */
+            nd->y.cap = net->nodes[nd->in[0]].y.cap;
+        } else if (!rc && alloc) {
+            rc = dp_act_reserve(&nd->y);
+        }
         if (rc) {
             if (bad) *bad = i;
             return rc;
@@ -326,9 +371,14 @@ int dp_net_forward(dp_net *net, const float *x, int n, int c, int h, int w, int 
 int dp_net_backward(dp_net *net, const float *dlogits, int *bad)
 {
     for (int i = 0; i < net->n_nodes; i++) {
-        net->nodes[i].dy_set = 0;
-        return_dy(net, &net->nodes[i]);
+        dp_node *nd = &net->nodes[i];
+        nd->dy_set = 0;
+        nd->gslot = -1;
+        nd->dy.data = NULL;
+        nd->dy.cap = 0;
     }
+    pool_unborrow(net);
+    for (int i = 0; i < net->n_gpool; i++) net->gbusy[i] = 0;
     for (int i = 0; i < net->n_pv; i++) /* alphas accumulate (shared); the rest is overwritten */
         if (net->pv[i].group == 1)
             memset(net->grads + net->pv[i].off, 0, sizeof(float) * (size_t)net->pv[i].numel);
@@ -342,10 +392,19 @@ int dp_net_backward(dp_net *net, const float *dlogits, int *bad)
         int rc = dp_op_of(nd->type)->backward(net, nd);
         return_dy(net, nd);
         if (rc) {
+            pool_unborrow(net);
             if (bad) *bad = i;
             return rc;
         }
+        /* Every reader of y (this node and its consumers, all later in the
+         * order) is done: its memory serves as a gradient buffer until the
+         * pass ends.  An in-place node's memory is its producer's, lent later. */
+        if (!nd->inplace && i != net->out && nd->y.data && pool_slot(net, nd->y.data, nd->y.cap) < 0) {
+            pool_unborrow(net);
+            return DP_ERR_NOMEM;
+        }
     }
+    pool_unborrow(net);
     return DP_OK;
 }
 
