@@ -118,6 +118,10 @@ static inline float *dp_grad(dp_net *net, long long off) { return net->grads + o
  * to write (the producer's dy, sized and zero-padded), and *accumulate = 1 when
  * the producer already received a gradient (write into a temporary, then add). */
 float *dp_dx_target(dp_net *net, dp_node *nd, int slot, int *accumulate);
+/* For an op whose dx is its dy unchanged: gives nd's gradient buffer to the
+ * producer in slot (when that has no gradient yet) instead of a copy; 1 if done.
+ * nd->dy must not be used afterwards. */
+int dp_dy_hand_over(dp_net *net, dp_node *nd, int slot);
 /* Finishes a dx written to the buffer from dp_dx_target. */
 void dp_dx_done(dp_net *net, dp_node *nd, int slot, float *buf, int accumulate);
 

@@ -117,10 +117,12 @@ static void return_dy(dp_net *net, dp_node *p)
 static int pool_take(dp_net *net, size_t need)
 {
     int best = -1, big = -1;
-    for (int i = 0; i < net->n_gpool; i++) {
+    for (int i = 0; i < net->n_gpool; i++) { /* a dead activation first, then an owned slot */
         if (net->gbusy[i]) continue;
         const size_t cap = net->gpool[i].cap;
-        if (cap >= need && (best < 0 || cap < net->gpool[best].cap)) best = i;
+        const int better = best < 0 || net->gown[best] > net->gown[i] ||
+                           (net->gown[best] == net->gown[i] && cap < net->gpool[best].cap);
+        if (cap >= need && better) best = i;
         if (net->gown[i] && (big < 0 || cap > net->gpool[big].cap)) big = i;
     }
     if (best < 0) best = big;
@@ -146,6 +148,18 @@ float *dp_dx_target(dp_net *net, dp_node *nd, int slot, int *accumulate)
     if (k < 0) return NULL;
     net->acc_slot = k;
     return net->gpool[k].data;
+}
+
+int dp_dy_hand_over(dp_net *net, dp_node *nd, int slot)
+{
+    dp_node *p = dp_in(net, nd, slot);
+    if (p->dy_set || nd->gslot < 0) return 0;
+    p->dy = nd->dy; /* same shape and layout: an elementwise op */
+    p->gslot = nd->gslot;
+    p->dy_set = 1;
+    nd->gslot = -1;
+    nd->dy.data = NULL;
+    return 1;
 }
 
 void dp_dx_done(dp_net *net, dp_node *nd, int slot, float *buf, int accumulate)

@@ -481,6 +481,10 @@ static int run_grads(trun *r)
     if (isnan(r->loss)) return DP_ERR_BACKEND;
     int bad = -1, rc = dp_net_backward(&r->net, r->dlog, &bad);
     CHECK(rc == DP_OK, "%s: backward failed at node %d: %s", r->tc->name, bad, dp_strerror(rc));
+    /* The backward lends dead activations out as gradient buffers: a second
+     * forward (same weights, same batch statistics) restores every node's
+     * output for the checks that read them. */
+    if (!rc && isnan(run_loss(r, NULL))) rc = DP_ERR_BACKEND;
     return rc;
 }
 

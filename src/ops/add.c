@@ -52,8 +52,10 @@ static int add_backward(dp_net *net, dp_node *nd)
 #pragma omp parallel for simd schedule(static)
         for (size_t i = 0; i < n; i++) dy[i] = y[i] > 0.0f ? dy[i] : 0.0f;
     }
-    for (int s = 0; s < 2; s++) {
+    /* input 1 gets a copy, input 0 (the main path) the buffer itself */
+    for (int s = 1; s >= 0; s--) {
         if (!dp_in(net, nd, s)->need_dx) continue;
+        if (s == 0 && dp_dy_hand_over(net, nd, 0)) break;
         int acc;
         float *dx = dp_dx_target(net, nd, s, &acc);
         if (!dx) return DP_ERR_NOMEM;

@@ -139,7 +139,6 @@ static int bn_backward(dp_net *net, dp_node *nd)
     const float *g = dp_param(net, nd->w_off), *b = dp_param(net, nd->b_off);
     float *dg = dp_grad(net, nd->w_off), *db = dp_grad(net, nd->b_off);
     int acc = 0, rc = DP_OK;
-    float *dx = xn->need_dx ? dp_dx_target(net, nd, 0, &acc) : NULL;
     if (nd->relu == 6) { /* through ReLU6, in place on this node's own dy */
         float *dy = nd->dy.data;
         const float *y = nd->y.data;
@@ -147,15 +146,26 @@ static int bn_backward(dp_net *net, dp_node *nd)
 #pragma omp parallel for simd schedule(static)
         for (size_t i = 0; i < n; i++) dy[i] = y[i] > 0.0f && y[i] < 6.0f ? dy[i] : 0.0f;
     }
+    const dp_act dy = nd->dy;
+    /* Both backends may write dx over dy (oneDNN documents in-place batch norm
+     * backward; the loops read each element before writing it): the producer
+     * takes this node's gradient buffer when it has none yet. */
+    int handed = 0;
+    float *dx = NULL;
+    if (xn->need_dx) {
+        handed = dp_dy_hand_over(net, nd, 0);
+        dx = handed ? dy.data : dp_dx_target(net, nd, 0, &acc);
+        if (!dx) return DP_ERR_NOMEM;
+    }
     if (net->backend == DP_BACKEND_DNNL) {
         float *t = dx ? dx : dp_net_tmp(net, dp_act_numel(x)); /* oneDNN always writes dx */
         if (!t) return DP_ERR_NOMEM;
-        rc = dnn_bn_backward(&nd->be, x, g, b, mean, var, &nd->dy, t, dg, db);
+        rc = dnn_bn_backward(&nd->be, x, g, b, mean, var, &dy, t, dg, db);
     } else {
-        ref_backward(x->data, nd->y.data, nd->dy.data, dx, x->n, c, (size_t)x->h * x->w, g, mean,
-                     var, net->bn_eps, nd->relu == 1, dg, db);
+        ref_backward(x->data, nd->y.data, dy.data, dx, x->n, c, (size_t)x->h * x->w, g, mean, var,
+                     net->bn_eps, nd->relu == 1, dg, db);
     }
-    if (dx && !rc) dp_dx_done(net, nd, 0, dx, acc);
+    if (dx && !handed && !rc) dp_dx_done(net, nd, 0, dx, acc);
     return rc;
 }
 
