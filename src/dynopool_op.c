@@ -587,14 +587,30 @@ DP_INLINE void blk_select(float q[4][16], const int B, float *best, int *sel)
     }
 }
 
+/* Whole-pixel taps on both axes (alpha = 2 on even sizes, for one): the samples
+ * are plain reads, and lerp(a, b, 0) = a for finite b gives the same values. */
+DP_INLINE void blk_reads(const float *restrict xb, int w, const dp_axis *ah, const dp_axis *aw,
+                         int i, int j, const int B, float q[4][16])
+{
+    for (int a = 0; a < 2; a++) {
+        const float *x0 = xb + (size_t)ah->i0[a * ah->out + i] * w * B;
+        for (int b = 0; b < 2; b++) {
+            const int c0 = aw->i0[b * aw->out + j] * B;
+            for (int l = 0; l < B; l++) q[2 * a + b][l] = x0[c0 + l];
+        }
+    }
+}
+
 DP_INLINE void blk_forward(const float *restrict xb, float *restrict yb, int w, const dp_axis *ah,
                            const dp_axis *aw, const int B)
 {
     float q[4][16], best[16];
     int sel[16];
+    const int whole = ah->whole && aw->whole;
     for (int i = 0; i < ah->out; i++)
         for (int j = 0; j < aw->out; j++) {
-            blk_candidates(xb, w, ah, aw, i, j, B, q);
+            if (whole) blk_reads(xb, w, ah, aw, i, j, B, q);
+            else blk_candidates(xb, w, ah, aw, i, j, B, q);
             blk_select(q, B, best, sel);
             float *yo = yb + ((size_t)i * aw->out + j) * B;
             for (int l = 0; l < B; l++) yo[l] = best[l];
