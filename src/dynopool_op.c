@@ -627,10 +627,12 @@ DP_INLINE void blk_backward(const float *restrict xb, const float *restrict dyb,
     float q[4][16], best[16];
     int sel[16];
     double sh[16] = {0}, sw[16] = {0};
+    const int whole = ah->whole && aw->whole;
     memset(dxb, 0, sizeof(float) * (size_t)h * w * B);
     for (int i = 0; i < ho; i++)
         for (int j = 0; j < wo; j++) {
-            blk_candidates(xb, w, ah, aw, i, j, B, q);
+            if (whole) blk_reads(xb, w, ah, aw, i, j, B, q);
+            else blk_candidates(xb, w, ah, aw, i, j, B, q);
             blk_select(q, B, best, sel);
             const float *g = dyb + ((size_t)i * wo + j) * B;
             for (int c = 0; c < 4; c++) {
@@ -643,6 +645,15 @@ DP_INLINE void blk_backward(const float *restrict xb, const float *restrict dyb,
                 const float *x10 = xb + r1 + c0, *x11 = xb + r1 + c1;
                 float *d00 = dxb + r0 + c0, *d01 = dxb + r0 + c1;
                 float *d10 = dxb + r1 + c0, *d11 = dxb + r1 + c1;
+                if (whole) { /* tu = tv = 0: one corner, plain differences */
+                    for (int l = 0; l < B; l++) {
+                        const float gl = sel[l] == c ? g[l] : 0.0f;
+                        d00[l] += gl;
+                        sh[l] += (double)(gl * (x10[l] - x00[l])) * gu;
+                        sw[l] += (double)(gl * (x01[l] - x00[l])) * gv;
+                    }
+                    continue;
+                }
                 for (int l = 0; l < B; l++) {
                     const float gl = sel[l] == c ? g[l] : 0.0f;
                     d00[l] += (1.0f - tu) * ((1.0f - tv) * gl);
