@@ -171,91 +171,7 @@ static void print_results(int from, const char *const *passes, int npass)
     fflush(stdout);
 }
 
-/* ---- convolution: plain-C reference (copied from src/ops/conv2d.c) ------------ */
-
-static void ref_conv_forward(const float *x, const float *w, float *y, int n, int cin, int h,
-                             int wd, int cout, int ho, int wo, int k, int s, int p, int g)
-{
-    const int cig = cin / g, cog = cout / g;
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int in = 0; in < n; in++)
-        for (int o = 0; o < cout; o++) {
-            const int c0 = o / cog * cig;
-            float *yo = y + ((size_t)in * cout + o) * ho * wo;
-            for (int i = 0; i < ho; i++)
-                for (int j = 0; j < wo; j++) {
-                    float acc = 0.0f;
-                    for (int c = 0; c < cig; c++) {
-                        const float *xc = x + ((size_t)in * cin + c0 + c) * h * wd;
-                        const float *wc = w + ((size_t)o * cig + c) * k * k;
-                        for (int pp = 0; pp < k; pp++) {
-                            const int ii = i * s - p + pp;
-                            if (ii < 0 || ii >= h) continue;
-                            for (int q = 0; q < k; q++) {
-                                const int jj = j * s - p + q;
-                                if (jj < 0 || jj >= wd) continue;
-                                acc += wc[pp * k + q] * xc[(size_t)ii * wd + jj];
-                            }
-                        }
-                    }
-                    yo[(size_t)i * wo + j] = acc;
-                }
-        }
-}
-
-static void ref_conv_backward(const float *x, const float *w, const float *dy, float *dx,
-                              float *dw, int n, int cin, int h, int wd, int cout, int ho, int wo,
-                              int k, int s, int p, int g)
-{
-    const int cig = cin / g, cog = cout / g;
-#pragma omp parallel for schedule(static)
-    for (int o = 0; o < cout; o++) {
-        const int c0 = o / cog * cig;
-        for (int c = 0; c < cig; c++)
-            for (int pp = 0; pp < k; pp++)
-                for (int q = 0; q < k; q++) {
-                    double acc = 0.0;
-                    for (int in = 0; in < n; in++) {
-                        const float *xc = x + ((size_t)in * cin + c0 + c) * h * wd;
-                        const float *dyo = dy + ((size_t)in * cout + o) * ho * wo;
-                        for (int i = 0; i < ho; i++) {
-                            const int ii = i * s - p + pp;
-                            if (ii < 0 || ii >= h) continue;
-                            for (int j = 0; j < wo; j++) {
-                                const int jj = j * s - p + q;
-                                if (jj < 0 || jj >= wd) continue;
-                                acc += (double)dyo[(size_t)i * wo + j] * xc[(size_t)ii * wd + jj];
-                            }
-                        }
-                    }
-                    dw[(((size_t)o * cig + c) * k + pp) * k + q] = (float)acc;
-                }
-    }
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int in = 0; in < n; in++)
-        for (int c = 0; c < cin; c++) {
-            const int grp = c / cig, cl = c - grp * cig;
-            float *dxc = dx + ((size_t)in * cin + c) * h * wd;
-            memset(dxc, 0, sizeof(float) * (size_t)h * wd);
-            for (int o = grp * cog; o < (grp + 1) * cog; o++) {
-                const float *dyo = dy + ((size_t)in * cout + o) * ho * wo;
-                const float *wc = w + ((size_t)o * cig + cl) * k * k;
-                for (int i = 0; i < ho; i++)
-                    for (int j = 0; j < wo; j++) {
-                        const float d = dyo[(size_t)i * wo + j];
-                        for (int pp = 0; pp < k; pp++) {
-                            const int ii = i * s - p + pp;
-                            if (ii < 0 || ii >= h) continue;
-                            for (int q = 0; q < k; q++) {
-                                const int jj = j * s - p + q;
-                                if (jj < 0 || jj >= wd) continue;
-                                dxc[(size_t)ii * wd + jj] += d * wc[pp * k + q];
-                            }
-                        }
-                    }
-            }
-        }
-}
+/* ---- convolution: the plain-C reference is src/ops/conv2d.c's (engine.h) ---- */
 
 /* ---- convolution: im2col + sgemm ---------------------------------------------- */
 
@@ -504,9 +420,9 @@ static int bench_conv(const conv_case *cc, int n, int reps, int blk, int check_r
     if (!rc) {
         const int ref = check_ref ? 3 : 2;
         if (check_ref) {
-            ref_conv_forward(x, w, y[3], n, cc->cin, cc->h, cc->w, cc->cout, ho, wo, cc->k,
+            dp_conv2d_ref_forward(x, w, NULL, y[3], n, cc->cin, cc->h, cc->w, cc->cout, ho, wo, cc->k,
                              cc->s, cc->p, cc->g);
-            ref_conv_backward(x, w, dy, dx[3], dw[3], n, cc->cin, cc->h, cc->w, cc->cout, ho,
+            dp_conv2d_ref_backward(x, w, dy, dx[3], dw[3], NULL, n, cc->cin, cc->h, cc->w, cc->cout, ho,
                               wo, cc->k, cc->s, cc->p, cc->g);
         }
         static const char *const names[3] = {NULL, "dnnl-nchw", "im2col-sgemm"};
@@ -531,69 +447,7 @@ static int bench_conv(const conv_case *cc, int n, int reps, int blk, int check_r
     return rc;
 }
 
-/* ---- batch norm + ReLU: plain-C loops (copied from src/ops/batchnorm.c) -------- */
-
-static void ref_bn_forward(const float *x, float *y, int n, int c, size_t hw, const float *g,
-                           const float *b, float *mean, float *var, float eps, int train, int relu)
-{
-#pragma omp parallel for schedule(static)
-    for (int ch = 0; ch < c; ch++) {
-        if (train) {
-            double s = 0.0, s2 = 0.0;
-            for (int in = 0; in < n; in++) {
-                const float *xc = x + ((size_t)in * c + ch) * hw;
-                for (size_t i = 0; i < hw; i++) s += xc[i];
-            }
-            const double m = s / ((double)n * hw);
-            for (int in = 0; in < n; in++) {
-                const float *xc = x + ((size_t)in * c + ch) * hw;
-                for (size_t i = 0; i < hw; i++) s2 += (xc[i] - m) * (xc[i] - m);
-            }
-            mean[ch] = (float)m;
-            var[ch] = (float)(s2 / ((double)n * hw));
-        }
-        const float inv = 1.0f / sqrtf(var[ch] + eps);
-        for (int in = 0; in < n; in++) {
-            const float *xc = x + ((size_t)in * c + ch) * hw;
-            float *yc = y + ((size_t)in * c + ch) * hw;
-            for (size_t i = 0; i < hw; i++) {
-                const float v = g[ch] * ((xc[i] - mean[ch]) * inv) + b[ch];
-                yc[i] = relu && !(v > 0.0f) ? 0.0f : v;
-            }
-        }
-    }
-}
-
-static void ref_bn_backward(const float *x, const float *y, const float *dy, float *dx, int n,
-                            int c, size_t hw, const float *g, const float *mean, const float *var,
-                            float eps, int relu, float *dg, float *db)
-{
-    const double m = (double)n * hw;
-#pragma omp parallel for schedule(static)
-    for (int ch = 0; ch < c; ch++) {
-        const double inv = 1.0 / sqrt((double)var[ch] + eps);
-        double sg = 0.0, sb = 0.0;
-        for (int in = 0; in < n; in++) {
-            const size_t o = ((size_t)in * c + ch) * hw;
-            for (size_t i = 0; i < hw; i++) {
-                const double d = relu && !(y[o + i] > 0.0f) ? 0.0 : dy[o + i];
-                sb += d;
-                sg += d * (x[o + i] - mean[ch]) * inv;
-            }
-        }
-        dg[ch] = (float)sg;
-        db[ch] = (float)sb;
-        if (!dx) continue;
-        for (int in = 0; in < n; in++) {
-            const size_t o = ((size_t)in * c + ch) * hw;
-            for (size_t i = 0; i < hw; i++) {
-                const double d = relu && !(y[o + i] > 0.0f) ? 0.0 : dy[o + i];
-                const double xh = (x[o + i] - mean[ch]) * inv;
-                dx[o + i] = (float)(g[ch] * inv * (d - sb / m - xh * sg / m));
-            }
-        }
-    }
-}
+/* ---- batch norm + ReLU: the plain-C loops are src/ops/batchnorm.c's (engine.h) ---- */
 
 /* ---- batch norm: the benchmark ------------------------------------------------- */
 
@@ -652,12 +506,12 @@ static int bench_bn(const bn_case *bc, int n, int reps, int blk, const char *blk
             if (m < 2)
                 rc = dnn_bn_forward(&be, &ax, gam, bet, mean[m], var[m], eps, 1, 1, &ay);
             else
-                ref_bn_forward(x, y[2], n, c, hw, gam, bet, mean[2], var[2], eps, 1, 1);
+                dp_bn_ref_forward(x, y[2], n, c, hw, gam, bet, mean[2], var[2], eps, 1, 1);
             const double t1 = now_ms();
             if (m < 2 && !rc)
                 rc = dnn_bn_backward(&be, &ax, gam, bet, mean[m], var[m], &ady, dxm, dg[m], db[m]);
             else if (m == 2)
-                ref_bn_backward(x, y[2], dy, dx[2], n, c, hw, gam, mean[2], var[2], eps, 1, dg[2],
+                dp_bn_ref_backward(x, y[2], dy, dx[2], n, c, hw, gam, mean[2], var[2], eps, 1, dg[2],
                                 db[2]);
             const double t2 = now_ms();
             if (r < 0) continue;

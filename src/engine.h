@@ -143,6 +143,21 @@ const dp_op *dp_op_of(int type);
 
 static inline dp_node *dp_in(dp_net *net, const dp_node *nd, int i) { return &net->nodes[nd->in[i]]; }
 
+/* The reference kernels of conv2d.c and batchnorm.c, plain loops on NCHW (also
+ * used by bench/bench_backend.c).  Conv: b, dx, db may be NULL.  BN: batch
+ * statistics into mean/var when train, else normalises with them; relu fused. */
+void dp_conv2d_ref_forward(const float *x, const float *w, const float *b, float *y, int n,
+                           int cin, int h, int wd, int cout, int ho, int wo, int k, int s, int p,
+                           int g);
+void dp_conv2d_ref_backward(const float *x, const float *w, const float *dy, float *dx, float *dw,
+                            float *db, int n, int cin, int h, int wd, int cout, int ho, int wo,
+                            int k, int s, int p, int g);
+void dp_bn_ref_forward(const float *x, float *y, int n, int c, size_t hw, const float *g,
+                       const float *b, float *mean, float *var, float eps, int train, int relu);
+void dp_bn_ref_backward(const float *x, const float *y, const float *dy, float *dx, int n, int c,
+                        size_t hw, const float *g, const float *mean, const float *var, float eps,
+                        int relu, float *dg, float *db);
+
 /* Softmax cross-entropy, mean over the batch (softmax_ce.c).
  *   logits: (n, k)  labels: (n)  dlogits: (n, k) or NULL
  * Returns DP_OK, or DP_ERR_ARG for a label outside [0, k). */

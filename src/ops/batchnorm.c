@@ -33,7 +33,7 @@ static double bn_macs(const dp_net *net, const dp_node *nd)
 }
 
 /* Reference forward on NCHW.  x, y: (n, c, hw)  mean, var: (c) */
-static void ref_forward(const float *x, float *y, int n, int c, size_t hw, const float *g,
+void dp_bn_ref_forward(const float *x, float *y, int n, int c, size_t hw, const float *g,
                         const float *b, float *mean, float *var, float eps, int train, int relu)
 {
 #pragma omp parallel for schedule(static)
@@ -65,7 +65,7 @@ static void ref_forward(const float *x, float *y, int n, int c, size_t hw, const
 }
 
 /* Reference backward: dx overwritten, dg, db overwritten. */
-static void ref_backward(const float *x, const float *y, const float *dy, float *dx, int n, int c,
+void dp_bn_ref_backward(const float *x, const float *y, const float *dy, float *dx, int n, int c,
                          size_t hw, const float *g, const float *mean, const float *var,
                          float eps, int relu, float *dg, float *db)
 {
@@ -112,7 +112,7 @@ static int bn_forward(dp_net *net, dp_node *nd, int train)
         rc = dnn_bn_forward(&nd->be, x, g, b, mean, var, net->bn_eps, train, nd->relu == 1,
                             &nd->y);
     else
-        ref_forward(x->data, nd->y.data, x->n, c, hw, g, b, mean, var, net->bn_eps, train,
+        dp_bn_ref_forward(x->data, nd->y.data, x->n, c, hw, g, b, mean, var, net->bn_eps, train,
                     nd->relu == 1);
     if (!rc && nd->relu == 6) {
         float *y = nd->y.data;
@@ -162,7 +162,7 @@ static int bn_backward(dp_net *net, dp_node *nd)
         if (!t) return DP_ERR_NOMEM;
         rc = dnn_bn_backward(&nd->be, x, g, b, mean, var, &dy, t, dg, db);
     } else {
-        ref_backward(x->data, nd->y.data, dy.data, dx, x->n, c, (size_t)x->h * x->w, g, mean, var,
+        dp_bn_ref_backward(x->data, nd->y.data, dy.data, dx, x->n, c, (size_t)x->h * x->w, g, mean, var,
                      net->bn_eps, nd->relu == 1, dg, db);
     }
     if (dx && !handed && !rc) dp_dx_done(net, nd, 0, dx, acc);

@@ -31,8 +31,9 @@ static double conv_macs(const dp_net *net, const dp_node *nd)
 
 /* Reference forward.  x: (n, cin, h, w)  w: (cout, cin/g, k, k)  b: (cout) or NULL
  * y: (n, cout, ho, wo), all NCHW. */
-static void ref_forward(const float *x, const float *w, const float *b, float *y, int n, int cin,
-                        int h, int wd, int cout, int ho, int wo, int k, int s, int p, int g)
+void dp_conv2d_ref_forward(const float *x, const float *w, const float *b, float *y, int n,
+                           int cin, int h, int wd, int cout, int ho, int wo, int k, int s, int p,
+                           int g)
 {
     const int cig = cin / g, cog = cout / g;
 #pragma omp parallel for collapse(2) schedule(static)
@@ -62,9 +63,9 @@ static void ref_forward(const float *x, const float *w, const float *b, float *y
 }
 
 /* Reference backward: dw, db overwritten; dx (or NULL) overwritten. */
-static void ref_backward(const float *x, const float *w, const float *dy, float *dx, float *dw,
-                         float *db, int n, int cin, int h, int wd, int cout, int ho, int wo, int k,
-                         int s, int p, int g)
+void dp_conv2d_ref_backward(const float *x, const float *w, const float *dy, float *dx, float *dw,
+                            float *db, int n, int cin, int h, int wd, int cout, int ho, int wo,
+                            int k, int s, int p, int g)
 {
     const int cig = cin / g, cog = cout / g;
 #pragma omp parallel for schedule(static)
@@ -133,7 +134,7 @@ static int conv_forward(dp_net *net, dp_node *nd, int train)
     const float *b = nd->bias ? dp_param(net, nd->b_off) : NULL;
     if (net->backend == DP_BACKEND_DNNL)
         return dnn_conv_forward(net, &nd->be, x, w, b, nd->k, nd->stride, nd->pad, nd->groups, &nd->y);
-    ref_forward(x->data, w, b, nd->y.data, x->n, x->c, x->h, x->w, nd->cout, nd->y.h, nd->y.w,
+    dp_conv2d_ref_forward(x->data, w, b, nd->y.data, x->n, x->c, x->h, x->w, nd->cout, nd->y.h, nd->y.w,
                 nd->k, nd->stride, nd->pad, nd->groups);
     return DP_OK;
 }
@@ -150,7 +151,7 @@ static int conv_backward(dp_net *net, dp_node *nd)
     if (net->backend == DP_BACKEND_DNNL)
         rc = dnn_conv_backward(net, &nd->be, x, w, &nd->dy, dx, dw, db);
     else
-        ref_backward(x->data, w, nd->dy.data, dx, dw, db, x->n, x->c, x->h, x->w, nd->cout,
+        dp_conv2d_ref_backward(x->data, w, nd->dy.data, dx, dw, db, x->n, x->c, x->h, x->w, nd->cout,
                      nd->y.h, nd->y.w, nd->k, nd->stride, nd->pad, nd->groups);
     if (dx && !rc) dp_dx_done(net, nd, 0, dx, acc);
     return rc;
