@@ -156,6 +156,7 @@ typedef struct dp_train_config {
     float momentum, weight_decay;
     int nesterov;
     float lambda;            /* weight of L_GMACs in L_total (SPEC 2) */
+    float alpha_min;         /* DynOPool alphas are clamped to >= this after each step (0.25) */
 } dp_train_config;
 
 typedef struct dp_step_stats {

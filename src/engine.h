@@ -71,6 +71,7 @@ typedef struct dp_pview {
     long long off, numel;
     int ndim, shape[4];
     int group;          /* 0 weights (decayed), 1 alphas (own lr, no decay) */
+    int positive;       /* a DynOPool alpha: kept >= the optimiser's alpha_min */
 } dp_pview;
 
 typedef struct dp_sview {  /* a buffer (BN running statistics) */

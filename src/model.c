@@ -15,7 +15,7 @@ dp_train_config dp_train_defaults(int arch)
 {
     return (dp_train_config){.lr = 0.1f, .alpha_lr_ratio = 0.1f, .momentum = 0.9f,
                              .weight_decay = arch == DP_MOBILENETV2 ? 4e-5f : 5e-4f,
-                             .nesterov = 1, .lambda = 0.0f};
+                             .nesterov = 1, .lambda = 0.0f, .alpha_min = 0.25f};
 }
 
 static const char *const arch_names[] = {"vgg16", "resnet50", "mobilenetv2"};
@@ -101,6 +101,8 @@ int dp_model_train_step(dp_model *m, const float *x, const int *labels, int n,
     m->sgd.momentum = tc->momentum;
     m->sgd.weight_decay = tc->weight_decay;
     m->sgd.nesterov = tc->nesterov;
+    if (!(tc->alpha_min > 0.0f)) return DP_ERR_ALPHA;
+    m->sgd.alpha_min = tc->alpha_min;
     int rc = dp_net_forward(net, x, n, m->cfg.in_ch, m->cfg.size, m->cfg.size, 1, NULL);
     if (rc) return rc;
     if ((size_t)n * k > m->dlogits_cap) {

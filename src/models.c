@@ -111,6 +111,7 @@ static int dynopool(bld *b, int in, int owner, const char *f, ...)
     const int as[1] = {2};
     nd->stage = 1;
     nd->w_off = param(b, name, "alpha", 1, as, 1);
+    if (!b->rc) b->net->pv[b->net->n_pv - 1].positive = 1;
     return id;
 }
 

@@ -47,6 +47,7 @@ int dp_net_stages(const dp_net *net, int *idx, int max);
 /* ---- SGD (optim.c) ---- */
 typedef struct dp_sgd {
     float lr, lr_alpha, momentum, weight_decay;
+    float alpha_min;     /* DynOPool alphas are clamped to >= this after each step */
     int nesterov;
     float *buf;      /* momentum buffers, like params */
     int started;

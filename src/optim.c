@@ -2,7 +2,8 @@
  *     d = g + wd p;  b = m b + d  (b = d on the first step);  d = d + m b (Nesterov) or b;
  *     p = p - lr d
  * Two groups (SPEC 6): weights, biases and BN affine (lr, wd) and the alphas (lr_alpha, no
- * decay).  The cosine schedule is stepped per epoch. */
+ * decay).  DynOPool alphas are then clamped to >= alpha_min (alpha 0.25 already
+ * enlarges a map 4x).  The cosine schedule is stepped per epoch. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,9 @@ void dp_sgd_step(dp_sgd *o, dp_net *net, float lr, float lr_alpha)
             }
             p[i] -= rate * d;
         }
+        if (pv->positive) /* alpha <= 0 has no meaning; small alpha = a huge map */
+            for (long long i = 0; i < n; i++)
+                if (!(p[i] >= o->alpha_min)) p[i] = o->alpha_min;
     }
     o->started = 1;
 }

@@ -167,6 +167,50 @@ static void checkpoints(void)
     rmdir(dir);
 }
 
+/* An alpha step that would cross zero stops at alpha_min, and training goes on. */
+static void alpha_floor(void)
+{
+    dp_model_config c = dp_model_defaults();
+    c.arch = DP_VGG16, c.pool = DP_POOL_DYNOPOOL, c.size = 16, c.classes = 5, c.width = 0.125f;
+    dp_model *m;
+    CHECK(dp_model_create(&c, &m) == DP_OK, "create");
+    float x[2 * 3 * 16 * 16];
+    int lab[2] = {1, 4};
+    fill(x, sizeof x / sizeof x[0], 5);
+    dp_train_config tc = dp_train_defaults(c.arch);
+    CHECK(dp_model_train_step(m, x, lab, 2, &tc, 0.0f, 0.0f, NULL) == DP_OK, "step");
+    /* a gradient that drives the first alpha far below zero (all four there
+     * would make the last map 16 * 4^4 cells wide) */
+    dp_net *net = &m->net;
+    int first = 1;
+    for (int i = 0; i < net->n_pv; i++)
+        for (long long k = 0; k < net->pv[i].numel; k++)
+            net->grads[net->pv[i].off + k] = net->pv[i].group && first ? 1e6f : 0.0f;
+    for (int i = 0; i < net->n_pv; i++)
+        if (net->pv[i].group) { /* only the first alpha moves */
+            for (int j = i + 1; j < net->n_pv; j++)
+                for (long long k = 0; k < net->pv[j].numel; k++) net->grads[net->pv[j].off + k] = 0.0f;
+            break;
+        }
+    (void)first;
+    m->sgd.alpha_min = 0.25f;
+    memset(m->sgd.buf, 0, sizeof(float) * (size_t)net->n_params); /* no momentum from step 1 */
+    dp_sgd_step(&m->sgd, net, 0.0f, 1.0f);
+    dp_model_info in;
+    dp_model_info_get(m, &in);
+    CHECK(in.n_alphas == 4, "alphas");
+    CHECK(in.alphas[0][0] == 0.25f && in.alphas[0][1] == 0.25f,
+          "alpha 0 = (%g, %g), expected the 0.25 floor", (double)in.alphas[0][0], (double)in.alphas[0][1]);
+    for (int i = 1; i < in.n_alphas; i++)
+        CHECK(in.alphas[i][0] == 2.0f && in.alphas[i][1] == 2.0f, "alpha %d moved", i);
+    CHECK(dp_model_train_step(m, x, lab, 2, &tc, 0.0f, 0.0f, NULL) == DP_OK, "a step at alpha_min");
+    dp_model_info_get(m, &in);
+    CHECK(in.sizes[0][0] == 64, "16 / 0.25 = %d", in.sizes[0][0]);
+    tc.alpha_min = 0.0f;
+    CHECK(dp_model_train_step(m, x, lab, 2, &tc, 0.0f, 0.0f, NULL) == DP_ERR_ALPHA, "alpha_min 0 accepted");
+    dp_model_free(m);
+}
+
 static void schedule(void)
 {
     CHECK(dp_cosine_lr(0.1f, 0, 200) == 0.1f, "epoch 0");
@@ -174,10 +218,35 @@ static void schedule(void)
     CHECK(fabsf(dp_cosine_lr(0.1f, 200, 200)) < 1e-9f, "end");
 }
 
-int main(void)
+/* test_engine --write-checkpoint PATH: a trained-for-two-steps MobileNetV2
+ * dynopool checkpoint for the CLI tests (ctest fixture). */
+static int write_checkpoint(const char *path)
 {
+    dp_model_config c = dp_model_defaults();
+    c.arch = DP_MOBILENETV2, c.pool = DP_POOL_DYNOPOOL, c.size = 16, c.classes = 5, c.width = 0.25f;
+    dp_model *m;
+    if (dp_model_create(&c, &m)) return 1;
+    float x[2 * 3 * 16 * 16];
+    int lab[2] = {1, 4};
+    fill(x, sizeof x / sizeof x[0], 3);
+    dp_train_config tc = dp_train_defaults(c.arch);
+    tc.lambda = 0.5f;
+    int rc = 0;
+    for (int s = 0; s < 2 && !rc; s++) rc = dp_model_train_step(m, x, lab, 2, &tc, 0.05f, 0.005f, NULL);
+    char err[256] = "";
+    const char *k[] = {"epoch"}, *v[] = {"2"};
+    if (!rc) rc = dp_model_save(m, path, k, v, 1, err, sizeof err);
+    if (rc) fprintf(stderr, "write_checkpoint: %s %s\n", dp_strerror(rc), err);
+    dp_model_free(m);
+    return rc != 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 3 && strcmp(argv[1], "--write-checkpoint") == 0) return write_checkpoint(argv[2]);
     paper_table();
     checkpoints();
+    alpha_floor();
     schedule();
     if (failures) fprintf(stderr, "%d failures\n", failures);
     else printf("ok\n");

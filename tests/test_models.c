@@ -165,7 +165,9 @@ static void run_file(const char *path, int reference)
     compare("loss_gmacs", "", &lg, tensor(f, "", "loss_gmacs"), 1, 1e-5, &worst);
     g_floor = 0.0;
     for (int i = 0; i < net->n_pv; i++) {
-        const st_view *r = st_find(f, (snprintf(err, sizeof err, "grad.%s", net->pv[i].name), err));
+        char key[160];
+        snprintf(key, sizeof key, "grad.%s", net->pv[i].name);
+        const st_view *r = st_find(f, key);
         for (size_t k = 0; r && k < st_numel(r); k++)
             if (1e-3 * fabs(((const float *)r->data)[k]) > g_floor) g_floor = 1e-3 * fabs(((const float *)r->data)[k]);
     }
