@@ -36,7 +36,9 @@ const char *const BENCH_USAGE =
     "\n"
     "Times training steps (forward, backward, SGD update) on synthetic data after two\n"
     "warm-up steps and prints the median images per second and the peak resident\n"
-    "memory of the process.  --batch default 128, --steps default 10.\n"
+    "memory of the process.  --batch default 128, --steps default 10.  The step is the\n"
+    "real one: SGD with Nesterov momentum (lr 0.01 here, so that weights stay finite)\n"
+    "and, for --pool dynopool, the complexity loss with lambda 0.1.\n"
     "Threads: OMP_NUM_THREADS.  bench/bench_models.py compares with PyTorch.\n";
 
 typedef struct {
