@@ -23,10 +23,14 @@ static int make_div(double v)
 
 static int ch(const bld *b, int c) { return make_div(c * (double)b->cfg->width); }
 
-static void fmt(char *out, size_t n, const char *f, va_list ap)
-{
-    vsnprintf(out, n, f, ap);
-}
+/* The module path of a printf-style builder call, into the char array buf. */
+#define NAME_FROM_ARGS(buf, f)                 \
+    do {                                       \
+        va_list ap_;                           \
+        va_start(ap_, f);                      \
+        vsnprintf(buf, sizeof buf, f, ap_);    \
+        va_end(ap_);                           \
+    } while (0)
 
 static int node(bld *b, int type, int in0, int in1, const char *name)
 {
@@ -50,10 +54,7 @@ static int conv(bld *b, int in, int cin, int cout, int k, int s, int p, int g, i
                 const char *f, ...)
 {
     char name[64];
-    va_list ap;
-    va_start(ap, f);
-    fmt(name, sizeof name, f, ap);
-    va_end(ap);
+    NAME_FROM_ARGS(name, f);
     int id = node(b, DP_OP_CONV, in, -1, name);
     if (id < 0) return id;
     dp_node *nd = &b->net->nodes[id];
@@ -67,10 +68,7 @@ static int conv(bld *b, int in, int cin, int cout, int k, int s, int p, int g, i
 static int bn(bld *b, int in, int c, int relu, const char *f, ...)
 {
     char name[64], s[128];
-    va_list ap;
-    va_start(ap, f);
-    fmt(name, sizeof name, f, ap);
-    va_end(ap);
+    NAME_FROM_ARGS(name, f);
     int id = node(b, DP_OP_BN, in, -1, name);
     if (id < 0) return id;
     const int cs[1] = {c};
@@ -97,10 +95,7 @@ static int maxpool(bld *b, int in, int k, int s, int p, int stage, const char *n
 static int dynopool(bld *b, int in, int owner, const char *f, ...)
 {
     char name[64];
-    va_list ap;
-    va_start(ap, f);
-    fmt(name, sizeof name, f, ap);
-    va_end(ap);
+    NAME_FROM_ARGS(name, f);
     int id = node(b, DP_OP_DYNOPOOL, in, -1, name);
     if (id < 0) return id;
     dp_node *nd = &b->net->nodes[id];
@@ -119,10 +114,7 @@ static int dynopool(bld *b, int in, int owner, const char *f, ...)
 static int adaptor(bld *b, int x, int r, const char *f, ...)
 {
     char name[64];
-    va_list ap;
-    va_start(ap, f);
-    fmt(name, sizeof name, f, ap);
-    va_end(ap);
+    NAME_FROM_ARGS(name, f);
     int id = node(b, DP_OP_SHAPE_ADAPTOR, x, r, name);
     if (id < 0) return id;
     const int as[1] = {1};
