@@ -104,8 +104,6 @@ typedef struct dp_net {
     dp_act *gpool; int *gbusy, *gown; int n_gpool;
     int acc_slot;                   /* pool buffer of the dx being accumulated */
     float *wscr; size_t wscr_cap;   /* oneDNN weight reorders (dnn.c), shared by all convs */
-    /* loss */
-    float *dlogits; size_t dlogits_cap;
 } dp_net;
 
 /* Workspace of the node, grown to at least bytes (64-byte aligned); NULL if out of memory. */

@@ -326,7 +326,6 @@ void dp_net_free(dp_net *net)
     free(net->pv);
     free(net->sv);
     free(net->tmp);
-    free(net->dlogits);
     for (int i = 0; i < net->n_gpool; i++)
         if (net->gown[i]) dp_act_free(&net->gpool[i]);
     free(net->gpool);
