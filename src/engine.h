@@ -24,6 +24,11 @@ static inline size_t dp_act_numel(const dp_act *a)
 {
     return (size_t)a->n * (size_t)dp_cpad(a->c, a->blk) * (size_t)a->h * (size_t)a->w;
 }
+/* Sets the shape, leaving the memory (data, cap) as it is. */
+static inline void dp_set_shape(dp_act *a, int n, int c, int h, int w, int blk)
+{
+    a->n = n, a->c = c, a->h = h, a->w = w, a->blk = blk;
+}
 /* Grows data to hold the current shape (64-byte aligned; new memory zeroed). */
 int dp_act_reserve(dp_act *a);
 void dp_act_free(dp_act *a);

@@ -95,7 +95,7 @@ static int pool_take(dp_net *net, size_t need);
  * else the largest free one grown, else a new one. */
 static int lend_dy(dp_net *net, dp_node *p)
 {
-    p->dy.n = p->y.n, p->dy.c = p->y.c, p->dy.h = p->y.h, p->dy.w = p->y.w, p->dy.blk = p->y.blk;
+    dp_set_shape(&p->dy, p->y.n, p->y.c, p->y.h, p->y.w, p->y.blk);
     const int k = pool_take(net, dp_act_numel(&p->dy));
     if (k < 0) return k;
     p->gslot = k;
@@ -228,15 +228,22 @@ int dp_net_init(dp_net *net, int backend)
     return DP_OK;
 }
 
+/* arr with room for one more element of size elem (count n, capacity *cap,
+ * doubling from 64): arr itself, or its reallocation, or NULL (arr untouched). */
+static void *grow_array(void *arr, int n, int *cap, size_t elem)
+{
+    if (n < *cap) return arr;
+    const int c = *cap ? 2 * *cap : 64;
+    void *q = realloc(arr, elem * (size_t)c);
+    if (q) *cap = c;
+    return q;
+}
+
 int dp_net_add(dp_net *net, int type, int in0, int in1, const char *name)
 {
-    if (net->n_nodes == net->cap_nodes) {
-        int cap = net->cap_nodes ? 2 * net->cap_nodes : 64;
-        dp_node *q = realloc(net->nodes, sizeof(*q) * (size_t)cap);
-        if (!q) return DP_ERR_NOMEM;
-        net->nodes = q;
-        net->cap_nodes = cap;
-    }
+    dp_node *nodes_ = grow_array(net->nodes, net->n_nodes, &net->cap_nodes, sizeof(dp_node));
+    if (!nodes_) return DP_ERR_NOMEM;
+    net->nodes = nodes_;
     const int id = net->n_nodes++;
     dp_node *nd = &net->nodes[id];
     memset(nd, 0, sizeof(*nd));
@@ -252,13 +259,9 @@ int dp_net_add(dp_net *net, int type, int in0, int in1, const char *name)
 
 long long dp_net_param(dp_net *net, const char *name, int ndim, const int *shape, int group)
 {
-    if (net->n_pv == net->cap_pv) {
-        int cap = net->cap_pv ? 2 * net->cap_pv : 64;
-        dp_pview *q = realloc(net->pv, sizeof(*q) * (size_t)cap);
-        if (!q) return DP_ERR_NOMEM;
-        net->pv = q;
-        net->cap_pv = cap;
-    }
+    dp_pview *pv_ = grow_array(net->pv, net->n_pv, &net->cap_pv, sizeof(dp_pview));
+    if (!pv_) return DP_ERR_NOMEM;
+    net->pv = pv_;
     dp_pview *v = &net->pv[net->n_pv++];
     memset(v, 0, sizeof(*v));
     snprintf(v->name, sizeof v->name, "%s", name);
@@ -274,13 +277,9 @@ long long dp_net_param(dp_net *net, const char *name, int ndim, const int *shape
 
 long long dp_net_stat(dp_net *net, const char *name, long long numel, int node, int kind)
 {
-    if (net->n_sv == net->cap_sv) {
-        int cap = net->cap_sv ? 2 * net->cap_sv : 64;
-        dp_sview *q = realloc(net->sv, sizeof(*q) * (size_t)cap);
-        if (!q) return DP_ERR_NOMEM;
-        net->sv = q;
-        net->cap_sv = cap;
-    }
+    dp_sview *sv_ = grow_array(net->sv, net->n_sv, &net->cap_sv, sizeof(dp_sview));
+    if (!sv_) return DP_ERR_NOMEM;
+    net->sv = sv_;
     dp_sview *v = &net->sv[net->n_sv++];
     snprintf(v->name, sizeof v->name, "%s", name);
     v->off = net->n_stats;
@@ -347,7 +346,7 @@ const dp_pview *dp_net_find(const dp_net *net, const char *name)
 int dp_net_shapes(dp_net *net, int n, int c, int h, int w, int alloc, int *bad)
 {
     dp_node *in = &net->nodes[0];
-    in->y.n = n, in->y.c = c, in->y.h = h, in->y.w = w, in->y.blk = 1;
+    dp_set_shape(&in->y, n, c, h, w, 1);
     net->sa_started = 0;
     for (int i = 0; i < net->n_nodes; i++) {
         dp_node *nd = &net->nodes[i];

@@ -14,7 +14,7 @@ static int add_infer(dp_net *net, dp_node *nd)
     const dp_act *a = &dp_in(net, nd, 0)->y, *b = &dp_in(net, nd, 1)->y;
     if (a->n != b->n || a->c != b->c || a->h != b->h || a->w != b->w || a->blk != b->blk)
         return DP_ERR_SIZE;
-    nd->y.n = a->n, nd->y.c = a->c, nd->y.h = a->h, nd->y.w = a->w, nd->y.blk = a->blk;
+    dp_set_shape(&nd->y, a->n, a->c, a->h, a->w, a->blk);
     return DP_OK;
 }
 

@@ -18,7 +18,7 @@ static int conv_infer(dp_net *net, dp_node *nd)
     const int wo = (x->w + 2 * nd->pad - nd->k) / nd->stride + 1;
     if (x->h + 2 * nd->pad < nd->k || x->w + 2 * nd->pad < nd->k) return DP_ERR_SIZE;
     if (x->c % nd->groups || nd->cout % nd->groups) return DP_ERR_ARG;
-    nd->y.n = x->n, nd->y.c = nd->cout, nd->y.h = ho, nd->y.w = wo, nd->y.blk = net->blk;
+    dp_set_shape(&nd->y, x->n, nd->cout, ho, wo, net->blk);
     return DP_OK;
 }
 

@@ -21,7 +21,7 @@ static int dyn_infer(dp_net *net, dp_node *nd)
     const int ho = dp_dynopool_size(x->h, al[0]), wo = dp_dynopool_size(x->w, al[1]);
     if (ho < 0) return ho;
     if (wo < 0) return wo;
-    nd->y.n = x->n, nd->y.c = x->c, nd->y.h = ho, nd->y.w = wo, nd->y.blk = x->blk;
+    dp_set_shape(&nd->y, x->n, x->c, ho, wo, x->blk);
     return DP_OK;
 }
 

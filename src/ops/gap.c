@@ -11,7 +11,7 @@
 static int gap_infer(dp_net *net, dp_node *nd)
 {
     const dp_act *x = &dp_in(net, nd, 0)->y;
-    nd->y.n = x->n, nd->y.c = x->c, nd->y.h = 1, nd->y.w = 1, nd->y.blk = 1;
+    dp_set_shape(&nd->y, x->n, x->c, 1, 1, 1);
     return DP_OK;
 }
 

@@ -15,7 +15,7 @@ static int linear_infer(dp_net *net, dp_node *nd)
 {
     const dp_act *x = &dp_in(net, nd, 0)->y;
     if (x->h != 1 || x->w != 1 || x->blk != 1) return DP_ERR_SIZE;
-    nd->y.n = x->n, nd->y.c = nd->cout, nd->y.h = 1, nd->y.w = 1, nd->y.blk = 1;
+    dp_set_shape(&nd->y, x->n, nd->cout, 1, 1, 1);
     return DP_OK;
 }
 

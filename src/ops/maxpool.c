@@ -16,9 +16,8 @@ static int pool_infer(dp_net *net, dp_node *nd)
 {
     const dp_act *x = &dp_in(net, nd, 0)->y;
     if (x->h + 2 * nd->pad < nd->k || x->w + 2 * nd->pad < nd->k) return DP_ERR_SIZE;
-    nd->y.n = x->n, nd->y.c = x->c, nd->y.blk = x->blk;
-    nd->y.h = (x->h + 2 * nd->pad - nd->k) / nd->stride + 1;
-    nd->y.w = (x->w + 2 * nd->pad - nd->k) / nd->stride + 1;
+    dp_set_shape(&nd->y, x->n, x->c, (x->h + 2 * nd->pad - nd->k) / nd->stride + 1,
+                 (x->w + 2 * nd->pad - nd->k) / nd->stride + 1, x->blk);
     return DP_OK;
 }
 

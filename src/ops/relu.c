@@ -12,7 +12,7 @@
 static int relu_infer(dp_net *net, dp_node *nd)
 {
     const dp_act *x = &dp_in(net, nd, 0)->y;
-    nd->y.n = x->n, nd->y.c = x->c, nd->y.h = x->h, nd->y.w = x->w, nd->y.blk = x->blk;
+    dp_set_shape(&nd->y, x->n, x->c, x->h, x->w, x->blk);
     return DP_OK;
 }
 

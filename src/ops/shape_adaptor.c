@@ -35,7 +35,7 @@ static int sa_infer(dp_net *net, dp_node *nd)
         const double d = net->sa_d[a] < 1.5 ? 1.5 : net->sa_d[a];
         out[a] = (int)floor(d + 0.5);
     }
-    nd->y.n = x->n, nd->y.c = x->c, nd->y.h = out[0], nd->y.w = out[1], nd->y.blk = x->blk;
+    dp_set_shape(&nd->y, x->n, x->c, out[0], out[1], x->blk);
     return DP_OK;
 }
 
