@@ -265,7 +265,7 @@ int dp_model_load(dp_model *m, const char *path, char *err, size_t errlen)
     {
         const char *keys[] = {"format", "model", "variant", "in_ch", "size", "classes", "width",
                               "alphas", "sizes", "optimizer", "steps", "epoch", "config",
-                              "history", "dataset"};
+                              "history", "dataset", "run", "progress"};
         const int nk = (int)(sizeof keys / sizeof *keys);
         m->meta_k = calloc((size_t)nk, sizeof(char *));
         m->meta_v = calloc((size_t)nk, sizeof(char *));

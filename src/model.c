@@ -15,7 +15,8 @@ dp_train_config dp_train_defaults(int arch)
 {
     return (dp_train_config){.lr = 0.1f, .alpha_lr_ratio = 0.1f, .momentum = 0.9f,
                              .weight_decay = arch == DP_MOBILENETV2 ? 4e-5f : 5e-4f,
-                             .nesterov = 1, .lambda = 0.0f, .alpha_min = 0.25f};
+                             .nesterov = 1, .lambda = 0.0f, .alpha_min = 0.25f,
+                             .max_side = 0};
 }
 
 static const char *const arch_names[] = {"vgg16", "resnet50", "mobilenetv2"};
@@ -66,6 +67,7 @@ void dp_model_free(dp_model *m)
     dp_net_free(&m->net);
     dp_sgd_free(&m->sgd);
     free(m->dlogits);
+    free(m->stats_before);
     dp_model_meta_clear(m);
     free(m);
 }
@@ -103,6 +105,9 @@ int dp_model_train_step(dp_model *m, const float *x, const int *labels, int n,
     m->sgd.nesterov = tc->nesterov;
     if (!(tc->alpha_min > 0.0f)) return DP_ERR_ALPHA;
     m->sgd.alpha_min = tc->alpha_min;
+    if (net->n_stats && !m->stats_before && !(m->stats_before = malloc(sizeof(float) * net->n_stats)))
+        return DP_ERR_NOMEM;
+    if (net->n_stats) memcpy(m->stats_before, net->stats, sizeof(float) * net->n_stats);
     int rc = dp_net_forward(net, x, n, m->cfg.in_ch, m->cfg.size, m->cfg.size, 1, NULL);
     if (rc) return rc;
     if ((size_t)n * k > m->dlogits_cap) {
@@ -118,11 +123,50 @@ int dp_model_train_step(dp_model *m, const float *x, const int *labels, int n,
     if ((rc = dp_net_backward(net, m->dlogits, NULL))) return rc;
     s.loss_gmacs = dp_net_gmacs_loss(net, tc->lambda, tc->lambda != 0.0f ? net->grads : NULL);
     s.loss = s.loss_task + tc->lambda * s.loss_gmacs;
-    if (!isfinite(s.loss)) return DP_ERR_ARG; /* diverged: nothing updated */
+    if (!isfinite(s.loss)) { /* diverged: leave the model as it was before the step */
+        if (net->n_stats) memcpy(net->stats, m->stats_before, sizeof(float) * net->n_stats);
+        for (int i = 0; i < net->n_nodes; i++)
+            if (net->nodes[i].type == DP_OP_BN) net->nodes[i].nbt--;
+        return DP_ERR_NONFINITE;
+    }
     dp_sgd_step(&m->sgd, net, lr, lr_alpha);
     m->steps++;
+    if (tc->max_side > 0) {
+        if ((rc = dp_model_cap_sizes(m, tc->max_side)) < 0) return rc;
+        s.capped = rc;
+    }
     if (st) *st = s;
     return DP_OK;
+}
+
+/* The smallest alpha (>= a) whose output side from `in` is at most cap. */
+static float alpha_for_cap(int in, float a, int cap)
+{
+    if (dp_dynopool_size(in, a) <= cap) return a;
+    float b = (float)in / ((float)cap + 0.25f);
+    while (dp_dynopool_size(in, b) > cap) b = nextafterf(b, INFINITY);
+    return b > a ? b : a;
+}
+
+int dp_model_cap_sizes(dp_model *m, int max_side)
+{
+    if (!m) return DP_ERR_NULL;
+    if (max_side < 2) return DP_ERR_ARG;
+    dp_net *net = &m->net;
+    int raised = 0;
+    /* stage by stage: raising one alpha shrinks every later map */
+    for (int i = 0; i < net->n_nodes; i++) {
+        dp_node *nd = &net->nodes[i];
+        if (nd->type != DP_OP_DYNOPOOL) continue;
+        int rc = dp_net_shapes(net, 1, m->cfg.in_ch, m->cfg.size, m->cfg.size, 0, NULL);
+        if (rc) return rc;
+        const dp_act *x = &net->nodes[nd->in[0]].y;
+        float *a = net->params + nd->w_off;
+        const float ah = alpha_for_cap(x->h, a[0], max_side), aw = alpha_for_cap(x->w, a[1], max_side);
+        if (ah != a[0] || aw != a[1]) raised++;
+        a[0] = ah, a[1] = aw;
+    }
+    return raised;
 }
 
 int dp_model_predict(dp_model *m, const float *x, int n, float *logits)

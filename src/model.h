@@ -11,6 +11,7 @@ struct dp_model {
     long long steps;
     float *dlogits;
     size_t dlogits_cap;
+    float *stats_before;  /* BN running statistics before the step (restored if it diverges) */
     char **meta_k, **meta_v; /* metadata of the last loaded checkpoint */
     int n_meta;
 };

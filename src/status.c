@@ -17,6 +17,7 @@ const char *dp_strerror(int status)
     case DP_ERR_IO: return "file input/output failed";
     case DP_ERR_FORMAT: return "file contents are malformed";
     case DP_ERR_BACKEND: return "the compute backend (oneDNN) failed";
+    case DP_ERR_NONFINITE: return "the loss is not finite (training diverged)";
     default: return "unknown status code";
     }
 }

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs what building and testing dynopool needs on Debian 12 (bookworm).
-#   tools/deps.sh              compiler, CMake, oneDNN, OpenBLAS (OpenMP), cJSON, zlib
+#   tools/deps.sh              compiler, CMake, oneDNN, OpenBLAS (OpenMP), cJSON, zlib,
+#                              libjpeg, libpng, and the Fashion-MNIST files
 #   tools/deps.sh --reference  also PyTorch and NumPy for ref/ and bench/ (by hand, not CI)
 set -euo pipefail
-pkgs=(build-essential cmake libdnnl-dev libopenblas-openmp-dev libcjson-dev zlib1g-dev)
+pkgs=(build-essential cmake libdnnl-dev libopenblas-openmp-dev libcjson-dev zlib1g-dev
+      libjpeg-dev libpng-dev dataset-fashion-mnist)
 if [[ "${1:-}" == "--reference" ]]; then
   pkgs+=(python3 python3-torch python3-numpy)
 elif [[ $# -gt 0 ]]; then
