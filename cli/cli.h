@@ -3,6 +3,7 @@
 #define DP_CLI_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "dynopool.h"
 
@@ -18,5 +19,21 @@ float cli_randn(uint64_t *s);
 
 int cmd_info(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+/* Where Debian's dataset-fashion-mnist puts the files: the default data. */
+#define CLI_FASHION_MNIST "/usr/share/datasets/fashion-mnist"
+/* "fashion-mnist" for the default folder, else the folder's last component. */
+const char *cli_data_name(const char *dir);
+/* Opens a split, printing the error (and how to get the default data). */
+int cli_open_split(const char *dir, int kind, int train, int classes, int input, dp_dataset **ds);
+/* Top-1 accuracy (%) and mean cross-entropy on the first n images; prints errors. */
+int cli_evaluate(dp_model *m, const dp_dataset *ds, const dp_transform *t, int n, int batch,
+                 int workers, double *loss, double *acc);
+/* "28x28 -> 14x14 -> ..." */
+void cli_print_sizes(FILE *f, const dp_model_info *in, int input);
+int cli_mkdirs(const char *path);
+
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
 
 #endif

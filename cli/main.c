@@ -19,7 +19,7 @@ static const char *USAGE =
     "\n"
     "DynOPool: pooling layers that learn their output size and shape (Jang et al.,\n"
     "CVPR 2022): the operator, VGG-16 / ResNet-50 / MobileNetV2 in human, DynOPool\n"
-    "and Shape Adaptor form, their cost, and the speed of their training step.\n"
+    "and Shape Adaptor form: their cost, their speed, and training them on real data.\n"
     "\n"
     "Commands:\n"
     "  demo                     Show what the operator does: output shapes for a few\n"
@@ -33,6 +33,14 @@ static const char *USAGE =
     "                           (the paper's Table 5.1 row).\n"
     "  bench [model options] [--batch B] [--steps K] [--json]\n"
     "                           Images per second of a training step, peak memory.\n"
+    "  train [--model M --pool P --width W --data DIR --epochs E ...] [--out DIR]\n"
+    "                           Train on a dataset (default: Fashion-MNIST) with the\n"
+    "                           paper's recipe; --resume DIR continues a run.\n"
+    "  eval --checkpoint F [--data DIR] [--json]\n"
+    "                           Test accuracy, loss, GMACs and sizes of a trained model.\n"
+    "  plot RUN [RUN...] [-o DIR]\n"
+    "                           SVG figures of runs: map shapes per stage (Figure 5.1),\n"
+    "                           accuracy against GMACs (Figure 5.2), training curves.\n"
     "\n"
     "Options:\n"
     "  -h, --help               This text (also: dynopool <command> --help).\n"
@@ -286,6 +294,9 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "shape")) return cmd_shape(argc - 2, argv + 2);
     if (!strcmp(cmd, "info")) return cmd_info(argc - 2, argv + 2);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc - 2, argv + 2);
+    if (!strcmp(cmd, "train")) return cmd_train(argc - 2, argv + 2);
+    if (!strcmp(cmd, "eval")) return cmd_eval(argc - 2, argv + 2);
+    if (!strcmp(cmd, "plot")) return cmd_plot(argc - 2, argv + 2);
     if (cmd[0] == '-') return cli_usage_error("unknown option '%s'", cmd);
     return cli_usage_error("unknown command '%s'", cmd);
 }

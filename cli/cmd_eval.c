@@ -1,0 +1,203 @@
+/* cmd_eval.c — `dynopool eval`: a checkpoint's accuracy, loss, GMACs and sizes
+ * on a dataset split, with the normalisation and variant it was trained with. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cjson/cJSON.h>
+
+#include "cli.h"
+
+static const char *const EVAL_USAGE =
+    "Usage: dynopool eval --checkpoint F [--data DIR] [options] [--json]\n"
+    "\n"
+    "Top-1 accuracy and mean cross-entropy of a trained model on a dataset split, with\n"
+    "its GMACs per image, parameters, the map size after every pooling stage and the\n"
+    "alphas.  The images are normalised and transformed (--variant) as in training;\n"
+    "both are read from the checkpoint.\n"
+    "\n"
+    "  --checkpoint F   a checkpoint written by dynopool train (or its run folder)\n"
+    "  --data DIR       dataset folder (default: the one the model was trained on)\n"
+    "  --dataset K      idx | cifar10 | cifar100 | folder (default: detect)\n"
+    "  --split S        test | train                               (default test)\n"
+    "  --limit N        the first N images only\n"
+    "  --batch B        images per forward pass                    (default 256)\n"
+    "  --workers N      loader threads                             (default 1)\n"
+    "  --json           one JSON object\n"
+    "Example:\n"
+    "  dynopool eval --checkpoint runs/fmnist/checkpoint.safetensors --json\n";
+
+static int meta_floats(const char *json, const char *key, float *v, int n)
+{
+    cJSON *o = json ? cJSON_Parse(json) : NULL;
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, key);
+    int ok = cJSON_IsArray(a) && cJSON_GetArraySize(a) == n;
+    for (int i = 0; ok && i < n; i++) {
+        const cJSON *e = cJSON_GetArrayItem(a, i);
+        ok = cJSON_IsNumber(e);
+        if (ok) v[i] = (float)e->valuedouble;
+    }
+    cJSON_Delete(o);
+    return ok ? 0 : -1;
+}
+
+static int meta_str(const char *json, const char *key, char *v, size_t cap)
+{
+    cJSON *o = json ? cJSON_Parse(json) : NULL;
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive(o, key);
+    const int ok = cJSON_IsString(s) && strlen(s->valuestring) < cap;
+    if (ok) strcpy(v, s->valuestring);
+    cJSON_Delete(o);
+    return ok ? 0 : -1;
+}
+
+static int meta_int(const char *json, const char *key, int *v)
+{
+    cJSON *o = json ? cJSON_Parse(json) : NULL;
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive(o, key);
+    const int ok = cJSON_IsNumber(s);
+    if (ok) *v = (int)s->valuedouble;
+    cJSON_Delete(o);
+    return ok ? 0 : -1;
+}
+
+int cmd_eval(int argc, char **argv)
+{
+    const char *ckpt = NULL, *data = NULL;
+    int kind = DP_DATA_AUTO, train = 0, json = 0, workers = 1;
+    long limit = 0, batch = 256;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(EVAL_USAGE, stdout);
+            return 0;
+        }
+        if (!strcmp(a, "--json")) {
+            json = 1;
+            continue;
+        }
+        if (a[0] != '-') return cli_usage_error("unexpected argument '%s'", a);
+        const int known = !strcmp(a, "--checkpoint") || !strcmp(a, "--data") || !strcmp(a, "--dataset") ||
+                          !strcmp(a, "--split") || !strcmp(a, "--limit") || !strcmp(a, "--batch") ||
+                          !strcmp(a, "--workers");
+        if (!known) return cli_usage_error("unknown option '%s' (see dynopool eval --help)", a);
+        if (i + 1 >= argc) return cli_usage_error("option '%s' needs a value", a);
+        const char *v = argv[++i];
+        long n;
+        if (!strcmp(a, "--checkpoint")) ckpt = v;
+        else if (!strcmp(a, "--data")) data = strcmp(v, "fashion-mnist") ? v : CLI_FASHION_MNIST;
+        else if (!strcmp(a, "--dataset")) {
+            if ((kind = dp_data_kind_parse(v)) < 0)
+                return cli_usage_error("--dataset: expected idx, cifar10, cifar100 or folder, got '%s'", v);
+        } else if (!strcmp(a, "--split")) {
+            if (strcmp(v, "test") && strcmp(v, "train"))
+                return cli_usage_error("--split: expected test or train, got '%s'", v);
+            train = !strcmp(v, "train");
+        } else if (cli_parse_long(v, &n) || n < (!strcmp(a, "--batch") ? 1 : 0) || n > (1 << 24)) {
+            return cli_usage_error("expected a non-negative integer, got '%s'", v);
+        } else if (!strcmp(a, "--limit")) limit = n;
+        else if (!strcmp(a, "--batch")) batch = n;
+        else workers = (int)(n > 16 ? 16 : n);
+    }
+    if (!ckpt) return cli_usage_error("%s", "eval needs --checkpoint FILE");
+    char path[4200], err[1024] = "";
+    struct stat st;
+    if (stat(ckpt, &st) == 0 && S_ISDIR(st.st_mode)) {
+        snprintf(path, sizeof path, "%s/checkpoint.safetensors", ckpt);
+        ckpt = path;
+    }
+    dp_model_config cfg;
+    int rc = dp_checkpoint_config(ckpt, &cfg, err, sizeof err);
+    dp_model *m = NULL;
+    if (!rc) rc = dp_model_create(&cfg, &m);
+    if (!rc) rc = dp_model_load(m, ckpt, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "dynopool: %s\n", err[0] ? err : dp_strerror(rc));
+        dp_model_free(m);
+        return 1;
+    }
+    const char *dsm = dp_model_meta(m, "dataset"), *runm = dp_model_meta(m, "run");
+    float mean[3], sd[3];
+    char vname[32] = "none", trained_on[2048] = "";
+    int classes_opt = 0, input_opt = 0;
+    if (!dsm || meta_floats(dsm, "mean", mean, 3) || meta_floats(dsm, "std", sd, 3) ||
+        meta_str(dsm, "variant", vname, sizeof vname) || dp_variant_parse(vname) < 0) {
+        fprintf(stderr, "dynopool: %s: no dataset metadata (normalisation, variant): was it written by "
+                        "dynopool train?\n", ckpt);
+        dp_model_free(m);
+        return 1;
+    }
+    meta_str(runm, "data", trained_on, sizeof trained_on);
+    meta_int(runm, "classes_opt", &classes_opt);
+    meta_int(runm, "input_opt", &input_opt);
+    if (!data) data = trained_on[0] ? trained_on : CLI_FASHION_MNIST;
+    dp_dataset *ds = NULL;
+    if (cli_open_split(data, kind, train, classes_opt ? classes_opt : cfg.classes, input_opt, &ds)) {
+        dp_model_free(m);
+        return 1;
+    }
+    dp_dataset_info di;
+    dp_dataset_info_get(ds, &di);
+    const int variant = dp_variant_parse(vname), side = dp_variant_size(variant, di.size);
+    if (di.channels != cfg.in_ch || side != cfg.size || di.classes != cfg.classes) {
+        fprintf(stderr, "dynopool: %s is a model for %dx%dx%d inputs and %d classes, but %s gives %dx%dx%d "
+                        "images%s%s and %d classes\n", ckpt, cfg.in_ch, cfg.size, cfg.size, cfg.classes, data,
+                di.channels, side, side, variant ? " with variant " : "", variant ? vname : "", di.classes);
+        dp_dataset_free(ds);
+        dp_model_free(m);
+        return 1;
+    }
+    dp_transform t = dp_transform_defaults(ds, 0, variant);
+    memcpy(t.mean, mean, sizeof mean), memcpy(t.std, sd, sizeof sd);
+    const int n = limit && limit < di.n ? (int)limit : di.n;
+    double loss, acc;
+    rc = cli_evaluate(m, ds, &t, n, (int)batch, workers, &loss, &acc);
+    dp_model_info info;
+    if (!rc) rc = dp_model_info_get(m, &info);
+    if (!rc && json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "checkpoint", ckpt);
+        cJSON_AddStringToObject(o, "model", dp_arch_name(cfg.arch));
+        cJSON_AddStringToObject(o, "pool", dp_pool_name(cfg.pool));
+        cJSON_AddNumberToObject(o, "width", cfg.width);
+        cJSON_AddStringToObject(o, "data", data);
+        cJSON_AddStringToObject(o, "split", train ? "train" : "test");
+        cJSON_AddStringToObject(o, "variant", vname);
+        cJSON_AddNumberToObject(o, "images", n);
+        cJSON_AddNumberToObject(o, "accuracy", acc);
+        cJSON_AddNumberToObject(o, "loss", loss);
+        cJSON_AddNumberToObject(o, "gmacs", info.gmacs);
+        cJSON_AddNumberToObject(o, "params", (double)info.params);
+        cJSON *s = cJSON_AddArrayToObject(o, "sizes"), *al = cJSON_AddArrayToObject(o, "alphas");
+        for (int i = 0; i < info.n_stages; i++) {
+            const int hw[2] = {info.sizes[i][0], info.sizes[i][1]};
+            cJSON_AddItemToArray(s, cJSON_CreateIntArray(hw, 2));
+        }
+        for (int i = 0; i < info.n_alphas; i++) {
+            const float a[2] = {info.alphas[i][0], info.alphas[i][1]};
+            cJSON_AddItemToArray(al, cJSON_CreateFloatArray(a, 2));
+        }
+        char *txt = cJSON_Print(o);
+        if (txt) puts(txt);
+        free(txt);
+        cJSON_Delete(o);
+    } else if (!rc) {
+        printf("%s (%s, width %g) on %s, %s split, %d images%s%s\n", dp_arch_name(cfg.arch), dp_pool_name(cfg.pool),
+               cfg.width, cli_data_name(data), train ? "train" : "test", n, variant ? ", variant " : "",
+               variant ? vname : "");
+        printf("  accuracy          %.2f%%\n  loss              %.4f\n  GMACs per image   %.4f\n"
+               "  parameters        %lld\n  sizes             ", acc, loss, info.gmacs, info.params);
+        cli_print_sizes(stdout, &info, cfg.size);
+        putchar('\n');
+        if (info.n_alphas) {
+            printf("  alphas           ");
+            for (int i = 0; i < info.n_alphas; i++) printf(" (%.3f, %.3f)", info.alphas[i][0], info.alphas[i][1]);
+            putchar('\n');
+        }
+    }
+    if (rc && rc != DP_ERR_NOMEM) rc = 1;
+    dp_dataset_free(ds);
+    dp_model_free(m);
+    return rc ? 1 : 0;
+}

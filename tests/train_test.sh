@@ -1,0 +1,109 @@
+#!/bin/sh
+# train_test.sh DYNOPOOL TEST_DATA — `dynopool train` and `eval` end to end on
+# small generated datasets (test_data --write-fixtures): a run, an interrupted run
+# resumed to the same bytes, SIGTERM, a NaN stop that keeps the last checkpoint,
+# and a clear error with a non-zero exit for every kind of bad input.
+set -u
+dp=$1; fixtures=$2
+T=$(mktemp -d /tmp/dp_train_test.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+fail=0
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+
+# expect NAME CODE REGEX CMD...: exit status CODE and output matching REGEX
+expect() {
+  name=$1; code=$2; regex=$3; shift 3
+  out=$("$@" 2>&1); rc=$?
+  if [ "$rc" -ne "$code" ]; then
+    echo "FAIL $name: exit $rc, expected $code"; printf '%s\n' "$out" | tail -5; fail=$((fail + 1))
+  elif ! printf '%s\n' "$out" | grep -Eq -- "$regex"; then
+    echo "FAIL $name: output does not match /$regex/"; printf '%s\n' "$out" | tail -5; fail=$((fail + 1))
+  else
+    echo "ok   $name"
+  fi
+}
+# metrics without the timing fields, which differ between runs
+untimed() { sed -E 's/,"images_per_s":[^,]*,"data_wait":[^,]*,"seconds":[^,}]*//' "$1"; }
+
+"$fixtures" --write-fixtures "$T/fx" || { echo "cannot write fixtures"; exit 1; }
+D=$T/fx/good
+small="--data $D --width 0.25 --batch 64 --limit-test 128"
+
+# 1. a run finishes with the Table 5.1 row, a summary and one metrics line per epoch
+expect run 0 "Result \\(the paper's Table 5.1 row" $dp train $small --epochs 6 --out "$T/a"
+[ -f "$T/a/summary.json" ] || { echo "FAIL run: no summary.json"; fail=$((fail + 1)); }
+[ "$(wc -l < "$T/a/metrics.jsonl")" -eq 6 ] || { echo "FAIL run: metrics.jsonl lines"; fail=$((fail + 1)); }
+acc=$(sed -n '$s/.*"test_acc":\([0-9.]*\).*/\1/p' "$T/a/metrics.jsonl")
+awk -v a="$acc" 'BEGIN { exit !(a >= 50) }' || { echo "FAIL run: test accuracy $acc% < 50% on a learnable set"; fail=$((fail + 1)); }
+
+# 2. interrupted twice (mid-epoch, then in the next epoch), resumed: the same bytes
+expect interrupt 130 "continue with: dynopool train --resume $T/b" \
+  $dp train $small --epochs 6 --out "$T/b" --interrupt-after 3
+expect interrupt_again 130 "resuming $T/b at epoch 1, step 4" $dp train --resume "$T/b" --interrupt-after 9
+expect resume 0 "Result" $dp train --resume "$T/b"
+cmp -s "$T/a/checkpoint.safetensors" "$T/b/checkpoint.safetensors" \
+  || { echo "FAIL resume: the checkpoint differs from the uninterrupted run's"; fail=$((fail + 1)); }
+untimed "$T/a/metrics.jsonl" > "$T/ma"; untimed "$T/b/metrics.jsonl" > "$T/mb"
+cmp -s "$T/ma" "$T/mb" || { echo "FAIL resume: metrics differ"; diff "$T/ma" "$T/mb" | head -4; fail=$((fail + 1)); }
+expect resume_done 0 "all 6 epochs are done" $dp train --resume "$T/b"
+
+# 3. a real SIGTERM while training: saved, exit 143, resumable
+$dp train $small --epochs 400 --out "$T/s" > "$T/s.log" 2>&1 &
+pid=$!
+i=0
+while [ $i -lt 300 ] && ! grep -q "^epoch 1/400" "$T/s.log"; do sleep 0.1; i=$((i + 1)); done
+kill -TERM $pid; wait $pid; rc=$?
+if [ $rc -ne 143 ] || ! grep -q "terminated after epoch" "$T/s.log"; then
+  echo "FAIL sigterm: exit $rc"; tail -3 "$T/s.log"; fail=$((fail + 1))
+else
+  echo "ok   sigterm"
+fi
+expect sigterm_resume 130 "resuming $T/s" $dp train --resume "$T/s" --interrupt-after 1
+
+# 4. a NaN loss stops the run and leaves the last checkpoint untouched
+expect nan_setup 130 "checkpoint saved" $dp train $small --epochs 3 --out "$T/n" --interrupt-after 10
+cp "$T/n/checkpoint.safetensors" "$T/n.before"
+expect nan 1 "loss is not finite at epoch 2, step 5 \\(lr" $dp train --resume "$T/n" --poison-after 1
+expect nan_message 1 "Nothing was saved after the last good checkpoint \\($T/n/checkpoint.safetensors\\)" \
+  $dp train --resume "$T/n" --poison-after 1
+cmp -s "$T/n.before" "$T/n/checkpoint.safetensors" \
+  || { echo "FAIL nan: the checkpoint changed"; fail=$((fail + 1)); }
+
+# 5. eval: the accuracy the run logged, JSON, and mismatches
+expect eval 0 "accuracy +$(printf %.2f "$acc")%" $dp eval --checkpoint "$T/a" --data "$D" --limit 128
+expect eval_json 0 "\"accuracy\":[[:space:]]*$acc" $dp eval --checkpoint "$T/a/checkpoint.safetensors" --limit 128 --json
+expect eval_other_data 1 "model for 1x16x16 inputs and 10 classes, but .*/cifar gives 3x32x32" \
+  $dp eval --checkpoint "$T/a" --data "$T/fx/cifar" --split train
+expect eval_not_checkpoint 1 "metrics.jsonl" $dp eval --checkpoint "$T/a/metrics.jsonl"
+expect eval_no_checkpoint 2 "needs --checkpoint" $dp eval --data "$D"
+
+# 6. other data: an image folder, CIFAR-10, a toy variant
+expect folder 0 "Result" $dp train --data "$T/fx/folder" --input 16 --width 0.125 --batch 4 --epochs 1 --out "$T/f"
+expect variant 0 "1x32x32" $dp train $small --variant tile --limit 64 --epochs 1 --out "$T/v"
+expect cifar_truncated 1 "test_batch.bin: truncated: .*3073-byte records" \
+  $dp train --data "$T/fx/cifar" --epochs 1 --out "$T/c"
+
+# 7. bad data files: the file, the offset, what was expected
+expect truncated 1 "train-images-idx3-ubyte.gz: truncated: the data ends at byte [0-9]+, expected 512 images of 16x16" \
+  $dp train --data "$T/fx/truncated" --out "$T/x1"
+expect corrupt 1 "train-images-idx3-ubyte.gz: corrupt gzip data" $dp train --data "$T/fx/corrupt" --out "$T/x2"
+expect badlabel 1 "train-labels-idx1-ubyte.gz: byte 264: label 12 is out of range \\[0, 10\\)" \
+  $dp train --data "$T/fx/badlabel" --out "$T/x3"
+expect badmagic 1 "byte 0: expected the IDX magic 00 00 08 03" $dp train --data "$T/fx/badmagic" --out "$T/x4"
+expect nodata 1 "$T/none: not a folder" $dp train --data "$T/none" --out "$T/x5"
+expect notdataset 1 "no dataset found" $dp train --data "$T/fx" --out "$T/x6"
+
+# 8. bad command lines: exit 2 with the reason
+expect unknown 2 "unknown option '--epoch'" $dp train --epoch 3
+expect epochs0 2 "expected a non-negative integer, got '0'|got '0'" $dp train --epochs 0
+expect width 2 "--width: expected a number in \\(0, 16\\], got '-1'" $dp train --width -1
+expect variant_bad 2 "--variant: expected none, stretch-v, tile or large, got 'wide'" $dp train --variant wide
+expect lr_bad 2 "--lr: expected a positive number" $dp train --lr abc
+expect resume_model 2 "only --epochs" $dp train --resume "$T/a" --model resnet50
+expect out_exists 2 "already holds a run; continue it with 'dynopool train --resume $T/a'" \
+  $dp train $small --epochs 1 --out "$T/a"
+expect resume_missing 1 "$T/zz/run.json: cannot open" $dp train --resume "$T/zz"
+expect help 0 "--resume DIR" $dp train --help
+
+[ $fail -eq 0 ] && echo "train_test: all passed" || echo "train_test: $fail failed"
+exit $fail
