@@ -781,7 +781,12 @@ int cmd_train(int argc, char **argv)
         if (tty) printf("\r\033[K");
         if (rc == 1) rc = DP_OK;
         if (rc && !diverged) {
-            if (err[0]) fprintf(stderr, "dynopool: %s\n", err);
+            if (err[0]) { /* the data failed (an unreadable image): keep what was learned */
+                fprintf(stderr, "dynopool: %s\n", err);
+                if (p.seen && !save(m, r.out, &r, &p, mean, sd))
+                    fprintf(stderr, "dynopool: checkpoint saved at epoch %d step %d; fix or remove the file, "
+                                    "then: dynopool train --resume %s\n", p.epoch + 1, p.batch, r.out);
+            }
             break;
         }
         if (diverged || g_signal) break;

@@ -68,11 +68,12 @@ static int gz_read(gzFile f, const char *path, void *buf, size_t len, long long 
 {
     size_t got = 0;
     while (got < len) {
-        const unsigned chunk = len - got > (1u << 30) ? 1u << 30 : (unsigned)(len - got);
+        const unsigned chunk = len - got > (1u << 16) ? 1u << 16 : (unsigned)(len - got);
         const int r = gzread(f, (char *)buf + got, chunk);
         if (r < 0) {
             int zerr;
-            const char *msg = gzerror(f, &zerr);
+            const char *msg = gzerror(f, &zerr), *own = strstr(msg, path);
+            if (own == msg && msg[strlen(path)] == ':') msg += strlen(path) + 1 + (msg[strlen(path) + 1] == ' ');
             return fail(err, errlen, DP_ERR_FORMAT,
                         "%s: corrupt gzip data before uncompressed byte %lld (%s) while reading %s",
                         path, off + (long long)got, msg, what);
@@ -124,8 +125,9 @@ static int gz_end(gzFile f, const char *path, long long off, char *err, size_t e
     const int r = gzread(f, &extra, 1);
     if (r < 0) {
         int zerr;
-        return fail(err, errlen, DP_ERR_FORMAT, "%s: corrupt gzip data at the end of the file (%s)",
-                    path, gzerror(f, &zerr));
+        const char *msg = gzerror(f, &zerr);
+        if (strstr(msg, path) == msg && msg[strlen(path)] == ':') msg += strlen(path) + 1 + (msg[strlen(path) + 1] == ' ');
+        return fail(err, errlen, DP_ERR_FORMAT, "%s: corrupt gzip data at the end of the file (%s)", path, msg);
     }
     if (r > 0)
         return fail(err, errlen, DP_ERR_FORMAT,

@@ -143,7 +143,7 @@ int dp_model_train_step(dp_model *m, const float *x, const int *labels, int n,
 static float alpha_for_cap(int in, float a, int cap)
 {
     if (dp_dynopool_size(in, a) <= cap) return a;
-    float b = (float)in / ((float)cap + 0.25f);
+    float b = (float)in / ((float)cap + 0.5f); /* the boundary; then up to the first float inside */
     while (dp_dynopool_size(in, b) > cap) b = nextafterf(b, INFINITY);
     return b > a ? b : a;
 }

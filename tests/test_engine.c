@@ -291,12 +291,82 @@ static int write_checkpoint(const char *path)
     return rc != 0;
 }
 
+/* The memory guard: an alpha that would make a map wider than max_side is
+ * raised to the smallest value that keeps it, stage by stage. */
+static void size_cap(void)
+{
+    dp_model_config c = dp_model_defaults();
+    c.arch = DP_VGG16, c.pool = DP_POOL_DYNOPOOL, c.size = 16, c.classes = 5, c.width = 0.25f;
+    dp_model *m;
+    CHECK(dp_model_create(&c, &m) == DP_OK, "create");
+    dp_net *net = &m->net;
+    float *a[4];
+    int k = 0;
+    for (int i = 0; i < net->n_pv && k < 4; i++)
+        if (net->pv[i].group) a[k++] = net->params + net->pv[i].off;
+    a[0][0] = 0.5f, a[0][1] = 0.7f; /* 16 -> 32 x 23 */
+    a[1][0] = 2.0f, a[1][1] = 0.3f; /* then w: 23 -> 77 */
+    CHECK(dp_model_cap_sizes(m, 24) == 2, "two alphas raised");
+    dp_model_info in;
+    dp_model_info_get(m, &in);
+    CHECK(in.sizes[0][0] == 24 && in.sizes[0][1] == 23, "stage 1 %dx%d, expected 24x23", in.sizes[0][0], in.sizes[0][1]);
+    CHECK(in.sizes[1][0] == 12 && in.sizes[1][1] == 24, "stage 2 %dx%d, expected 12x24", in.sizes[1][0], in.sizes[1][1]);
+    CHECK(a[0][1] == 0.7f, "an alpha within the cap moved");
+    CHECK(dp_dynopool_size(16, nextafterf(a[0][0], 0.0f)) > 24 && dp_dynopool_size(23, nextafterf(a[1][1], 0.0f)) > 24,
+          "the raised alphas are not the smallest that keep the cap");
+    CHECK(dp_model_cap_sizes(m, 24) == 0, "a second pass raised again");
+    CHECK(dp_model_cap_sizes(m, 1) == DP_ERR_ARG, "cap 1 accepted");
+    /* through a training step */
+    a[2][0] = 0.2f; /* 12 -> 60 */
+    float x[2 * 3 * 16 * 16];
+    int lab[2] = {1, 4};
+    fill(x, sizeof x / sizeof x[0], 9);
+    dp_train_config tc = dp_train_defaults(c.arch);
+    tc.max_side = 24;
+    dp_step_stats st;
+    CHECK(dp_model_train_step(m, x, lab, 2, &tc, 0.0f, 0.0f, &st) == DP_OK && st.capped == 1, "capped %d", st.capped);
+    dp_model_info_get(m, &in);
+    CHECK(in.sizes[2][0] == 24, "stage 3 height %d after the step, expected 24", in.sizes[2][0]);
+    dp_model_free(m);
+}
+
+/* A step whose loss is not finite changes nothing: weights, alphas, momentum,
+ * BN running statistics and their counters. */
+static void nonfinite(void)
+{
+    dp_model_config c = dp_model_defaults();
+    c.arch = DP_VGG16, c.pool = DP_POOL_DYNOPOOL, c.size = 16, c.classes = 5, c.width = 0.25f;
+    dp_model *m;
+    CHECK(dp_model_create(&c, &m) == DP_OK, "create");
+    float x[2 * 3 * 16 * 16];
+    int lab[2] = {1, 4};
+    fill(x, sizeof x / sizeof x[0], 11);
+    dp_train_config tc = dp_train_defaults(c.arch);
+    CHECK(dp_model_train_step(m, x, lab, 2, &tc, INFINITY, 0.0f, NULL) == DP_OK, "an infinite step");
+    dp_net *net = &m->net;
+    const size_t np = sizeof(float) * (size_t)net->n_params, ns = sizeof(float) * (size_t)net->n_stats;
+    float *p = malloc(np), *b = malloc(np), *s = malloc(ns);
+    memcpy(p, net->params, np), memcpy(b, m->sgd.buf, np), memcpy(s, net->stats, ns);
+    long long nbt = 0;
+    for (int i = 0; i < net->n_nodes; i++) nbt += net->nodes[i].type == DP_OP_BN ? net->nodes[i].nbt : 0;
+    dp_step_stats st;
+    CHECK(dp_model_train_step(m, x, lab, 2, &tc, 0.1f, 0.01f, &st) == DP_ERR_NONFINITE, "NaN weights gave a finite loss");
+    CHECK(memcmp(p, net->params, np) == 0 && memcmp(b, m->sgd.buf, np) == 0, "weights or momentum changed");
+    CHECK(memcmp(s, net->stats, ns) == 0, "BN running statistics changed");
+    for (int i = 0; i < net->n_nodes; i++) nbt -= net->nodes[i].type == DP_OP_BN ? net->nodes[i].nbt : 0;
+    CHECK(nbt == 0, "num_batches_tracked changed");
+    free(p), free(b), free(s);
+    dp_model_free(m);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "--write-checkpoint") == 0) return write_checkpoint(argv[2]);
     paper_table();
     checkpoints();
     alpha_floor();
+    size_cap();
+    nonfinite();
     changing_shapes();
     schedule();
     if (failures) fprintf(stderr, "%d failures\n", failures);

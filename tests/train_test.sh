@@ -83,6 +83,10 @@ expect variant 0 "1x32x32" $dp train $small --variant tile --limit 64 --epochs 1
 expect cifar_truncated 1 "test_batch.bin: truncated: .*3073-byte records" \
   $dp train --data "$T/fx/cifar" --epochs 1 --out "$T/c"
 
+# the memory guard binds and says so
+expect max_side 0 "sizes 7x7 .*\\(max side bound: alphas raised\\)" $dp train $small --epochs 1 --max-side 7 --out "$T/cap"
+grep -q '"capped":[1-9]' "$T/cap/metrics.jsonl" || { echo "FAIL max_side: metrics do not count it"; fail=$((fail + 1)); }
+
 # 7. bad data files: the file, the offset, what was expected
 expect truncated 1 "train-images-idx3-ubyte.gz: truncated: the data ends at byte [0-9]+, expected 512 images of 16x16" \
   $dp train --data "$T/fx/truncated" --out "$T/x1"
