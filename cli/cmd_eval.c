@@ -133,7 +133,7 @@ int cmd_eval(int argc, char **argv)
     meta_int(runm, "input_opt", &input_opt);
     if (!data) data = trained_on[0] ? trained_on : CLI_FASHION_MNIST;
     dp_dataset *ds = NULL;
-    if (cli_open_split(data, kind, train, classes_opt ? classes_opt : cfg.classes, input_opt, &ds)) {
+    if (cli_open_split(data, kind, train, classes_opt, input_opt, &ds)) {
         dp_model_free(m);
         return 1;
     }

@@ -650,7 +650,8 @@ int cmd_train(int argc, char **argv)
     p.best_acc = -1;
     if (resume) {
         if ((rc = dp_model_load(m, ck, err, sizeof err))) {
-            fprintf(stderr, "dynopool: cannot resume from %s: %s\n", ck, err[0] ? err : dp_strerror(rc));
+            if (err[0]) fprintf(stderr, "dynopool: cannot resume: %s\n", err);
+            else fprintf(stderr, "dynopool: cannot resume from %s: %s\n", ck, dp_strerror(rc));
             goto fail_model;
         }
         if (progress_parse(dp_model_meta(m, "progress"), &p)) {

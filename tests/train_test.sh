@@ -80,6 +80,12 @@ expect eval_no_checkpoint 2 "needs --checkpoint" $dp eval --data "$D"
 # 6. other data: an image folder, CIFAR-10, a toy variant
 expect folder 0 "Result" $dp train --data "$T/fx/folder" --input 16 --width 0.125 --batch 4 --epochs 1 --out "$T/f"
 expect variant 0 "1x32x32" $dp train $small --variant tile --limit 64 --epochs 1 --out "$T/v"
+# a checkpoint of another model: refused with the reason
+cp -r "$T/a" "$T/a2" && cp "$T/f/checkpoint.safetensors" "$T/a2/checkpoint.safetensors"
+expect resume_other_model 1 "cannot resume: $T/a2/checkpoint.safetensors: checkpoint has in_ch = 3, this model has 1" \
+  $dp train --resume "$T/a2"
+expect eval_other_model 1 "is a model for 3x16x16 inputs and 2 classes, but .*/good gives 1x16x16 images" \
+  $dp eval --checkpoint "$T/f" --data "$D"
 expect cifar_truncated 1 "test_batch.bin: truncated: .*3073-byte records" \
   $dp train --data "$T/fx/cifar" --epochs 1 --out "$T/c"
 
