@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -769,12 +770,19 @@ int cmd_train(int argc, char **argv)
                 const double per_step = step_time_sum / steps_here;
                 fmt_eta(eta, sizeof eta, per_step * ((double)(r.epochs - p.epoch) * steps_per_epoch - p.batch));
                 sizes_str(sz, sizeof sz, &info);
-                printf("%sepoch %d/%d  step %d/%d  loss %.4f  acc %.2f%%  %.0f img/s  ETA %s  sizes %s  "
-                       "%.4f GMACs%s",
-                       tty ? "\r\033[K" : "", p.epoch + 1, r.epochs, p.batch, steps_per_epoch, p.loss / p.seen,
-                       100.0 * p.correct / p.seen, imgs_here / (t - t_epoch), eta, sz, info.gmacs,
-                       p.capped ? "  (max side bound)" : "");
-                if (!tty) putchar('\n');
+                char line[512];
+                snprintf(line, sizeof line,
+                         "epoch %d/%d  step %d/%d  loss %.4f  acc %.2f%%  %.0f img/s  ETA %s  sizes %s  %.4f GMACs%s",
+                         p.epoch + 1, r.epochs, p.batch, steps_per_epoch, p.loss / p.seen,
+                         100.0 * p.correct / p.seen, imgs_here / (t - t_epoch), eta, sz, info.gmacs,
+                         p.capped ? "  (max side bound)" : "");
+                if (tty) { /* one live line, cut to the terminal's width so that \r can redraw it */
+                    struct winsize ws;
+                    const int cols = ioctl(fileno(stdout), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20 ? ws.ws_col : 200;
+                    printf("\r\033[K%.*s", cols - 1, line);
+                } else {
+                    puts(line);
+                }
                 fflush(stdout);
                 t_ref = t_log = t;
             }
@@ -841,7 +849,7 @@ int cmd_train(int argc, char **argv)
     if (g_signal && !diverged && rc == DP_OK) {
         const int sig = g_signal;
         rc = save(m, r.out, &r, &p, mean, sd);
-        fprintf(stderr, "dynopool: %s after epoch %d step %d; %s\n  continue with: dynopool train --resume %s\n",
+        fprintf(stderr, "dynopool: %s in epoch %d after step %d; %s\n  continue with: dynopool train --resume %s\n",
                 sig == SIGTERM ? "terminated" : "interrupted", p.epoch + 1, p.batch,
                 rc ? "the checkpoint could NOT be saved" : "checkpoint saved", r.out);
         rc = rc ? 1 : 128 + sig;

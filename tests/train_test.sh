@@ -53,7 +53,7 @@ pid=$!
 i=0
 while [ $i -lt 300 ] && ! grep -q "^epoch 1/400" "$T/s.log"; do sleep 0.1; i=$((i + 1)); done
 kill -TERM $pid; wait $pid; rc=$?
-if [ $rc -ne 143 ] || ! grep -q "terminated after epoch" "$T/s.log"; then
+if [ $rc -ne 143 ] || ! grep -q "terminated in epoch" "$T/s.log"; then
   echo "FAIL sigterm: exit $rc"; tail -3 "$T/s.log"; fail=$((fail + 1))
 else
   echo "ok   sigterm"
