@@ -599,14 +599,22 @@ int cmd_train(int argc, char **argv)
             return 1;
         }
         const char *bad = run_from_json(rj, &r);
-        cJSON_Delete(rj);
         if (bad) {
             fprintf(stderr, "dynopool: cannot resume: %s: field '%s' is missing or invalid\n", path, bad);
+            cJSON_Delete(rj);
             return 1;
         }
-        if (ep < 0) r.epochs = -ep;
-        r.cfg.seed = r.seed;
         snprintf(r.out, sizeof r.out, "%s", resume);
+        if (ep < 0 && -ep != r.epochs) { /* a new length: the schedule follows it from here on */
+            r.epochs = -ep;
+            cJSON_ReplaceItemInObjectCaseSensitive(rj, "epochs", cJSON_CreateNumber(r.epochs));
+            if (write_json(r.out, "run.json", rj)) {
+                cJSON_Delete(rj);
+                return 1;
+            }
+        }
+        cJSON_Delete(rj);
+        r.cfg.seed = r.seed;
     }
 
     /* data */

@@ -46,6 +46,8 @@ cmp -s "$T/a/checkpoint.safetensors" "$T/b/checkpoint.safetensors" \
 untimed "$T/a/metrics.jsonl" > "$T/ma"; untimed "$T/b/metrics.jsonl" > "$T/mb"
 cmp -s "$T/ma" "$T/mb" || { echo "FAIL resume: metrics differ"; diff "$T/ma" "$T/mb" | head -4; fail=$((fail + 1)); }
 expect resume_done 0 "all 6 epochs are done" $dp train --resume "$T/b"
+expect extend 0 "epoch 7/7" $dp train --resume "$T/b" --epochs 7
+expect extended 0 "all 7 epochs are done" $dp train --resume "$T/b"
 
 # 3. a real SIGTERM while training: saved, exit 143, resumable
 $dp train $small --epochs 400 --out "$T/s" > "$T/s.log" 2>&1 &
