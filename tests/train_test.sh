@@ -80,7 +80,7 @@ expect eval_not_checkpoint 1 "metrics.jsonl" $dp eval --checkpoint "$T/a/metrics
 expect eval_no_checkpoint 2 "needs --checkpoint" $dp eval --data "$D"
 
 # 6. other data: an image folder, CIFAR-10, a toy variant
-expect folder 0 "Result" $dp train --data "$T/fx/folder" --input 16 --width 0.125 --batch 4 --epochs 1 --out "$T/f"
+expect folder 0 "lr 0.01 \\(alphas 0.001\\)" $dp train --data "$T/fx/folder" --input 16 --width 0.25 --batch 4 --epochs 1 --out "$T/f"
 expect variant 0 "1x32x32" $dp train $small --variant tile --limit 64 --epochs 1 --out "$T/v"
 # a checkpoint of another model: refused with the reason
 cp -r "$T/a" "$T/a2" && cp "$T/f/checkpoint.safetensors" "$T/a2/checkpoint.safetensors"
