@@ -736,7 +736,7 @@ int cmd_train(int argc, char **argv)
     catch_signals();
     const int steps_per_epoch = (n_train + r.batch - 1) / r.batch;
     long steps_here = 0;
-    double t_run = now_s(), step_time_sum = 0.0;
+    const double t_run = now_s();
     int diverged = 0;
     for (; p.epoch < r.epochs && !g_signal && !diverged; p.epoch++, p.batch = 0) {
         const double cosf = 0.5 * (1.0 + cos(3.14159265358979323846 * p.epoch / r.epochs));
@@ -745,7 +745,7 @@ int cmd_train(int argc, char **argv)
         if (p.batch == 0) p.loss = p.task = p.gmacs = 0, p.correct = p.seen = p.capped = 0;
         if ((rc = dp_loader_start(ld, order, n_train, p.batch, mix(r.seed ^ 0xda7aULL) + (uint64_t)p.epoch))) break;
         double wait_sum = 0.0, t_epoch = now_s(), t_log = t_epoch, t_ref = t_epoch;
-        long imgs_here = 0;
+        long imgs_here = 0, steps_epoch = 0;
         const float *x;
         const int *lab;
         int nb;
@@ -753,7 +753,6 @@ int cmd_train(int argc, char **argv)
         while (!g_signal && (rc = dp_loader_next(ld, &x, &lab, &nb, &w, err, sizeof err)) == DP_OK) {
             wait_sum += w;
             dp_step_stats st;
-            const double t0 = now_s();
             rc = dp_model_train_step(m, x, lab, nb, &tc, poison_after && steps_here >= poison_after ? INFINITY : lr,
                                      lra, &st);
             if (rc == DP_ERR_NONFINITE) {
@@ -761,7 +760,7 @@ int cmd_train(int argc, char **argv)
                                 "diverged.\n  Nothing was saved after the last good checkpoint (%s%s); "
                                 "try a lower --lr or --lambda.\n",
                         tty ? "\n" : "", p.epoch + 1, p.batch + 1, (double)lr,
-                        access(ck, F_OK) == 0 ? ck : "none yet", access(ck, F_OK) == 0 ? "" : "");
+                        access(ck, F_OK) == 0 ? ck : "none yet", "");
                 diverged = 1;
                 break;
             }
@@ -769,16 +768,16 @@ int cmd_train(int argc, char **argv)
                 fprintf(stderr, "dynopool: training step failed: %s\n", dp_strerror(rc));
                 break;
             }
-            step_time_sum += now_s() - t0 + w;
             p.loss += st.loss * nb, p.task += st.loss_task * nb, p.gmacs += st.loss_gmacs * nb;
             p.correct += st.correct, p.seen += nb, p.capped += st.capped;
-            p.batch++, steps_here++, imgs_here += nb;
+            p.batch++, steps_here++, steps_epoch++, imgs_here += nb;
             if (interrupt_after && steps_here == interrupt_after) raise(SIGINT);
             const double t = now_s();
             if (tty ? t - t_ref >= 0.25 || p.batch == steps_per_epoch : t - t_log >= log_every) {
                 dp_model_info_get(m, &info);
                 char eta[32], sz[256];
-                const double per_step = step_time_sum / steps_here;
+                /* the current epoch's pace: maps that grow or shrink change the step time */
+                const double per_step = (t - t_epoch) / steps_epoch;
                 fmt_eta(eta, sizeof eta, per_step * ((double)(r.epochs - p.epoch) * steps_per_epoch - p.batch));
                 sizes_str(sz, sizeof sz, &info);
                 char line[512];
