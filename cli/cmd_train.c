@@ -11,6 +11,7 @@
  *   summary.json         the Table 5.1 row, once the run has finished
  */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -466,10 +467,159 @@ static int save(dp_model *m, const char *dir, const run_cfg *r, const progress *
     return rc;
 }
 
-static int parse_train(int argc, char **argv, run_cfg *r, const char **resume, int *log_every,
-                       long *interrupt_after, long *poison_after, int *workers)
+/* After an epoch: its line in metrics.jsonl (appended, synced) and on stdout. */
+static int log_epoch(const run_cfg *r, const progress *p, const char *mpath, float lr, float lra, double tl,
+                     double ta, const dp_model_info *info, double ips, double wait, double secs)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "epoch", p->epoch + 1);
+    cJSON_AddNumberToObject(o, "epochs", r->epochs);
+    cJSON_AddNumberToObject(o, "lr", lr);
+    cJSON_AddNumberToObject(o, "lr_alpha", lra);
+    cJSON_AddNumberToObject(o, "train_loss", p->loss / p->seen);
+    cJSON_AddNumberToObject(o, "train_loss_task", p->task / p->seen);
+    cJSON_AddNumberToObject(o, "train_loss_gmacs", p->gmacs / p->seen);
+    cJSON_AddNumberToObject(o, "train_acc", 100.0 * p->correct / p->seen);
+    cJSON_AddNumberToObject(o, "test_loss", tl);
+    cJSON_AddNumberToObject(o, "test_acc", ta);
+    cJSON_AddNumberToObject(o, "gmacs", info->gmacs);
+    cJSON_AddItemToObject(o, "sizes", pairs_json(info->sizes, NULL, info->n_stages));
+    cJSON_AddItemToObject(o, "alphas", pairs_json(NULL, info->alphas, info->n_alphas));
+    cJSON_AddNumberToObject(o, "capped", (double)p->capped);
+    cJSON_AddNumberToObject(o, "images_per_s", ips);
+    cJSON_AddNumberToObject(o, "data_wait", wait);
+    cJSON_AddNumberToObject(o, "seconds", secs);
+    char *line = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    FILE *f = fopen(mpath, "a");
+    const int bad = !line || !f || fprintf(f, "%s\n", line) < 0 || fflush(f) || fsync(fileno(f));
+    if (f) fclose(f);
+    free(line);
+    if (bad) {
+        fprintf(stderr, "dynopool: cannot append to %s: %s\n", mpath, strerror(errno));
+        return 1;
+    }
+    char sz[256];
+    sizes_str(sz, sizeof sz, info);
+    printf("epoch %d/%d  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%  %.4f GMACs  sizes %s  "
+           "%.0f img/s  data wait %.1f%%  %.0fs%s\n",
+           p->epoch + 1, r->epochs, p->loss / p->seen, 100.0 * p->correct / p->seen, tl, ta, info->gmacs, sz, ips,
+           100.0 * wait, secs, p->capped ? "  (max side bound: alphas raised)" : "");
+    fflush(stdout);
+    return 0;
+}
+
+/* At the end: summary.json and the paper's Table 5.1 row, with the human design's
+ * sizes beside the learned ones. */
+static int report(dp_model *m, const run_cfg *r, const progress *p, const char *mpath, double session_s)
+{
+    dp_model_info info, hi = {0};
+    dp_model_info_get(m, &info);
+    double last_acc = 0;
+    FILE *f = fopen(mpath, "r");
+    char line[1 << 16];
+    while (f && fgets(line, sizeof line, f)) {
+        cJSON *o = cJSON_Parse(line);
+        json_num(o, "test_acc", &last_acc);
+        cJSON_Delete(o);
+    }
+    if (f) fclose(f);
+    dp_model *h = NULL;
+    dp_model_config hc = r->cfg;
+    hc.pool = DP_POOL_HUMAN;
+    if (dp_model_create(&hc, &h) == DP_OK) dp_model_info_get(h, &hi);
+    dp_model_free(h);
+    cJSON *s = cJSON_CreateObject();
+    cJSON_AddStringToObject(s, "model", dp_arch_name(r->cfg.arch));
+    cJSON_AddStringToObject(s, "pool", dp_pool_name(r->cfg.pool));
+    cJSON_AddStringToObject(s, "variant", dp_variant_name(r->variant));
+    cJSON_AddStringToObject(s, "dataset", cli_data_name(r->data));
+    cJSON_AddNumberToObject(s, "width", r->cfg.width);
+    cJSON_AddNumberToObject(s, "input", r->cfg.size);
+    cJSON_AddNumberToObject(s, "epochs", r->epochs);
+    cJSON_AddNumberToObject(s, "test_acc", last_acc);
+    cJSON_AddNumberToObject(s, "best_test_acc", p->best_acc);
+    cJSON_AddNumberToObject(s, "best_epoch", p->best_epoch);
+    cJSON_AddNumberToObject(s, "gmacs", info.gmacs);
+    cJSON_AddNumberToObject(s, "human_gmacs", hi.gmacs);
+    cJSON_AddNumberToObject(s, "params", (double)info.params);
+    cJSON_AddItemToObject(s, "sizes", pairs_json(info.sizes, NULL, info.n_stages));
+    cJSON_AddItemToObject(s, "alphas", pairs_json(NULL, info.alphas, info.n_alphas));
+    cJSON_AddItemToObject(s, "human_sizes", pairs_json(hi.sizes, NULL, hi.n_stages));
+    const int rc = write_json(r->out, "summary.json", s) ? 1 : 0;
+    cJSON_Delete(s);
+    char took[32], name[64], data[64], best[32];
+    fmt_eta(took, sizeof took, session_s);
+    printf("\nResult (the paper's Table 5.1 row; accuracy is top-1 on the test split, last epoch)\n");
+    printf("  %-12s %-14s %-16s %9s %14s %9s %10s\n", "model", "pooling", "data", "accuracy", "best (epoch)",
+           "GMACs", "params");
+    snprintf(name, sizeof name, "%s x%g", dp_arch_name(r->cfg.arch), r->cfg.width);
+    snprintf(data, sizeof data, "%s%s%s", cli_data_name(r->data), r->variant ? "/" : "",
+             r->variant ? dp_variant_name(r->variant) : "");
+    snprintf(best, sizeof best, "%.2f%% (%d)", p->best_acc, p->best_epoch);
+    printf("  %-12s %-14s %-16s %8.2f%% %14s %9.4f %10lld\n", name, dp_pool_name(r->cfg.pool), data, last_acc,
+           best, info.gmacs, info.params);
+    printf("  feature-map sizes, input -> each pooling stage:\n    human design  ");
+    cli_print_sizes(stdout, &hi, r->cfg.size);
+    printf("   (%.4f GMACs)\n    this run      ", hi.gmacs);
+    cli_print_sizes(stdout, &info, r->cfg.size);
+    printf("   (%.4f GMACs)\n", info.gmacs);
+    if (info.n_alphas) {
+        printf("    alphas       ");
+        for (int i = 0; i < info.n_alphas; i++) printf(" (%.3f, %.3f)", info.alphas[i][0], info.alphas[i][1]);
+        putchar('\n');
+    }
+    printf("  run folder %s (checkpoint.safetensors, metrics.jsonl, summary.json); this session %s\n", r->out, took);
+    return rc;
+}
+
+/* The options of `train`: value type, smallest value, and whether the option is a
+ * setting of the run (then --resume, which takes them from run.json, refuses it). */
+enum opt_id {
+    O_MODEL, O_POOL, O_WIDTH, O_DATA, O_DATASET, O_CLASSES, O_INPUT, O_VARIANT, O_LIMIT, O_LIMIT_TEST,
+    O_WORKERS, O_EPOCHS, O_BATCH, O_LR, O_ALPHA_LR, O_MOMENTUM, O_WD, O_LAMBDA, O_MAX_SIDE, O_SEED,
+    O_OUT, O_RESUME, O_LOG_EVERY, O_INTERRUPT, O_POISON, O_COUNT
+};
+enum { V_TEXT, V_INT, V_NUM };
+static const struct {
+    const char *name;
+    int type;
+    long lo;      /* V_INT: smallest value; V_NUM: 1 means "> 0", 0 means ">= 0" */
+    int setting;  /* a setting of the run */
+} OPTS[O_COUNT] = {
+    [O_MODEL] = {"--model", V_TEXT, 0, 1},        [O_POOL] = {"--pool", V_TEXT, 0, 1},
+    [O_WIDTH] = {"--width", V_NUM, 1, 1},         [O_DATA] = {"--data", V_TEXT, 0, 1},
+    [O_DATASET] = {"--dataset", V_TEXT, 0, 1},    [O_CLASSES] = {"--classes", V_INT, 1, 1},
+    [O_INPUT] = {"--input", V_INT, 8, 1},         [O_VARIANT] = {"--variant", V_TEXT, 0, 1},
+    [O_LIMIT] = {"--limit", V_INT, 0, 1},         [O_LIMIT_TEST] = {"--limit-test", V_INT, 0, 1},
+    [O_WORKERS] = {"--workers", V_INT, 0, 0},     [O_EPOCHS] = {"--epochs", V_INT, 1, 0},
+    [O_BATCH] = {"--batch", V_INT, 1, 1},         [O_LR] = {"--lr", V_NUM, 1, 1},
+    [O_ALPHA_LR] = {"--alpha-lr", V_NUM, 0, 1},   [O_MOMENTUM] = {"--momentum", V_NUM, 0, 1},
+    [O_WD] = {"--wd", V_NUM, 0, 1},               [O_LAMBDA] = {"--lambda", V_NUM, 0, 1},
+    [O_MAX_SIDE] = {"--max-side", V_INT, 0, 1},   [O_SEED] = {"--seed", V_INT, 0, 1},
+    [O_OUT] = {"--out", V_TEXT, 0, 0},            [O_RESUME] = {"--resume", V_TEXT, 0, 0},
+    [O_LOG_EVERY] = {"--log-every", V_INT, 1, 0}, [O_INTERRUPT] = {"--interrupt-after", V_INT, 1, 0},
+    [O_POISON] = {"--poison-after", V_INT, 1, 0},
+};
+
+typedef struct { /* what the command line asks beyond the run's settings */
+    const char *resume;
+    int log_every, workers;
+    long interrupt_after, poison_after;
+} train_opts;
+
+static int copy_path(char *dst, size_t cap, const char *v, const char *opt)
+{
+    if (strlen(v) >= cap) return cli_usage_error(opt[2] == 'd' ? "--data: path too long: '%s'"
+                                                                : "--out: path too long: '%s'", v);
+    strcpy(dst, v);
+    return 0;
+}
+
+static int parse_train(int argc, char **argv, run_cfg *r, train_opts *t)
 {
     int set_epochs = 0, set_alr = 0, set_wd = 0, set_max = 0, changed = 0;
+    char msg[160];
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -481,93 +631,85 @@ static int parse_train(int argc, char **argv, run_cfg *r, const char **resume, i
             continue;
         }
         if (a[0] != '-' || a[1] != '-') return cli_usage_error("unexpected argument '%s'", a);
-        static const char *const known[] = {
-            "--model", "--pool", "--width", "--data", "--dataset", "--classes", "--input", "--variant",
-            "--limit", "--limit-test", "--workers", "--epochs", "--batch", "--lr", "--alpha-lr",
-            "--momentum", "--wd", "--lambda", "--max-side", "--seed", "--out", "--resume",
-            "--log-every", "--interrupt-after", "--poison-after"};
-        int k = -1;
-        for (int j = 0; j < (int)(sizeof known / sizeof *known); j++)
-            if (!strcmp(a, known[j])) k = j;
-        if (k < 0) return cli_usage_error("unknown option '%s' (see dynopool train --help)", a);
+        int k = 0;
+        while (k < O_COUNT && strcmp(a, OPTS[k].name)) k++;
+        if (k == O_COUNT) return cli_usage_error("unknown option '%s' (see dynopool train --help)", a);
         if (i + 1 >= argc) return cli_usage_error("option '%s' needs a value", a);
         const char *v = argv[++i];
         long n = 0;
         double d = 0;
-        const int is_int = k == 5 || k == 6 || k == 8 || k == 9 || k == 10 || k == 11 || k == 12 ||
-                           k == 18 || k == 19 || k == 22 || k == 23 || k == 24;
-        const int is_num = k == 2 || (k >= 13 && k <= 17);
-        if (is_int && (cli_parse_long(v, &n) || n < (k == 8 || k == 9 || k == 10 || k == 18 || k == 19 ? 0 : 1)))
-            return cli_usage_error(k == 18 ? "--max-side: expected 0 (no cap) or a side >= 2, got '%s'"
-                                           : "expected a non-negative integer, got '%s'", v);
-        if (is_num && (cli_parse_double(v, &d) || d < 0 || (k == 2 && !(d > 0 && d <= 16)) ||
-                       (k == 13 && !(d > 0))))
-            return cli_usage_error(k == 2 ? "--width: expected a number in (0, 16], got '%s'"
-                                   : k == 13 ? "--lr: expected a positive number, got '%s'"
-                                             : "expected a non-negative number, got '%s'", v);
-        if (k != 10 && k != 11 && k < 20) changed = 1;
-        switch (k) {
-        case 0:
+        if (OPTS[k].type == V_INT && (cli_parse_long(v, &n) || n < OPTS[k].lo)) {
+            snprintf(msg, sizeof msg, "%s: expected an integer >= %ld, got '%%s'", a, OPTS[k].lo);
+            return cli_usage_error(msg, v);
+        }
+        if (OPTS[k].type == V_NUM && (cli_parse_double(v, &d) || d < 0 || (OPTS[k].lo && d == 0))) {
+            snprintf(msg, sizeof msg, "%s: expected a %s, got '%%s'", a,
+                     k == O_WIDTH ? "number in (0, 16]" : OPTS[k].lo ? "positive number" : "non-negative number");
+            return cli_usage_error(msg, v);
+        }
+        changed |= OPTS[k].setting;
+        int rc = 0;
+        switch ((enum opt_id)k) {
+        case O_MODEL:
             if ((r->cfg.arch = dp_arch_parse(v)) < 0)
-                return cli_usage_error("--model: expected vgg16, resnet50 or mobilenetv2, got '%s'", v);
+                rc = cli_usage_error("--model: expected vgg16, resnet50 or mobilenetv2, got '%s'", v);
             break;
-        case 1:
+        case O_POOL:
             if ((r->cfg.pool = dp_pool_parse(v)) < 0)
-                return cli_usage_error("--pool: expected human, dynopool or shape-adaptor, got '%s'", v);
+                rc = cli_usage_error("--pool: expected human, dynopool or shape-adaptor, got '%s'", v);
             break;
-        case 2: r->cfg.width = (float)d; break;
-        case 3:
-            if (strlen(v) >= sizeof r->data) return cli_usage_error("--data: path too long: '%s'", v);
-            strcpy(r->data, strcmp(v, "fashion-mnist") ? v : CLI_FASHION_MNIST);
+        case O_WIDTH:
+            if (d > 16) rc = cli_usage_error("--width: expected a number in (0, 16], got '%s'", v);
+            r->cfg.width = (float)d;
             break;
-        case 4:
+        case O_DATA: rc = copy_path(r->data, sizeof r->data, strcmp(v, "fashion-mnist") ? v : CLI_FASHION_MNIST, a); break;
+        case O_DATASET:
             if ((r->kind = dp_data_kind_parse(v)) < 0)
-                return cli_usage_error("--dataset: expected idx, cifar10, cifar100 or folder, got '%s'", v);
+                rc = cli_usage_error("--dataset: expected idx, cifar10, cifar100 or folder, got '%s'", v);
             break;
-        case 5:
-            if (n > 256) return cli_usage_error("--classes: expected 1..256, got '%s'", v);
+        case O_CLASSES:
+            if (n > 256) rc = cli_usage_error("--classes: expected 1..256, got '%s'", v);
             r->classes = (int)n;
             break;
-        case 6:
-            if (n < 8 || n > 1024) return cli_usage_error("--input: expected a side in [8, 1024], got '%s'", v);
+        case O_INPUT:
+            if (n > 1024) rc = cli_usage_error("--input: expected a side in [8, 1024], got '%s'", v);
             r->input = (int)n;
             break;
-        case 7:
+        case O_VARIANT:
             if ((r->variant = dp_variant_parse(v)) < 0)
-                return cli_usage_error("--variant: expected none, stretch-v, tile or large, got '%s'", v);
+                rc = cli_usage_error("--variant: expected none, stretch-v, tile or large, got '%s'", v);
             break;
-        case 8: r->limit = (int)n; break;
-        case 9: r->limit_test = (int)n; break;
-        case 10: *workers = (int)(n > 16 ? 16 : n); break;
-        case 11: r->epochs = (int)n, set_epochs = 1; break;
-        case 12: r->batch = (int)n; break;
-        case 13: r->lr = d, r->lr_set = 1; break;
-        case 14: r->alpha_lr = d, set_alr = 1; break;
-        case 15: r->momentum = d; break;
-        case 16: r->wd = d, set_wd = 1; break;
-        case 17: r->lambda = d; break;
-        case 18:
-            if (n == 1) return cli_usage_error("--max-side: expected 0 (no cap) or a side >= 2, got '%s'", v);
+        case O_LIMIT: r->limit = (int)(n > INT_MAX ? INT_MAX : n); break;
+        case O_LIMIT_TEST: r->limit_test = (int)(n > INT_MAX ? INT_MAX : n); break;
+        case O_WORKERS: t->workers = (int)(n > 16 ? 16 : n); break;
+        case O_EPOCHS: r->epochs = (int)(n > 1000000 ? 1000000 : n), set_epochs = 1; break;
+        case O_BATCH: r->batch = (int)(n > 65536 ? 65536 : n); break;
+        case O_LR: r->lr = d, r->lr_set = 1; break;
+        case O_ALPHA_LR: r->alpha_lr = d, set_alr = 1; break;
+        case O_MOMENTUM: r->momentum = d; break;
+        case O_WD: r->wd = d, set_wd = 1; break;
+        case O_LAMBDA: r->lambda = d; break;
+        case O_MAX_SIDE:
+            if (n == 1 || n > (1 << 24)) rc = cli_usage_error("--max-side: expected 0 (no cap) or a side >= 2, got '%s'", v);
             r->max_side = (int)n, set_max = 1;
             break;
-        case 19: r->seed = (unsigned long long)n, r->cfg.seed = r->seed; break;
-        case 20:
-            if (strlen(v) >= sizeof r->out) return cli_usage_error("--out: path too long: '%s'", v);
-            strcpy(r->out, v);
-            break;
-        case 21: *resume = v; break;
-        case 22: *log_every = (int)n; break;
-        case 23: *interrupt_after = n; break;
-        case 24: *poison_after = n; break;
+        case O_SEED: r->seed = (unsigned long long)n, r->cfg.seed = r->seed; break;
+        case O_OUT: rc = copy_path(r->out, sizeof r->out, v, a); break;
+        case O_RESUME: t->resume = v; break;
+        case O_LOG_EVERY: t->log_every = (int)(n > 86400 ? 86400 : n); break;
+        case O_INTERRUPT: t->interrupt_after = n; break;
+        case O_POISON: t->poison_after = n; break;
+        case O_COUNT: break;
         }
+        if (rc) return rc;
     }
-    if (*resume && changed)
+    if (t->resume && changed)
         return cli_usage_error("%s: --resume takes the run's settings from its run.json; "
                                "only --epochs, --workers, --log-every and the test options may be given",
-                               *resume);
-    if (*resume && r->out[0]) return cli_usage_error("--out and --resume %s: give one of them", *resume);
+                               t->resume);
+    if (t->resume && r->out[0]) return cli_usage_error("--out and --resume %s: give one of them", t->resume);
     if (!set_epochs) r->epochs = r->cfg.pool == DP_POOL_HUMAN ? 200 : 250;
-    else if (*resume) r->epochs = -r->epochs; /* marks "override" for the resume path */
+    else if (t->resume) r->epochs = -r->epochs; /* marks "override" for the resume path */
     if (!set_alr) r->alpha_lr = -1; /* lr / 10, once lr is known */
     if (!set_wd) r->wd = r->cfg.arch == DP_MOBILENETV2 ? 4e-5 : 5e-4;
     if (!set_max) r->max_side = -1; /* 2x the input, once it is known */
@@ -583,11 +725,12 @@ int cmd_train(int argc, char **argv)
     r.kind = DP_DATA_AUTO, r.variant = DP_VARIANT_NONE, r.batch = 128, r.nesterov = 1;
     r.lr = 0.1, r.momentum = 0.9, r.seed = 1;
     strcpy(r.data, CLI_FASHION_MNIST);
-    const char *resume = NULL;
-    int log_every = 30, workers = 1;
-    long interrupt_after = 0, poison_after = 0;
-    int rc = parse_train(argc, argv, &r, &resume, &log_every, &interrupt_after, &poison_after, &workers);
+    train_opts opt = {.log_every = 30, .workers = 1};
+    int rc = parse_train(argc, argv, &r, &opt);
     if (rc) return rc < 0 ? 0 : rc;
+    const char *resume = opt.resume;
+    const int log_every = opt.log_every, workers = opt.workers;
+    const long interrupt_after = opt.interrupt_after, poison_after = opt.poison_after;
 
     char err[1024] = "";
     cJSON *rj = NULL;
@@ -815,43 +958,9 @@ int cmd_train(int argc, char **argv)
         if ((rc = cli_evaluate(m, te, &tte, n_test, r.batch, workers, &tl, &ta))) break;
         dp_model_info_get(m, &info);
         if (ta > p.best_acc) p.best_acc = ta, p.best_epoch = p.epoch + 1;
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddNumberToObject(o, "epoch", p.epoch + 1);
-        cJSON_AddNumberToObject(o, "epochs", r.epochs);
-        cJSON_AddNumberToObject(o, "lr", lr);
-        cJSON_AddNumberToObject(o, "lr_alpha", lra);
-        cJSON_AddNumberToObject(o, "train_loss", p.loss / p.seen);
-        cJSON_AddNumberToObject(o, "train_loss_task", p.task / p.seen);
-        cJSON_AddNumberToObject(o, "train_loss_gmacs", p.gmacs / p.seen);
-        cJSON_AddNumberToObject(o, "train_acc", 100.0 * p.correct / p.seen);
-        cJSON_AddNumberToObject(o, "test_loss", tl);
-        cJSON_AddNumberToObject(o, "test_acc", ta);
-        cJSON_AddNumberToObject(o, "gmacs", info.gmacs);
-        cJSON_AddItemToObject(o, "sizes", pairs_json(info.sizes, NULL, info.n_stages));
-        cJSON_AddItemToObject(o, "alphas", pairs_json(NULL, info.alphas, info.n_alphas));
-        cJSON_AddNumberToObject(o, "capped", (double)p.capped);
-        cJSON_AddNumberToObject(o, "images_per_s", imgs_here / t_train);
-        cJSON_AddNumberToObject(o, "data_wait", t_train > 0 ? wait_sum / t_train : 0.0);
-        cJSON_AddNumberToObject(o, "seconds", t_train);
-        char *line = cJSON_PrintUnformatted(o);
-        cJSON_Delete(o);
-        FILE *f = fopen(mpath, "a");
-        const int bad = !line || !f || fprintf(f, "%s\n", line) < 0 || fflush(f) || fsync(fileno(f));
-        if (f) fclose(f);
-        free(line);
-        if (bad) {
-            fprintf(stderr, "dynopool: cannot append to %s: %s\n", mpath, strerror(errno));
-            rc = 1;
+        if ((rc = log_epoch(&r, &p, mpath, lr, lra, tl, ta, &info, imgs_here / t_train,
+                            t_train > 0 ? wait_sum / t_train : 0.0, t_train)))
             break;
-        }
-        char sz[256];
-        sizes_str(sz, sizeof sz, &info);
-        printf("epoch %d/%d  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%  %.4f GMACs  sizes %s  "
-               "%.0f img/s  data wait %.1f%%  %.0fs%s\n",
-               p.epoch + 1, r.epochs, p.loss / p.seen, 100.0 * p.correct / p.seen, tl, ta, info.gmacs, sz,
-               imgs_here / t_train, 100.0 * wait_sum / t_train, t_train,
-               p.capped ? "  (max side bound: alphas raised)" : "");
-        fflush(stdout);
         progress next = p;
         next.epoch++, next.batch = 0;
         if ((rc = save(m, r.out, &r, &next, mean, sd))) break;
@@ -869,67 +978,7 @@ int cmd_train(int argc, char **argv)
         rc = 1;
         goto fail_loop;
     }
-    /* the Table 5.1 row */
-    dp_model_info_get(m, &info);
-    double last_acc = 0;
-    {
-        FILE *f = fopen(mpath, "r");
-        char line[1 << 16];
-        while (f && fgets(line, sizeof line, f)) {
-            cJSON *o = cJSON_Parse(line);
-            json_num(o, "test_acc", &last_acc);
-            cJSON_Delete(o);
-        }
-        if (f) fclose(f);
-    }
-    dp_model *h = NULL;
-    dp_model_config hc = r.cfg;
-    hc.pool = DP_POOL_HUMAN;
-    dp_model_info hi = {0};
-    if (dp_model_create(&hc, &h) == DP_OK) dp_model_info_get(h, &hi);
-    dp_model_free(h);
-    cJSON *s = cJSON_CreateObject();
-    cJSON_AddStringToObject(s, "model", dp_arch_name(r.cfg.arch));
-    cJSON_AddStringToObject(s, "pool", dp_pool_name(r.cfg.pool));
-    cJSON_AddStringToObject(s, "variant", dp_variant_name(r.variant));
-    cJSON_AddStringToObject(s, "dataset", cli_data_name(r.data));
-    cJSON_AddNumberToObject(s, "width", r.cfg.width);
-    cJSON_AddNumberToObject(s, "input", r.cfg.size);
-    cJSON_AddNumberToObject(s, "epochs", r.epochs);
-    cJSON_AddNumberToObject(s, "test_acc", last_acc);
-    cJSON_AddNumberToObject(s, "best_test_acc", p.best_acc);
-    cJSON_AddNumberToObject(s, "best_epoch", p.best_epoch);
-    cJSON_AddNumberToObject(s, "gmacs", info.gmacs);
-    cJSON_AddNumberToObject(s, "human_gmacs", hi.gmacs);
-    cJSON_AddNumberToObject(s, "params", (double)info.params);
-    cJSON_AddItemToObject(s, "sizes", pairs_json(info.sizes, NULL, info.n_stages));
-    cJSON_AddItemToObject(s, "alphas", pairs_json(NULL, info.alphas, info.n_alphas));
-    cJSON_AddItemToObject(s, "human_sizes", pairs_json(hi.sizes, NULL, hi.n_stages));
-    rc = write_json(r.out, "summary.json", s) ? 1 : 0;
-    cJSON_Delete(s);
-    char eta[32];
-    fmt_eta(eta, sizeof eta, now_s() - t_run);
-    printf("\nResult (the paper's Table 5.1 row; accuracy is top-1 on the test split, last epoch)\n");
-    printf("  %-12s %-14s %-16s %9s %14s %9s %10s\n", "model", "pooling", "data", "accuracy", "best (epoch)",
-           "GMACs", "params");
-    char name[64], data[64], best[32];
-    snprintf(name, sizeof name, "%s x%g", dp_arch_name(r.cfg.arch), r.cfg.width);
-    snprintf(data, sizeof data, "%s%s%s", cli_data_name(r.data), r.variant ? "/" : "",
-             r.variant ? dp_variant_name(r.variant) : "");
-    snprintf(best, sizeof best, "%.2f%% (%d)", p.best_acc, p.best_epoch);
-    printf("  %-12s %-14s %-16s %8.2f%% %14s %9.4f %10lld\n", name, dp_pool_name(r.cfg.pool), data, last_acc,
-           best, info.gmacs, info.params);
-    printf("  feature-map sizes, input -> each pooling stage:\n    human design  ");
-    cli_print_sizes(stdout, &hi, r.cfg.size);
-    printf("   (%.4f GMACs)\n    this run      ", hi.gmacs);
-    cli_print_sizes(stdout, &info, r.cfg.size);
-    printf("   (%.4f GMACs)\n", info.gmacs);
-    if (info.n_alphas) {
-        printf("    alphas       ");
-        for (int i = 0; i < info.n_alphas; i++) printf(" (%.3f, %.3f)", info.alphas[i][0], info.alphas[i][1]);
-        putchar('\n');
-    }
-    printf("  run folder %s (checkpoint.safetensors, metrics.jsonl, summary.json); this session %s\n", r.out, eta);
+    rc = report(m, &r, &p, mpath, now_s() - t_run);
 fail_loop:
     dp_loader_free(ld);
     free(order);

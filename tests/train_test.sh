@@ -107,7 +107,7 @@ expect notdataset 1 "no dataset found" $dp train --data "$T/fx" --out "$T/x6"
 
 # 8. bad command lines: exit 2 with the reason
 expect unknown 2 "unknown option '--epoch'" $dp train --epoch 3
-expect epochs0 2 "expected a non-negative integer, got '0'|got '0'" $dp train --epochs 0
+expect epochs0 2 "--epochs: expected an integer >= 1, got '0'" $dp train --epochs 0
 expect width 2 "--width: expected a number in \\(0, 16\\], got '-1'" $dp train --width -1
 expect variant_bad 2 "--variant: expected none, stretch-v, tile or large, got 'wide'" $dp train --variant wide
 expect lr_bad 2 "--lr: expected a positive number" $dp train --lr abc
