@@ -849,7 +849,7 @@ int cmd_train(int argc, char **argv)
     }
     if (p.epoch >= r.epochs) {
         printf("%s: all %d epochs are done already (use --epochs to extend)\n", r.out, r.epochs);
-        rc = 0;
+        rc = report(m, &r, &p, mpath, 0.0); /* (again): an interruption may have come before it */
         goto fail_model;
     }
 
@@ -968,8 +968,11 @@ int cmd_train(int argc, char **argv)
     if (g_signal && !diverged && rc == DP_OK) {
         const int sig = g_signal;
         rc = save(m, r.out, &r, &p, mean, sd);
-        fprintf(stderr, "dynopool: %s in epoch %d after step %d; %s\n  continue with: dynopool train --resume %s\n",
-                sig == SIGTERM ? "terminated" : "interrupted", p.epoch + 1, p.batch,
+        char where[64];
+        if (p.batch) snprintf(where, sizeof where, "in epoch %d after step %d", p.epoch + 1, p.batch);
+        else snprintf(where, sizeof where, "after epoch %d", p.epoch);
+        fprintf(stderr, "dynopool: %s %s; %s\n  continue with: dynopool train --resume %s\n",
+                sig == SIGTERM ? "terminated" : "interrupted", where,
                 rc ? "the checkpoint could NOT be saved" : "checkpoint saved", r.out);
         rc = rc ? 1 : 128 + sig;
         goto fail_loop;

@@ -46,6 +46,7 @@ cmp -s "$T/a/checkpoint.safetensors" "$T/b/checkpoint.safetensors" \
 untimed "$T/a/metrics.jsonl" > "$T/ma"; untimed "$T/b/metrics.jsonl" > "$T/mb"
 cmp -s "$T/ma" "$T/mb" || { echo "FAIL resume: metrics differ"; diff "$T/ma" "$T/mb" | head -4; fail=$((fail + 1)); }
 expect resume_done 0 "all 6 epochs are done" $dp train --resume "$T/b"
+expect resume_done_row 0 "vgg16 x0.25 +dynopool +good +$(printf %.2f "$acc")%" $dp train --resume "$T/b"
 expect extend 0 "epoch 7/7" $dp train --resume "$T/b" --epochs 7
 expect extended 0 "all 7 epochs are done" $dp train --resume "$T/b"
 
@@ -55,7 +56,7 @@ pid=$!
 i=0
 while [ $i -lt 300 ] && ! grep -q "^epoch 1/400" "$T/s.log"; do sleep 0.1; i=$((i + 1)); done
 kill -TERM $pid; wait $pid; rc=$?
-if [ $rc -ne 143 ] || ! grep -q "terminated in epoch" "$T/s.log"; then
+if [ $rc -ne 143 ] || ! grep -Eq "terminated (in|after) epoch" "$T/s.log"; then
   echo "FAIL sigterm: exit $rc"; tail -3 "$T/s.log"; fail=$((fail + 1))
 else
   echo "ok   sigterm"
