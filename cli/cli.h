@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <cjson/cJSON.h>
+
 #include "dynopool.h"
 
 enum { EXIT_USAGE = 2 };
@@ -31,6 +33,11 @@ int cli_evaluate(dp_model *m, const dp_dataset *ds, const dp_transform *t, int n
 /* "28x28 -> 14x14 -> ..." */
 void cli_print_sizes(FILE *f, const dp_model_info *in, int input);
 int cli_mkdirs(const char *path);
+/* The whole file, NUL-terminated and malloc'ed; NULL with errno set on failure. */
+char *cli_read_file(const char *path);
+/* o[k] as a number / a string that fits in cap (o may be NULL); 0 or -1. */
+int cli_json_num(const cJSON *o, const char *k, double *v);
+int cli_json_str(const cJSON *o, const char *k, char *v, size_t cap);
 
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);

@@ -28,9 +28,9 @@ static const char *const EVAL_USAGE =
     "Example:\n"
     "  dynopool eval --checkpoint runs/fmnist/checkpoint.safetensors --json\n";
 
-static int meta_floats(const char *json, const char *key, float *v, int n)
+/* o[key]: an array of n numbers into v; 0 or -1. */
+static int json_floats(const cJSON *o, const char *key, float *v, int n)
 {
-    cJSON *o = json ? cJSON_Parse(json) : NULL;
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, key);
     int ok = cJSON_IsArray(a) && cJSON_GetArraySize(a) == n;
     for (int i = 0; ok && i < n; i++) {
@@ -38,27 +38,6 @@ static int meta_floats(const char *json, const char *key, float *v, int n)
         ok = cJSON_IsNumber(e);
         if (ok) v[i] = (float)e->valuedouble;
     }
-    cJSON_Delete(o);
-    return ok ? 0 : -1;
-}
-
-static int meta_str(const char *json, const char *key, char *v, size_t cap)
-{
-    cJSON *o = json ? cJSON_Parse(json) : NULL;
-    const cJSON *s = cJSON_GetObjectItemCaseSensitive(o, key);
-    const int ok = cJSON_IsString(s) && strlen(s->valuestring) < cap;
-    if (ok) strcpy(v, s->valuestring);
-    cJSON_Delete(o);
-    return ok ? 0 : -1;
-}
-
-static int meta_int(const char *json, const char *key, int *v)
-{
-    cJSON *o = json ? cJSON_Parse(json) : NULL;
-    const cJSON *s = cJSON_GetObjectItemCaseSensitive(o, key);
-    const int ok = cJSON_IsNumber(s);
-    if (ok) *v = (int)s->valuedouble;
-    cJSON_Delete(o);
     return ok ? 0 : -1;
 }
 
@@ -117,23 +96,28 @@ int cmd_eval(int argc, char **argv)
         dp_model_free(m);
         return 1;
     }
+    /* how the model was trained: normalisation and variant (required), data (optional) */
     const char *dsm = dp_model_meta(m, "dataset"), *runm = dp_model_meta(m, "run");
+    cJSON *dj = dsm ? cJSON_Parse(dsm) : NULL, *rj = runm ? cJSON_Parse(runm) : NULL;
     float mean[3], sd[3];
     char vname[32] = "none", trained_on[2048] = "";
-    int classes_opt = 0, input_opt = 0;
-    if (!dsm || meta_floats(dsm, "mean", mean, 3) || meta_floats(dsm, "std", sd, 3) ||
-        meta_str(dsm, "variant", vname, sizeof vname) || dp_variant_parse(vname) < 0) {
+    double classes_opt = 0, input_opt = 0;
+    const int bad_meta = json_floats(dj, "mean", mean, 3) || json_floats(dj, "std", sd, 3) ||
+                         cli_json_str(dj, "variant", vname, sizeof vname) || dp_variant_parse(vname) < 0;
+    cli_json_str(rj, "data", trained_on, sizeof trained_on);
+    cli_json_num(rj, "classes_opt", &classes_opt);
+    cli_json_num(rj, "input_opt", &input_opt);
+    cJSON_Delete(dj);
+    cJSON_Delete(rj);
+    if (bad_meta) {
         fprintf(stderr, "dynopool: %s: no dataset metadata (normalisation, variant): was it written by "
                         "dynopool train?\n", ckpt);
         dp_model_free(m);
         return 1;
     }
-    meta_str(runm, "data", trained_on, sizeof trained_on);
-    meta_int(runm, "classes_opt", &classes_opt);
-    meta_int(runm, "input_opt", &input_opt);
     if (!data) data = trained_on[0] ? trained_on : CLI_FASHION_MNIST;
     dp_dataset *ds = NULL;
-    if (cli_open_split(data, kind, train, classes_opt, input_opt, &ds)) {
+    if (cli_open_split(data, kind, train, (int)classes_opt, (int)input_opt, &ds)) {
         dp_model_free(m);
         return 1;
     }
@@ -196,7 +180,6 @@ int cmd_eval(int argc, char **argv)
             putchar('\n');
         }
     }
-    if (rc && rc != DP_ERR_NOMEM) rc = 1;
     dp_dataset_free(ds);
     dp_model_free(m);
     return rc ? 1 : 0;

@@ -70,7 +70,7 @@ static int fail(const char *fmt, ...)
 /* ---- reading runs ---------------------------------------------------------- */
 
 /* The whole file, NUL-terminated; NULL with errno set on failure. */
-static char *slurp(const char *path)
+char *cli_read_file(const char *path)
 {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
@@ -157,7 +157,7 @@ static int take(run_t *r, const cJSON *o, const char *path, int line)
 /* Reads PATH into *OUT; a missing file leaves *OUT NULL and is no error. */
 static int load_object(const char *path, cJSON **out)
 {
-    char *s = slurp(path);
+    char *s = cli_read_file(path);
     *out = NULL;
     if (!s) return errno == ENOENT ? 0 : fail("cannot read %s: %s", path, strerror(errno));
     *out = parse_object(path, s, 1);
@@ -169,7 +169,7 @@ static int load_metrics(const char *dir, run_t *r)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
-    char *buf = slurp(path), *s = buf;
+    char *buf = cli_read_file(path), *s = buf;
     if (!buf) return errno == ENOENT ? 0 : fail("cannot read %s: %s", path, strerror(errno));
     int rc = 0;
     for (int line = 1; *s && !rc; line++) {

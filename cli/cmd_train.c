@@ -119,7 +119,7 @@ static cJSON *run_to_json(const run_cfg *r)
     return o;
 }
 
-static int json_num(const cJSON *o, const char *k, double *v)
+int cli_json_num(const cJSON *o, const char *k, double *v)
 {
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, k);
     if (!cJSON_IsNumber(it)) return -1;
@@ -127,7 +127,7 @@ static int json_num(const cJSON *o, const char *k, double *v)
     return 0;
 }
 
-static int json_str(const cJSON *o, const char *k, char *v, size_t cap)
+int cli_json_str(const cJSON *o, const char *k, char *v, size_t cap)
 {
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, k);
     if (!cJSON_IsString(it) || strlen(it->valuestring) >= cap) return -1;
@@ -140,17 +140,17 @@ static const char *run_from_json(const cJSON *o, run_cfg *r)
 {
     char s[64];
     double v;
-    if (json_str(o, "model", s, sizeof s) || (r->cfg.arch = dp_arch_parse(s)) < 0) return "model";
-    if (json_str(o, "pool", s, sizeof s) || (r->cfg.pool = dp_pool_parse(s)) < 0) return "pool";
-    if (json_num(o, "width", &v) || !(v > 0)) return "width";
+    if (cli_json_str(o, "model", s, sizeof s) || (r->cfg.arch = dp_arch_parse(s)) < 0) return "model";
+    if (cli_json_str(o, "pool", s, sizeof s) || (r->cfg.pool = dp_pool_parse(s)) < 0) return "pool";
+    if (cli_json_num(o, "width", &v) || !(v > 0)) return "width";
     r->cfg.width = (float)v;
-    if (json_str(o, "data", r->data, sizeof r->data)) return "data";
-    if (json_str(o, "kind", s, sizeof s)) return "kind";
+    if (cli_json_str(o, "data", r->data, sizeof r->data)) return "data";
+    if (cli_json_str(o, "kind", s, sizeof s)) return "kind";
     r->kind = strcmp(s, "auto") ? dp_data_kind_parse(s) : DP_DATA_AUTO;
     if (strcmp(s, "auto") && r->kind < 0) return "kind";
-    if (json_str(o, "variant", s, sizeof s) || (r->variant = dp_variant_parse(s)) < 0) return "variant";
+    if (cli_json_str(o, "variant", s, sizeof s) || (r->variant = dp_variant_parse(s)) < 0) return "variant";
 #define GET(key, dst, ok)                                   \
-    if (json_num(o, key, &v) || !(ok)) return key;          \
+    if (cli_json_num(o, key, &v) || !(ok)) return key;          \
     dst = v;
     GET("classes_opt", r->classes, v >= 0)
     GET("input_opt", r->input, v >= 0)
@@ -203,27 +203,16 @@ static int write_json(const char *dir, const char *name, cJSON *o)
 
 static cJSON *read_json(const char *path, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    char *buf = cli_read_file(path);
+    if (!buf) {
         if (snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno)) < 0) err[0] = 0;
         return NULL;
     }
-    fseek(f, 0, SEEK_END);
-    const long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = len >= 0 && len < (1 << 26) ? malloc((size_t)len + 1) : NULL;
-    cJSON *o = NULL;
-    if (buf && fread(buf, 1, (size_t)len, f) == (size_t)len) {
-        buf[len] = 0;
-        o = cJSON_Parse(buf);
-        if (!o)
-            if (snprintf(err, errlen, "%s: byte %ld: not valid JSON", path,
-                         cJSON_GetErrorPtr() ? (long)(cJSON_GetErrorPtr() - buf) : 0L) < 0) err[0] = 0;
-    } else {
-        if (snprintf(err, errlen, "%s: cannot read", path) < 0) err[0] = 0;
-    }
+    cJSON *o = cJSON_Parse(buf);
+    if (!o && snprintf(err, errlen, "%s: byte %ld: not valid JSON", path,
+                       cJSON_GetErrorPtr() ? (long)(cJSON_GetErrorPtr() - buf) : 0L) < 0)
+        err[0] = 0;
     free(buf);
-    fclose(f);
     return o;
 }
 
@@ -242,7 +231,7 @@ static int trim_metrics(const char *path, int last)
     while (fgets(line, sizeof line, f)) {
         cJSON *o = cJSON_Parse(line);
         double e;
-        if (o && !json_num(o, "epoch", &e) && e <= last) {
+        if (o && !cli_json_num(o, "epoch", &e) && e <= last) {
             const size_t l = strlen(line);
             if (len + l + 1 > cap) {
                 char *q = realloc(keep, cap = 2 * (len + l + 1));
@@ -437,7 +426,7 @@ static int progress_parse(const char *s, progress *p)
     const char *k[10] = {"epoch", "batch", "loss", "task", "gmacs", "correct", "seen", "capped",
                          "best_acc", "best_epoch"};
     int bad = !o;
-    for (int i = 0; !bad && i < 10; i++) bad = json_num(o, k[i], &v[i]);
+    for (int i = 0; !bad && i < 10; i++) bad = cli_json_num(o, k[i], &v[i]);
     cJSON_Delete(o);
     if (bad) return -1;
     *p = (progress){(int)v[0], (int)v[1], v[2], v[3], v[4], (long long)v[5], (long long)v[6],
@@ -520,7 +509,7 @@ static int report(dp_model *m, const run_cfg *r, const progress *p, const char *
     char line[1 << 16];
     while (f && fgets(line, sizeof line, f)) {
         cJSON *o = cJSON_Parse(line);
-        json_num(o, "test_acc", &last_acc);
+        cli_json_num(o, "test_acc", &last_acc);
         cJSON_Delete(o);
     }
     if (f) fclose(f);
@@ -900,10 +889,10 @@ int cmd_train(int argc, char **argv)
                                      lra, &st);
             if (rc == DP_ERR_NONFINITE) {
                 fprintf(stderr, "%sdynopool: the loss is not finite at epoch %d, step %d (lr %g): the run "
-                                "diverged.\n  Nothing was saved after the last good checkpoint (%s%s); "
+                                "diverged.\n  Nothing was saved after the last good checkpoint (%s); "
                                 "try a lower --lr or --lambda.\n",
                         tty ? "\n" : "", p.epoch + 1, p.batch + 1, (double)lr,
-                        access(ck, F_OK) == 0 ? ck : "none yet", "");
+                        access(ck, F_OK) == 0 ? ck : "none yet");
                 diverged = 1;
                 break;
             }

@@ -153,17 +153,21 @@ int dp_model_cap_sizes(dp_model *m, int max_side)
     if (!m) return DP_ERR_NULL;
     if (max_side < 2) return DP_ERR_ARG;
     dp_net *net = &m->net;
-    int raised = 0;
-    /* stage by stage: raising one alpha shrinks every later map */
+    int raised = 0, stale = 1;
+    /* stage by stage: raising one alpha shrinks every later map, so the shapes
+     * are inferred again only after a raise */
     for (int i = 0; i < net->n_nodes; i++) {
         dp_node *nd = &net->nodes[i];
         if (nd->type != DP_OP_DYNOPOOL) continue;
-        int rc = dp_net_shapes(net, 1, m->cfg.in_ch, m->cfg.size, m->cfg.size, 0, NULL);
-        if (rc) return rc;
+        if (stale) {
+            int rc = dp_net_shapes(net, 1, m->cfg.in_ch, m->cfg.size, m->cfg.size, 0, NULL);
+            if (rc) return rc;
+            stale = 0;
+        }
         const dp_act *x = &net->nodes[nd->in[0]].y;
         float *a = net->params + nd->w_off;
         const float ah = alpha_for_cap(x->h, a[0], max_side), aw = alpha_for_cap(x->w, a[1], max_side);
-        if (ah != a[0] || aw != a[1]) raised++;
+        if (ah != a[0] || aw != a[1]) raised++, stale = 1;
         a[0] = ah, a[1] = aw;
     }
     return raised;

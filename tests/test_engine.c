@@ -170,14 +170,12 @@ static void checkpoints(void)
 /* An alpha step that would cross zero stops at alpha_min, and training goes on. */
 static void alpha_floor(void)
 {
-    dp_model_config c = dp_model_defaults();
-    c.arch = DP_VGG16, c.pool = DP_POOL_DYNOPOOL, c.size = 16, c.classes = 5, c.width = 0.125f;
-    dp_model *m;
-    CHECK(dp_model_create(&c, &m) == DP_OK, "create");
+    dp_model *m = make(DP_VGG16, DP_POOL_DYNOPOOL, 16, 5, 0.125f);
+    if (!m) return;
     float x[2 * 3 * 16 * 16];
     int lab[2] = {1, 4};
     fill(x, sizeof x / sizeof x[0], 5);
-    dp_train_config tc = dp_train_defaults(c.arch);
+    dp_train_config tc = dp_train_defaults(DP_VGG16);
     CHECK(dp_model_train_step(m, x, lab, 2, &tc, 0.0f, 0.0f, NULL) == DP_OK, "step");
     /* a gradient that drives the first alpha far below zero (all four there
      * would make the last map 16 * 4^4 cells wide) */
@@ -295,10 +293,8 @@ static int write_checkpoint(const char *path)
  * raised to the smallest value that keeps it, stage by stage. */
 static void size_cap(void)
 {
-    dp_model_config c = dp_model_defaults();
-    c.arch = DP_VGG16, c.pool = DP_POOL_DYNOPOOL, c.size = 16, c.classes = 5, c.width = 0.25f;
-    dp_model *m;
-    CHECK(dp_model_create(&c, &m) == DP_OK, "create");
+    dp_model *m = make(DP_VGG16, DP_POOL_DYNOPOOL, 16, 5, 0.25f);
+    if (!m) return;
     dp_net *net = &m->net;
     float *a[4];
     int k = 0;
@@ -321,7 +317,7 @@ static void size_cap(void)
     float x[2 * 3 * 16 * 16];
     int lab[2] = {1, 4};
     fill(x, sizeof x / sizeof x[0], 9);
-    dp_train_config tc = dp_train_defaults(c.arch);
+    dp_train_config tc = dp_train_defaults(DP_VGG16);
     tc.max_side = 24;
     dp_step_stats st;
     CHECK(dp_model_train_step(m, x, lab, 2, &tc, 0.0f, 0.0f, &st) == DP_OK && st.capped == 1, "capped %d", st.capped);
@@ -334,14 +330,12 @@ static void size_cap(void)
  * BN running statistics and their counters. */
 static void nonfinite(void)
 {
-    dp_model_config c = dp_model_defaults();
-    c.arch = DP_VGG16, c.pool = DP_POOL_DYNOPOOL, c.size = 16, c.classes = 5, c.width = 0.25f;
-    dp_model *m;
-    CHECK(dp_model_create(&c, &m) == DP_OK, "create");
+    dp_model *m = make(DP_VGG16, DP_POOL_DYNOPOOL, 16, 5, 0.25f);
+    if (!m) return;
     float x[2 * 3 * 16 * 16];
     int lab[2] = {1, 4};
     fill(x, sizeof x / sizeof x[0], 11);
-    dp_train_config tc = dp_train_defaults(c.arch);
+    dp_train_config tc = dp_train_defaults(DP_VGG16);
     CHECK(dp_model_train_step(m, x, lab, 2, &tc, INFINITY, 0.0f, NULL) == DP_OK, "an infinite step");
     dp_net *net = &m->net;
     const size_t np = sizeof(float) * (size_t)net->n_params, ns = sizeof(float) * (size_t)net->n_stats;
