@@ -9,6 +9,7 @@
  * The reference ran in float64; we run float32, so tensors are compared by
  * max |ours - ref| / max |ref| (per tensor) against a tolerance. */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,25 +58,6 @@ static double rel_err(const float *a, const float *b, size_t n, double floor_)
     return e / m;
 }
 
-/* Gradients that are 0 in exact arithmetic (a conv bias before BN) come out
- * ~1e-17 in the float64 reference and at float32 rounding here: such tensors
- * are measured against this scale (1e-3 of the model's largest gradient). */
-static double g_floor = 1e-12;
-
-static void compare(const char *what, const char *name, const float *ours, const st_view *ref,
-                    size_t n, double tol, double *worst)
-{
-    if (!ref) return;
-    if (st_numel(ref) != n || ref->dtype != ST_F32) {
-        FAIL("%s %s: golden has %zu elements, we have %zu", what, name, st_numel(ref), n);
-        return;
-    }
-    const double e = rel_err(ours, ref->data, n, g_floor);
-    if (getenv("DP_TEST_VERBOSE")) printf("    %s %s %.3g\n", what, name, e);
-    if (!(e <= tol)) FAIL("%s %s: relative error %.3g > %.3g", what, name, e, tol);
-    if (e > *worst) *worst = e;
-}
-
 /* Copies every parameter and buffer from prefix.<name> into the model. */
 static int load_state(dp_model *m, const st_file *f, const char *prefix)
 {
@@ -97,7 +79,198 @@ static int load_state(dp_model *m, const st_file *f, const char *prefix)
     return 0;
 }
 
-static void run_file(const char *path, int reference)
+/* Everything one run of a golden case produces, each tensor named as in the
+ * golden file.  Tensors are appended to one flat buffer. */
+#define MAX_T 1024
+typedef struct {
+    int n;
+    char key[MAX_T][96];
+    size_t off[MAX_T], len[MAX_T];
+    double floor_[MAX_T]; /* magnitude below which a tensor's error counts as absolute */
+    float *buf;
+    size_t used, cap;
+} results;
+
+static void put(results *r, const char *key, const float *v, size_t n, double floor_)
+{
+    if (r->n == MAX_T) {
+        FAIL("more than %d tensors", MAX_T);
+        return;
+    }
+    if (r->used + n > r->cap) {
+        r->cap = 2 * (r->used + n);
+        r->buf = realloc(r->buf, sizeof(float) * r->cap);
+    }
+    memcpy(r->buf + r->used, v, sizeof(float) * n);
+    snprintf(r->key[r->n], sizeof r->key[0], "%s", key);
+    r->off[r->n] = r->used, r->len[r->n] = n, r->floor_[r->n] = floor_;
+    r->used += n;
+    r->n++;
+}
+
+/* Multiplies every weight (group 0, never an alpha: a size rounds at alpha =
+ * 2) and the input by (1 + eps*u), u uniform in [-1, 1), from a fixed hash. */
+static void perturb(float *v, size_t n, double eps, uint64_t seed)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint64_t z = seed * 0x9E3779B97F4A7C15ull + i;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        z ^= z >> 31;
+        const double u = (double)(z >> 11) / 9007199254740992.0 * 2.0 - 1.0;
+        v[i] = (float)(v[i] * (1.0 + eps * u));
+    }
+}
+
+typedef struct {
+    dp_model_config cfg;
+    dp_train_config tc;
+    float lr_alpha;
+    int n, steps;
+    int *labels;
+    const st_view *xin;
+} golden_case;
+
+/* One run of the case on a backend: forward, losses, backward, gradients,
+ * complexity-loss gradients, stage sizes, then `steps` SGD steps.  With
+ * seed != 0 the weights and input are perturbed first (see perturb). */
+static int run_case(const golden_case *c, const st_file *f, int reference, uint64_t seed, double eps,
+                    results *r)
+{
+    dp_model_config cfg = c->cfg;
+    cfg.reference = reference;
+    dp_model *m = NULL;
+    int rc = dp_model_create(&cfg, &m);
+    if (rc) {
+        FAIL("dp_model_create: %s", dp_strerror(rc));
+        return -1;
+    }
+    dp_net *net = &m->net;
+    const int n = c->n, classes = cfg.classes;
+    const size_t nx = st_numel(c->xin);
+    float *x = malloc(sizeof(float) * nx), *dl = malloc(sizeof(float) * (size_t)n * classes);
+    float *g2 = calloc((size_t)net->n_params, sizeof(float));
+    memcpy(x, c->xin->data, sizeof(float) * nx);
+    if (load_state(m, f, "param.")) goto fail;
+    if (seed) {
+        perturb(x, nx, eps, seed);
+        for (int i = 0; i < net->n_pv; i++)
+            if (net->pv[i].group == 0)
+                perturb(net->params + net->pv[i].off, (size_t)net->pv[i].numel, eps, seed * 1000 + i);
+    }
+    if ((rc = dp_net_forward(net, x, n, cfg.in_ch, cfg.size, cfg.size, 1, NULL))) {
+        FAIL("forward: %s", dp_strerror(rc));
+        goto fail;
+    }
+    const float *logits = net->nodes[net->out].y.data;
+    put(r, "logits", logits, (size_t)n * classes, 0.0);
+    double lt;
+    dp_softmax_ce(logits, c->labels, n, classes, &lt, dl);
+    const float ltf = (float)lt;
+    put(r, "loss_task", &ltf, 1, 0.0);
+    if ((rc = dp_net_backward(net, dl, NULL))) {
+        FAIL("backward: %s", dp_strerror(rc));
+        goto fail;
+    }
+    const float lg = (float)dp_net_gmacs_loss(net, c->tc.lambda, net->grads);
+    put(r, "loss_gmacs", &lg, 1, 0.0);
+    /* Gradients that are 0 in exact arithmetic (a conv bias before BN) come
+     * out ~1e-17 in the float64 reference and at float32 rounding here: such
+     * tensors are measured against 1e-3 of the model's largest gradient. */
+    double gmax = 0.0;
+    for (long long k = 0; k < net->n_params; k++)
+        if (fabs(net->grads[k]) > gmax) gmax = fabs(net->grads[k]);
+    char key[160];
+    for (int i = 0; i < net->n_pv; i++) {
+        snprintf(key, sizeof key, "grad.%s", net->pv[i].name);
+        put(r, key, net->grads + net->pv[i].off, (size_t)net->pv[i].numel, 1e-3 * gmax);
+    }
+    dp_net_gmacs_loss(net, 1.0f, g2); /* the complexity loss alone */
+    for (int i = 0; i < net->n_pv; i++)
+        if (net->pv[i].group == 1 && cfg.pool == DP_POOL_DYNOPOOL) {
+            snprintf(key, sizeof key, "gmacs_grad.%s", net->pv[i].name);
+            put(r, key, g2 + net->pv[i].off, 2, 0.0);
+        }
+    dp_model_info info;
+    dp_model_info_get(m, &info);
+    float sz[2 * 16];
+    for (int s = 0; s < info.n_stages && s < 16; s++) sz[2 * s] = info.sizes[s][0], sz[2 * s + 1] = info.sizes[s][1];
+    put(r, "sizes", sz, 2 * (size_t)info.n_stages, 0.0);
+
+    /* SGD steps from the same initial state */
+    load_state(m, f, "param.");
+    if (seed)
+        for (int i = 0; i < net->n_pv; i++)
+            if (net->pv[i].group == 0)
+                perturb(net->params + net->pv[i].off, (size_t)net->pv[i].numel, eps, seed * 1000 + i);
+    for (int i = 0; i < net->n_nodes; i++) net->nodes[i].nbt = 0;
+    float losses[16];
+    for (int s = 0; s < c->steps && s < 16; s++) {
+        dp_step_stats st;
+        if ((rc = dp_model_train_step(m, x, c->labels, n, &c->tc, c->tc.lr, c->lr_alpha, &st))) {
+            FAIL("step %d: %s", s, dp_strerror(rc));
+            goto fail;
+        }
+        losses[s] = (float)st.loss;
+    }
+    put(r, "step_loss", losses, (size_t)c->steps, 0.0);
+    for (int i = 0; i < net->n_pv; i++) {
+        snprintf(key, sizeof key, "step.%s", net->pv[i].name);
+        put(r, key, net->params + net->pv[i].off, (size_t)net->pv[i].numel, 1e-12);
+    }
+    for (int i = 0; i < net->n_sv; i++) {
+        snprintf(key, sizeof key, "step.%s", net->sv[i].name);
+        put(r, key, net->stats + net->sv[i].off, (size_t)net->sv[i].numel, 1e-12);
+    }
+    free(x), free(dl), free(g2);
+    dp_model_free(m);
+    return 0;
+fail:
+    free(x), free(dl), free(g2);
+    dp_model_free(m);
+    return -1;
+}
+
+/* Tolerances derived from the case.  The golden file ran in float64 and we
+ * run float32: the difference is float32 rounding, amplified by whatever this
+ * case's conditioning is.  VGG-16 has few ReLU inputs near the kink; ResNet-50
+ * and MobileNetV2 have some within 3e-6 of 0 (ref/relu_ties.py), so an element
+ * that rounding sends to the other side of a kink changes its channel's batch
+ * norm statistics gradient (batch of 4), and every tensor upstream of it moves
+ * by up to ~1e-1.  Which element flips depends on the summation order, and so
+ * on the CPU and oneDNN's kernel for it.
+ *
+ * So instead of a number tuned on one CPU, each tensor's tolerance comes from
+ * the spread that float32 rounding alone produces on this case: the trusted
+ * plain-C reference backend is run K_NOISE more times with the weights and
+ * input perturbed by a relative NOISE_EPS = 2^-20, 16 float32 ulps: a dot
+ * product of K terms summed in another order (another CPU's kernel) moves by
+ * about sqrt(K) ulps, and these models' convolutions have K = 27 to 2304
+ * (16 ulps ~ K = 256).  A tensor may differ from
+ * the golden by SAFETY times the largest deviation seen, or FLOOR_TOL,
+ * whichever is larger.  A defect in an op moves a tensor by O(1) relative
+ * everywhere, far outside both.  The exactness of each op on its own is held
+ * by ops.fd; this test holds the models' wiring. */
+#define K_NOISE 6
+static const double NOISE_EPS = 9.5367431640625e-07; /* 2^-20, see above */
+#define SAFETY 4.0
+#define FLOOR_TOL 2e-3
+
+static const st_view *golden(const st_file *f, const char *key, size_t n)
+{
+    const st_view *v = st_find(f, key);
+    if (!v) {
+        FAIL("golden lacks tensor '%s'", key);
+        return NULL;
+    }
+    if (st_numel(v) != n || v->dtype != ST_F32) {
+        FAIL("%s: golden has %zu elements, we have %zu", key, st_numel(v), n);
+        return NULL;
+    }
+    return v;
+}
+
+static void run_file(const char *path)
 {
     char err[512];
     st_file *f;
@@ -105,129 +278,83 @@ static void run_file(const char *path, int reference)
         FAIL("%s", err);
         return;
     }
-    dp_model_config cfg = dp_model_defaults();
-    cfg.arch = dp_arch_parse(meta(f, "model"));
-    cfg.pool = dp_pool_parse(meta(f, "variant"));
-    cfg.in_ch = atoi(meta(f, "in_ch"));
-    cfg.size = atoi(meta(f, "size"));
-    cfg.classes = atoi(meta(f, "classes"));
-    cfg.width = strtof(meta(f, "width"), NULL);
-    cfg.reference = reference;
-    const int n = atoi(meta(f, "batch")), steps = atoi(meta(f, "steps"));
-    dp_train_config tc = dp_train_defaults(cfg.arch);
-    tc.lambda = strtof(meta(f, "lambda"), NULL);
-    tc.lr = strtof(meta(f, "lr"), NULL);
-    const float lr_alpha = strtof(meta(f, "lr_alpha"), NULL);
-    tc.momentum = strtof(meta(f, "momentum"), NULL);
-    tc.weight_decay = strtof(meta(f, "weight_decay"), NULL);
-    tc.nesterov = 1;
-    /* Float32 against float64.  VGG-16 has few ReLU inputs near the kink and
-     * matches to ~3e-4.  ResNet-50 and MobileNetV2 have ReLU inputs within
-     * 3e-6 of 0 (ref/relu_ties.py), under float32's rounding drift through
-     * 50 layers: one element that lands on the other side of a kink changes
-     * its channel's BN statistics gradient, so tensors upstream of it move by
-     * ~1e-2 (the tensors downstream still match to ~1e-5; which backend hits a
-     * tie varies by file).  The exactness of each op is held by ops.fd. */
-    const int deep = cfg.arch != DP_VGG16;
-    const double tol = deep ? 6e-2 : 2e-3, tol_step = deep ? 5e-2 : 5e-3;
-    printf("%s [%s]: %s %s, %d images %dx%dx%d, width %g\n", path, reference ? "reference" : "oneDNN",
-           dp_arch_name(cfg.arch), dp_pool_name(cfg.pool), n, cfg.in_ch, cfg.size, cfg.size,
-           (double)cfg.width);
-
-    dp_model *m = NULL;
-    int rc = dp_model_create(&cfg, &m);
-    if (rc) {
-        FAIL("dp_model_create: %s", dp_strerror(rc));
+    golden_case c;
+    c.cfg = dp_model_defaults();
+    c.cfg.arch = dp_arch_parse(meta(f, "model"));
+    c.cfg.pool = dp_pool_parse(meta(f, "variant"));
+    c.cfg.in_ch = atoi(meta(f, "in_ch"));
+    c.cfg.size = atoi(meta(f, "size"));
+    c.cfg.classes = atoi(meta(f, "classes"));
+    c.cfg.width = strtof(meta(f, "width"), NULL);
+    c.n = atoi(meta(f, "batch")), c.steps = atoi(meta(f, "steps"));
+    c.tc = dp_train_defaults(c.cfg.arch);
+    c.tc.lambda = strtof(meta(f, "lambda"), NULL);
+    c.tc.lr = strtof(meta(f, "lr"), NULL);
+    c.lr_alpha = strtof(meta(f, "lr_alpha"), NULL);
+    c.tc.momentum = strtof(meta(f, "momentum"), NULL);
+    c.tc.weight_decay = strtof(meta(f, "weight_decay"), NULL);
+    c.tc.nesterov = 1;
+    c.xin = tensor(f, "", "input");
+    const st_view *tg = tensor(f, "", "target");
+    if (!c.xin || !tg || c.n <= 0 || c.steps < 1 || c.steps > 16) {
         st_free(f);
         return;
     }
-    const st_view *xin = tensor(f, "", "input"), *tg = tensor(f, "", "target");
-    if (!xin || !tg || load_state(m, f, "param.")) goto out;
-    int *labels = malloc(sizeof(int) * (size_t)n);
-    for (int i = 0; i < n; i++) labels[i] = (int)((const long long *)tg->data)[i];
+    c.labels = malloc(sizeof(int) * (size_t)c.n);
+    for (int i = 0; i < c.n; i++) c.labels[i] = (int)((const long long *)tg->data)[i];
 
-    dp_net *net = &m->net;
-    double worst = 0.0;
-    if ((rc = dp_net_forward(net, xin->data, n, cfg.in_ch, cfg.size, cfg.size, 1, NULL))) {
-        FAIL("forward: %s", dp_strerror(rc));
-        free(labels);
-        goto out;
-    }
-    const float *logits = net->nodes[net->out].y.data;
-    compare("logits", "", logits, tensor(f, "", "logits"), (size_t)n * cfg.classes, tol, &worst);
-    float *dl = malloc(sizeof(float) * (size_t)n * cfg.classes);
-    double lt;
-    dp_softmax_ce(logits, labels, n, cfg.classes, &lt, dl);
-    const float ltf = (float)lt;
-    compare("loss_task", "", &ltf, tensor(f, "", "loss_task"), 1, 1e-4, &worst);
-    if ((rc = dp_net_backward(net, dl, NULL))) FAIL("backward: %s", dp_strerror(rc));
-    const float lg = (float)dp_net_gmacs_loss(net, tc.lambda, net->grads);
-    compare("loss_gmacs", "", &lg, tensor(f, "", "loss_gmacs"), 1, 1e-5, &worst);
-    g_floor = 0.0;
-    for (int i = 0; i < net->n_pv; i++) {
-        char key[160];
-        snprintf(key, sizeof key, "grad.%s", net->pv[i].name);
-        const st_view *r = st_find(f, key);
-        for (size_t k = 0; r && k < st_numel(r); k++)
-            if (1e-3 * fabs(((const float *)r->data)[k]) > g_floor) g_floor = 1e-3 * fabs(((const float *)r->data)[k]);
-    }
-    for (int i = 0; i < net->n_pv; i++) {
-        const dp_pview *p = &net->pv[i];
-        compare("grad", p->name, net->grads + p->off, tensor(f, "grad.", p->name), (size_t)p->numel,
-                tol, &worst);
-    }
-    /* the complexity loss alone, against an independent PyTorch computation */
-    float *g2 = calloc((size_t)net->n_params, sizeof(float));
-    dp_net_gmacs_loss(net, 1.0f, g2);
-    int n_alpha = 0;
-    for (int i = 0; i < net->n_pv; i++)
-        if (net->pv[i].group == 1 && cfg.pool == DP_POOL_DYNOPOOL) {
-            compare("gmacs_grad", net->pv[i].name, g2 + net->pv[i].off,
-                    tensor(f, "gmacs_grad.", net->pv[i].name), 2, 1e-5, &worst);
-            n_alpha++;
+    /* the noise of this case: K perturbed reference runs around the plain one */
+    results base = {0}, pert[K_NOISE] = {{0}}, ours[2] = {{0}};
+    if (run_case(&c, f, 1, 0, 0.0, &base)) goto out;
+    for (int k = 0; k < K_NOISE; k++)
+        if (run_case(&c, f, 1, (uint64_t)k + 1, NOISE_EPS, &pert[k])) goto out;
+    ours[0] = base;
+    if (run_case(&c, f, 0, 0, 0.0, &ours[1])) goto out;
+
+    for (int b = 0; b < 2; b++) {
+        const results *r = &ours[b];
+        double worst_fb = 0.0, worst_st = 0.0, loosest = 0.0;
+        for (int t = 0; t < r->n; t++) {
+            const char *key = r->key[t];
+            const st_view *g = golden(f, key, r->len[t]);
+            if (!g) continue;
+            const float *v = r->buf + r->off[t];
+            if (strcmp(key, "sizes") == 0) { /* integers: exact */
+                if (memcmp(v, g->data, sizeof(float) * r->len[t]) != 0) FAIL("stage sizes differ from the golden's");
+                continue;
+            }
+            double noise = 0.0;
+            for (int k = 0; k < K_NOISE; k++) {
+                if (pert[k].n != base.n || pert[k].len[t] != r->len[t]) continue;
+                const double d = rel_err(pert[k].buf + pert[k].off[t], base.buf + base.off[t], r->len[t],
+                                         r->floor_[t]);
+                if (!(d <= noise)) noise = d;
+            }
+            /* the complexity loss is exact arithmetic on sizes: held tighter */
+            const double floor_tol = strncmp(key, "gmacs_grad.", 11) == 0 || strcmp(key, "loss_gmacs") == 0
+                                         ? 1e-5
+                                         : FLOOR_TOL;
+            double tol = SAFETY * noise;
+            if (!(tol >= floor_tol)) tol = floor_tol;
+            const double e = rel_err(v, g->data, r->len[t], r->floor_[t]);
+            if (getenv("DP_TEST_VERBOSE")) printf("    %-44s err %.3g noise %.3g tol %.3g\n", key, e, noise, tol);
+            if (!(e <= tol)) FAIL("%s [%s]: relative error %.3g > tolerance %.3g (float32 noise of this case %.3g)",
+                                  key, b ? "oneDNN" : "reference", e, tol, noise);
+            double *w = strncmp(key, "step", 4) == 0 ? &worst_st : &worst_fb;
+            if (e > *w) *w = e;
+            if (tol > loosest) loosest = tol;
         }
-    if (cfg.pool == DP_POOL_DYNOPOOL && n_alpha == 0) FAIL("no alphas in a dynopool model");
-    free(g2);
-    /* stage sizes at the initial alphas */
-    dp_model_info info;
-    dp_model_info_get(m, &info);
-    const st_view *sz = tensor(f, "", "sizes");
-    if (sz && (int)(st_numel(sz) / 2) != info.n_stages)
-        FAIL("%d stages, golden has %zu", info.n_stages, st_numel(sz) / 2);
-    for (int s = 0; sz && s < info.n_stages && s < (int)(st_numel(sz) / 2); s++) {
-        const float *z = sz->data;
-        if (z[2 * s] != info.sizes[s][0] || z[2 * s + 1] != info.sizes[s][1])
-            FAIL("stage %d is %dx%d, golden %gx%g", s, info.sizes[s][0], info.sizes[s][1],
-                 (double)z[2 * s], (double)z[2 * s + 1]);
+        printf("%s [%s]: %s %s, %d images %dx%dx%d, width %g\n", path, b ? "oneDNN" : "reference",
+               dp_arch_name(c.cfg.arch), dp_pool_name(c.cfg.pool), c.n, c.cfg.in_ch, c.cfg.size, c.cfg.size,
+               (double)c.cfg.width);
+        printf("  worst relative error: forward/backward %.2g, after %d steps %.2g; loosest tolerance %.2g\n",
+               worst_fb, c.steps, worst_st, loosest);
     }
-    const double worst_fb = worst;
-    g_floor = 1e-12;
-    /* SGD steps from the initial state */
-    load_state(m, f, "param.");
-    for (int i = 0; i < net->n_nodes; i++) net->nodes[i].nbt = 0;
-    float losses[16];
-    for (int s = 0; s < steps && s < 16; s++) {
-        dp_step_stats st;
-        if ((rc = dp_model_train_step(m, xin->data, labels, n, &tc, tc.lr, lr_alpha, &st))) {
-            FAIL("step %d: %s", s, dp_strerror(rc));
-            break;
-        }
-        losses[s] = (float)st.loss;
-    }
-    worst = 0.0;
-    compare("step_loss", "", losses, tensor(f, "", "step_loss"), (size_t)steps, deep ? 1e-2 : 1e-3, &worst);
-    for (int i = 0; i < net->n_pv; i++)
-        compare("step", net->pv[i].name, net->params + net->pv[i].off,
-                tensor(f, "step.", net->pv[i].name), (size_t)net->pv[i].numel, tol_step, &worst);
-    for (int i = 0; i < net->n_sv; i++)
-        compare("step", net->sv[i].name, net->stats + net->sv[i].off,
-                tensor(f, "step.", net->sv[i].name), (size_t)net->sv[i].numel, tol_step, &worst);
-    printf("  worst relative error: forward/backward %.2g, after %d steps %.2g\n", worst_fb, steps,
-           worst);
-    free(dl);
-    free(labels);
 out:
-    dp_model_free(m);
+    free(base.buf);
+    for (int k = 0; k < K_NOISE; k++) free(pert[k].buf);
+    free(ours[1].buf);
+    free(c.labels);
     st_free(f);
 }
 
@@ -238,8 +365,7 @@ int main(int argc, char **argv)
         return 2;
     }
     for (int i = 1; i < argc; i++) {
-        run_file(argv[i], 1);
-        run_file(argv[i], 0);
+        run_file(argv[i]);
     }
     if (failures) fprintf(stderr, "%d failures\n", failures);
     else printf("ok\n");

@@ -2,9 +2,14 @@
 # Installs what building and testing dynopool needs on Debian 12 (bookworm).
 #   tools/deps.sh              compiler, CMake, oneDNN, OpenBLAS (OpenMP), cJSON, zlib,
 #                              libjpeg, libpng, and the Fashion-MNIST files
+# Recommended packages are not installed (a fresh machine has none of them), so
+# everything the build touches is named here: tools/check_deps.sh proves it.
+# ocl-icd-opencl-dev: Debian's oneDNN is built with an OpenCL GPU runtime, and
+# its CMake package (find_package(dnnl)) requires the OpenCL library, which
+# libdnnl-dev only recommends.
 #   tools/deps.sh --reference  also PyTorch and NumPy for ref/ and bench/ (by hand, not CI)
 set -euo pipefail
-pkgs=(build-essential cmake libdnnl-dev libopenblas-openmp-dev libcjson-dev zlib1g-dev
+pkgs=(build-essential cmake libdnnl-dev ocl-icd-opencl-dev libopenblas-openmp-dev libcjson-dev zlib1g-dev
       libjpeg-dev libpng-dev dataset-fashion-mnist)
 if [[ "${1:-}" == "--reference" ]]; then
   pkgs+=(python3 python3-torch python3-numpy)
