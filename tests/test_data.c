@@ -289,6 +289,51 @@ static void check_errors(const char *root)
     expect_error(root, DP_DATA_AUTO, 1, DP_ERR_FORMAT, (const char *[]){"no dataset found", NULL});
 }
 
+/* Headers and file sizes that declare more images than memory can index: refused
+ * with the file named, before anything is allocated. */
+static void check_sizes(const char *root)
+{
+    char d[512], p[600];
+    /* CIFAR-10 with 2^32 + 1 records (a sparse file: no disk used) */
+    snprintf(d, sizeof d, "%s/cifar_huge", root);
+    mkdir_p(d);
+    snprintf(p, sizeof p, "%s/test_batch.bin", d);
+    FILE *f = fopen(p, "wb");
+    if (f) fclose(f);
+    CHECK(truncate(p, 3073LL * ((1LL << 32) + 1)) == 0, "truncate %s: %s", p, strerror(errno));
+    expect_error(d, DP_DATA_AUTO, 0, DP_ERR_FORMAT,
+                 (const char *[]){"test_batch.bin", "4294967297 records", "at most 2147483647", NULL});
+    /* plain IDX whose header declares 1e8 images of 4096x4096 in 16 bytes */
+    snprintf(d, sizeof d, "%s/idx_huge", root);
+    mkdir_p(d);
+    unsigned char h[16] = {0, 0, 8, 3, 0x05, 0xf5, 0xe1, 0x00, 0, 0, 0x10, 0, 0, 0, 0x10, 0};
+    snprintf(p, sizeof p, "%s/train-images-idx3-ubyte", d);
+    f = fopen(p, "wb");
+    if (f) fwrite(h, 1, 16, f), fclose(f);
+    h[3] = 1;
+    snprintf(p, sizeof p, "%s/train-labels-idx1-ubyte", d);
+    f = fopen(p, "wb");
+    if (f) fwrite(h, 1, 8, f), fclose(f);
+    expect_error(d, DP_DATA_AUTO, 1, DP_ERR_FORMAT,
+                 (const char *[]){"train-images-idx3-ubyte", "100000000 images of 4096x4096",
+                                  "1677721600000000 bytes", "file is only 16 bytes", NULL});
+    /* gzip: more than deflate's 1032:1 can expand to */
+    snprintf(d, sizeof d, "%s/gz_huge", root);
+    mkdir_p(d);
+    snprintf(p, sizeof p, "%s/train-labels-idx1-ubyte.gz", d);
+    gzFile g = gzopen(p, "wb");
+    gzwrite(g, h, 8);
+    gzclose(g);
+    snprintf(p, sizeof p, "%s/train-images-idx3-ubyte.gz", d);
+    g = gzopen(p, "wb");
+    h[3] = 3;
+    gzwrite(g, h, 16);
+    gzclose(g);
+    expect_error(d, DP_DATA_AUTO, 1, DP_ERR_FORMAT,
+                 (const char *[]){"train-images-idx3-ubyte.gz", "100000000 images of 4096x4096",
+                                  "more than a gzip file of", NULL});
+}
+
 static void check_cifar_and_folder(const char *root)
 {
     char d[512], err[1024] = "";
@@ -395,6 +440,7 @@ int main(int argc, char **argv)
     check_idx(root);
     check_errors(root);
     check_cifar_and_folder(root);
+    check_sizes(root);
     check_variants(argv[1]);
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_tmp);
