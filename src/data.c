@@ -22,6 +22,8 @@
 #include "dynopool.h"
 #include "image.h"
 
+#define MAX_RESIZED_SIDE 16384 /* an image folder's image after resizing (base_view) */
+
 struct dp_dataset {
     int kind, n, c, size, classes;
     unsigned char *pix;   /* in-memory: (n, c, size, size) */
@@ -561,9 +563,19 @@ static int base_view(const dp_dataset *ds, const dp_transform *t, int i, uint64_
     int h, w;
     int rc = dp_image_load(ds->files[i], c, &px, &h, &w, err, errlen);
     if (rc) return rc;
-    /* shorter side -> 8/7 of the crop (256 for 224), then a size x size crop */
+    /* shorter side -> 8/7 of the crop (256 for 224), then a size x size crop
+     * (docs/guide.md); the longer side then grows by the aspect ratio, so it is
+     * capped like a decoded image's side (a 1x16384 image would become 37x606208) */
     const int r = (s * 8 + 3) / 7;
-    const int rh = h <= w ? r : (int)((long long)h * r / w), rw = h <= w ? (int)((long long)w * r / h) : r;
+    const long long lh = h <= w ? r : (long long)h * r / w, lw = h <= w ? (long long)w * r / h : r;
+    if (lh > MAX_RESIZED_SIDE || lw > MAX_RESIZED_SIDE) {
+        free(px);
+        return fail(err, errlen, DP_ERR_FORMAT,
+                    "%s: image is %dx%d (HxW): resizing its shorter side to %d (8/7 of the %dx%d crop) "
+                    "would make it %lldx%lld; the longer side may be at most %d (crop the image to a "
+                    "less extreme aspect ratio)", ds->files[i], h, w, r, s, s, lh, lw, MAX_RESIZED_SIDE);
+    }
+    const int rh = (int)lh, rw = (int)lw;
     float *plane = malloc(sizeof(float) * (size_t)h * w), *big = malloc(sizeof(float) * (size_t)rh * rw);
     rc = plane && big ? DP_OK : DP_ERR_NOMEM;
     const int oy = t->train ? draw(rng, rh - s + 1) : (rh - s) / 2;

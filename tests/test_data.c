@@ -334,6 +334,38 @@ static void check_sizes(const char *root)
                                   "more than a gzip file of", NULL});
 }
 
+/* A thin image in a folder: resizing its shorter side to 8/7 of the crop would
+ * blow its longer side up (1x16384 -> 37x606208 for 32: 90 MB; 4.3 GB for 224). */
+static void check_thin_image(const char *root)
+{
+    char d[512], p[600], err[1024] = "";
+    const char *sub[] = {"thin", "thin/train", "thin/train/a", "thin/train/b"};
+    for (int i = 0; i < 4; i++) {
+        snprintf(d, sizeof d, "%s/%s", root, sub[i]);
+        mkdir_p(d);
+    }
+    snprintf(p, sizeof p, "%s/thin/train/a/0.png", root);
+    write_png(p, 1, 16384, 7);
+    snprintf(p, sizeof p, "%s/thin/train/b/0.png", root);
+    write_png(p, 20, 30, 7);
+    snprintf(d, sizeof d, "%s/thin", root);
+    dp_dataset *ds = NULL;
+    CHECK(dp_dataset_open(d, DP_DATA_AUTO, 1, 0, 32, &ds, err, sizeof err) == DP_OK, "thin: %s", err);
+    if (!ds) return;
+    const dp_transform t = dp_transform_defaults(ds, 0, DP_VARIANT_NONE);
+    float x[3 * 32 * 32];
+    int i = 0;
+    err[0] = '\0';
+    const int rc = dp_dataset_batch(ds, &t, &i, 1, 0, 0, x, NULL, err, sizeof err);
+    CHECK(rc == DP_ERR_FORMAT && strstr(err, "thin/train/a/0.png") &&
+              strstr(err, "image is 1x16384 (HxW)") && strstr(err, "would make it 37x606208") &&
+              strstr(err, "at most 16384"),
+          "thin image: rc %d, err '%s'", rc, err);
+    i = 1;
+    CHECK(dp_dataset_batch(ds, &t, &i, 1, 0, 0, x, NULL, err, sizeof err) == DP_OK, "20x30 image: %s", err);
+    dp_dataset_free(ds);
+}
+
 static void check_cifar_and_folder(const char *root)
 {
     char d[512], err[1024] = "";
@@ -441,6 +473,7 @@ int main(int argc, char **argv)
     check_errors(root);
     check_cifar_and_folder(root);
     check_sizes(root);
+    check_thin_image(root);
     check_variants(argv[1]);
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_tmp);
