@@ -143,11 +143,13 @@ int cmd_info(int argc, char **argv)
     model_opts o = {0};
     int rc = parse(argc, argv, &o, 0, INFO_USAGE);
     if (rc) return rc < 0 ? 0 : rc;
-    dp_model *m = open_model(&o);
-    if (!m) return 1;
+    /* without a checkpoint the counts need no weights: nothing is allocated */
+    dp_model *m = o.checkpoint ? open_model(&o) : NULL;
+    if (o.checkpoint && !m) return 1;
     dp_model_info in;
-    if ((rc = dp_model_info_get(m, &in))) {
-        fprintf(stderr, "dynopool: %s\n", dp_strerror(rc));
+    if ((rc = m ? dp_model_info_get(m, &in) : dp_model_info_of_config(&o.cfg, &in))) {
+        fprintf(stderr, "dynopool: cannot count %s (%s) for %dx%d input: %s\n", dp_arch_name(o.cfg.arch),
+                dp_pool_name(o.cfg.pool), o.cfg.size, o.cfg.size, dp_strerror(rc));
         dp_model_free(m);
         return 1;
     }
