@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "cli.h"
@@ -24,7 +25,8 @@ const char *const INFO_USAGE =
     "  --classes C      number of classes                         (default 100)\n"
     "  --width W        channel multiplier                        (default 1)\n"
     "  --in-ch N        input channels                            (default 3)\n"
-    "  --checkpoint F   a trained model (safetensors): its learned alphas and sizes;\n"
+    "  --checkpoint F   a trained model (safetensors, or the run folder that holds it):\n"
+    "                   its learned alphas and sizes;\n"
     "                   model options default to the checkpoint's own\n"
     "  --json           one JSON object: gmacs, params, sizes, alphas, dynopool_share, ...\n"
     "\n"
@@ -44,6 +46,7 @@ const char *const BENCH_USAGE =
 typedef struct {
     dp_model_config cfg;
     const char *checkpoint;
+    char ckpt_path[4200]; /* a run folder's checkpoint.safetensors */
     int json, batch, steps;
     int set_model, set_pool, set_input, set_classes, set_width, set_inch;
 } model_opts;
@@ -81,7 +84,12 @@ static int parse(int argc, char **argv, model_opts *o, int bench, const char *us
                 return cli_usage_error("--pool: expected human, dynopool or shape-adaptor, got '%s'", v);
             o->set_pool = 1;
         } else if (!strcmp(a, "--checkpoint")) {
+            struct stat st; /* a run folder of 'train' (as eval takes it) */
             o->checkpoint = v;
+            if (stat(v, &st) == 0 && S_ISDIR(st.st_mode)) {
+                snprintf(o->ckpt_path, sizeof o->ckpt_path, "%s/checkpoint.safetensors", v);
+                o->checkpoint = o->ckpt_path;
+            }
         } else if (!strcmp(a, "--width")) {
             double w;
             if (cli_parse_double(v, &w) || !(w > 0.0 && w <= 16.0))
