@@ -1,17 +1,32 @@
 /* cmd_model.c — `dynopool info` and `dynopool bench`: a model's cost and size,
  * and the speed of its training step on synthetic data. */
+#define _GNU_SOURCE /* program_invocation_name: argv[0] as typed */
+#include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 
-const char *const INFO_USAGE =
-    "Usage: dynopool info [--model M] [--pool P] [--input S] [--classes C] [--width W]\n"
+/* The program as the user typed it, for the commands that messages suggest. */
+static const char *prog(void)
+{
+#ifdef __GLIBC__
+    if (program_invocation_name && program_invocation_name[0]) return program_invocation_name;
+#endif
+    return "dynopool";
+}
+
+/* Usage texts: printf formats whose every %s is the program's name. */
+static const char *const INFO_USAGE =
+    "Usage: %s info [--model M] [--pool P] [--input S] [--classes C] [--width W]\n"
     "                     [--in-ch N] [--checkpoint FILE] [--json]\n"
     "\n"
     "The row of the paper's Table 5.1 for one network: GMACs per image (SPEC 2\n"
@@ -24,29 +39,41 @@ const char *const INFO_USAGE =
     "  --classes C      number of classes                         (default 100)\n"
     "  --width W        channel multiplier                        (default 1)\n"
     "  --in-ch N        input channels                            (default 3)\n"
-    "  --checkpoint F   a trained model (safetensors): its learned alphas and sizes;\n"
+    "  --checkpoint F   a trained model (safetensors, or the run folder that holds it):\n"
+    "                   its learned alphas and sizes;\n"
     "                   model options default to the checkpoint's own\n"
     "  --json           one JSON object: gmacs, params, sizes, alphas, dynopool_share, ...\n"
     "\n"
     "Shape adaptors report alpha = 1 / scale.  Example:\n"
-    "  dynopool info --model resnet50 --input 224 --classes 1000\n";
+    "  %s info --model resnet50 --input 224 --classes 1000\n";
 
-const char *const BENCH_USAGE =
-    "Usage: dynopool bench [model options of 'dynopool info'] [--batch B] [--steps K] [--json]\n"
+static const char *const BENCH_USAGE =
+    "Usage: %s bench [model options of '%s info'] [--batch B] [--steps K] [--json]\n"
     "\n"
     "Times training steps (forward, backward, SGD update) on synthetic data after two\n"
     "warm-up steps and prints the median images per second and the peak resident\n"
     "memory of the process.  --batch default 128, --steps default 10.  The step is the\n"
     "real one: SGD with Nesterov momentum (lr 0.01 here, so that weights stay finite)\n"
-    "and, for --pool dynopool, the complexity loss with lambda 0.1.\n"
+    "and, for --pool dynopool, the complexity loss with lambda 0.1.  Ctrl-C stops it\n"
+    "after the current step.\n"
     "Threads: OMP_NUM_THREADS.  bench/bench_models.py compares with PyTorch.\n";
 
 typedef struct {
     dp_model_config cfg;
     const char *checkpoint;
+    char ckpt_path[4200]; /* a run folder's checkpoint.safetensors */
     int json, batch, steps;
-    int set_model, set_pool, set_input, set_classes, set_width, set_inch;
+    int set_model, set_pool, set_input, set_classes, set_width, set_inch, have_ckpt_cfg;
 } model_opts;
+
+/* "dynopool: <fmt with arg>" and where to read more; returns EXIT_USAGE. */
+static int usage_error(int bench, const char *fmt, const char *arg)
+{
+    fputs("dynopool: ", stderr);
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\nTry '%s %s --help'.\n", prog(), bench ? "bench" : "info");
+    return EXIT_USAGE;
+}
 
 /* Parses the options shared by info and bench; returns 0, or an exit code. */
 static int parse(int argc, char **argv, model_opts *o, int bench, const char *usage)
@@ -56,7 +83,7 @@ static int parse(int argc, char **argv, model_opts *o, int bench, const char *us
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            fputs(usage, stdout);
+            printf(usage, prog(), prog());
             return -1;
         }
         if (!strcmp(a, "--json")) {
@@ -64,35 +91,40 @@ static int parse(int argc, char **argv, model_opts *o, int bench, const char *us
             continue;
         }
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (a[0] != '-') return cli_usage_error("unexpected argument '%s'", a);
+        if (a[0] != '-') return usage_error(bench, "unexpected argument '%s'", a);
         int known = !strcmp(a, "--model") || !strcmp(a, "--pool") || !strcmp(a, "--input") ||
                     !strcmp(a, "--classes") || !strcmp(a, "--width") || !strcmp(a, "--in-ch") ||
                     !strcmp(a, "--checkpoint") ||
                     (bench && (!strcmp(a, "--batch") || !strcmp(a, "--steps")));
-        if (!known) return cli_usage_error("unknown option '%s'", a);
-        if (!v) return cli_usage_error("option '%s' needs a value", a);
+        if (!known) return usage_error(bench, "unknown option '%s'", a);
+        if (!v) return usage_error(bench, "option '%s' needs a value", a);
         i++;
         if (!strcmp(a, "--model")) {
             if ((o->cfg.arch = dp_arch_parse(v)) < 0)
-                return cli_usage_error("--model: expected vgg16, resnet50 or mobilenetv2, got '%s'", v);
+                return usage_error(bench, "--model: expected vgg16, resnet50 or mobilenetv2, got '%s'", v);
             o->set_model = 1;
         } else if (!strcmp(a, "--pool")) {
             if ((o->cfg.pool = dp_pool_parse(v)) < 0)
-                return cli_usage_error("--pool: expected human, dynopool or shape-adaptor, got '%s'", v);
+                return usage_error(bench, "--pool: expected human, dynopool or shape-adaptor, got '%s'", v);
             o->set_pool = 1;
         } else if (!strcmp(a, "--checkpoint")) {
+            struct stat st; /* a run folder of 'train' (as eval takes it) */
             o->checkpoint = v;
+            if (stat(v, &st) == 0 && S_ISDIR(st.st_mode)) {
+                snprintf(o->ckpt_path, sizeof o->ckpt_path, "%s/checkpoint.safetensors", v);
+                o->checkpoint = o->ckpt_path;
+            }
         } else if (!strcmp(a, "--width")) {
             double w;
             if (cli_parse_double(v, &w) || !(w > 0.0 && w <= 16.0))
-                return cli_usage_error("--width: expected a number in (0, 16], got '%s'", v);
+                return usage_error(bench, "--width: expected a number in (0, 16], got '%s'", v);
             o->cfg.width = (float)w;
             o->set_width = 1;
         } else {
             long n;
             const long hi = !strcmp(a, "--input") ? 4096 : !strcmp(a, "--classes") ? 1000000 : 1 << 20;
             if (cli_parse_long(v, &n) || n < (!strcmp(a, "--input") ? 2 : 1) || n > hi)
-                return cli_usage_error(!strcmp(a, "--input") ? "--input: expected a side in [2, 4096], got '%s'"
+                return usage_error(bench, !strcmp(a, "--input") ? "--input: expected a side in [2, 4096], got '%s'"
                                                              : "expected a positive integer, got '%s'", v);
             if (!strcmp(a, "--input")) o->cfg.size = (int)n, o->set_input = 1;
             else if (!strcmp(a, "--classes")) o->cfg.classes = (int)n, o->set_classes = 1;
@@ -104,25 +136,35 @@ static int parse(int argc, char **argv, model_opts *o, int bench, const char *us
     return 0;
 }
 
+/* The checkpoint's configuration where options are unset (once); 0, or 1 after
+ * printing the error. */
+static int checkpoint_defaults(model_opts *o)
+{
+    char err[512] = "";
+    dp_model_config c;
+    int rc;
+    if (!o->checkpoint || o->have_ckpt_cfg) return 0;
+    if ((rc = dp_checkpoint_config(o->checkpoint, &c, err, sizeof err))) {
+        fprintf(stderr, "dynopool: %s\n", err[0] ? err : dp_strerror(rc));
+        return 1;
+    }
+    if (!o->set_model) o->cfg.arch = c.arch;
+    if (!o->set_pool) o->cfg.pool = c.pool;
+    if (!o->set_input) o->cfg.size = c.size;
+    if (!o->set_classes) o->cfg.classes = c.classes;
+    if (!o->set_width) o->cfg.width = c.width;
+    if (!o->set_inch) o->cfg.in_ch = c.in_ch;
+    o->have_ckpt_cfg = 1;
+    return 0;
+}
+
 /* Builds the model (from the checkpoint's configuration where options are unset)
  * and loads the checkpoint; prints the error and returns NULL on failure. */
 static dp_model *open_model(model_opts *o)
 {
     char err[512] = "";
     int rc;
-    if (o->checkpoint) {
-        dp_model_config c;
-        if ((rc = dp_checkpoint_config(o->checkpoint, &c, err, sizeof err))) {
-            fprintf(stderr, "dynopool: %s\n", err[0] ? err : dp_strerror(rc));
-            return NULL;
-        }
-        if (!o->set_model) o->cfg.arch = c.arch;
-        if (!o->set_pool) o->cfg.pool = c.pool;
-        if (!o->set_input) o->cfg.size = c.size;
-        if (!o->set_classes) o->cfg.classes = c.classes;
-        if (!o->set_width) o->cfg.width = c.width;
-        if (!o->set_inch) o->cfg.in_ch = c.in_ch;
-    }
+    if (checkpoint_defaults(o)) return NULL;
     dp_model *m;
     if ((rc = dp_model_create(&o->cfg, &m))) {
         fprintf(stderr, "dynopool: cannot build %s (%s) for %dx%d input: %s\n",
@@ -143,11 +185,13 @@ int cmd_info(int argc, char **argv)
     model_opts o = {0};
     int rc = parse(argc, argv, &o, 0, INFO_USAGE);
     if (rc) return rc < 0 ? 0 : rc;
-    dp_model *m = open_model(&o);
-    if (!m) return 1;
+    /* without a checkpoint the counts need no weights: nothing is allocated */
+    dp_model *m = o.checkpoint ? open_model(&o) : NULL;
+    if (o.checkpoint && !m) return 1;
     dp_model_info in;
-    if ((rc = dp_model_info_get(m, &in))) {
-        fprintf(stderr, "dynopool: %s\n", dp_strerror(rc));
+    if ((rc = m ? dp_model_info_get(m, &in) : dp_model_info_of_config(&o.cfg, &in))) {
+        fprintf(stderr, "dynopool: cannot count %s (%s) for %dx%d input: %s\n", dp_arch_name(o.cfg.arch),
+                dp_pool_name(o.cfg.pool), o.cfg.size, o.cfg.size, dp_strerror(rc));
         dp_model_free(m);
         return 1;
     }
@@ -198,20 +242,34 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+static volatile sig_atomic_t g_interrupted;
+
+static void on_interrupt(int sig) { g_interrupted = sig; }
+
 int cmd_bench(int argc, char **argv)
 {
     model_opts o = {0};
     int rc = parse(argc, argv, &o, 1, BENCH_USAGE);
     if (rc) return rc < 0 ? 0 : rc;
+    if (checkpoint_defaults(&o)) return 1;
+    const int n = o.batch, k = o.cfg.classes;
+    /* the synthetic batch, sized in 64 bits before the model is built: in_ch, side^2
+     * and batch reach 2^20, 2^24 and 2^20, whose product overflows a size_t */
+    const uint64_t per = (uint64_t)o.cfg.in_ch * (uint64_t)o.cfg.size * (uint64_t)o.cfg.size;
+    if (per > (uint64_t)PTRDIFF_MAX / sizeof(float) / (uint64_t)n) {
+        fprintf(stderr, "dynopool: bench: a batch of %d images of %dx%dx%d is %.3g GB of floats, "
+                        "more than can be allocated; lower --batch, --input or --in-ch\n",
+                n, o.cfg.in_ch, o.cfg.size, o.cfg.size, 4e-9 * (double)per * n);
+        return 1;
+    }
     dp_model *m = open_model(&o);
     if (!m) return 1;
-    const int n = o.batch, k = o.cfg.classes;
-    const size_t per = (size_t)o.cfg.in_ch * o.cfg.size * o.cfg.size;
-    float *x = malloc(sizeof(float) * per * n);
-    int *lab = malloc(sizeof(int) * n);
-    double *t = malloc(sizeof(double) * o.steps);
+    float *x = malloc(sizeof(float) * (size_t)per * (size_t)n);
+    int *lab = malloc(sizeof(int) * (size_t)n);
+    double *t = malloc(sizeof(double) * (size_t)o.steps);
     if (!x || !lab || !t) {
-        fprintf(stderr, "dynopool: out of memory for a batch of %d\n", n);
+        fprintf(stderr, "dynopool: bench: out of memory for a batch of %d images of %dx%dx%d (%.3g GB)\n",
+                n, o.cfg.in_ch, o.cfg.size, o.cfg.size, 4e-9 * (double)per * n);
         free(x), free(lab), free(t), dp_model_free(m);
         return 1;
     }
@@ -222,18 +280,34 @@ int cmd_bench(int argc, char **argv)
     tc.lr = 0.01f; /* small: timing only, the weights must stay finite */
     tc.lambda = o.cfg.pool == DP_POOL_DYNOPOOL ? 0.1f : 0.0f;
     dp_step_stats st;
-    for (int i = -2; i < o.steps && !rc; i++) {
+    /* progress on one line rewritten in place on a terminal, whole lines otherwise */
+    const int tty = isatty(fileno(stderr));
+    struct sigaction sa, old_int;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_interrupt;
+    sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C kills at once */
+    sigemptyset(&sa.sa_mask);
+    g_interrupted = 0;
+    sigaction(SIGINT, &sa, &old_int);
+    int done = 0; /* timed steps */
+    for (int i = -2; i < o.steps && !rc && !g_interrupted; i++) {
         const double t0 = now_s();
         rc = dp_model_train_step(m, x, lab, n, &tc, tc.lr, tc.lr * tc.alpha_lr_ratio, &st);
-        if (i >= 0) t[i] = now_s() - t0;
+        if (i >= 0) t[i] = now_s() - t0, done = i + 1;
         if (!o.json)
-            fprintf(stderr, "\r%s step %d/%d", i < 0 ? "warm-up" : "timed", i < 0 ? i + 3 : i + 1,
-                    i < 0 ? 2 : o.steps);
+            fprintf(stderr, "%s%s step %d/%d%s", tty ? "\r" : "", i < 0 ? "warm-up" : "timed",
+                    i < 0 ? i + 3 : i + 1, i < 0 ? 2 : o.steps, tty ? "" : "\n");
     }
-    if (!o.json) fprintf(stderr, "\n");
+    sigaction(SIGINT, &old_int, NULL);
+    if (!o.json && tty) fprintf(stderr, "\n");
+    const int stopped = !rc && g_interrupted;
+    if (stopped) { /* report the steps timed so far, if any */
+        fprintf(stderr, "dynopool: bench interrupted after %d of %d timed steps\n", done, o.steps);
+        o.steps = done;
+    }
     if (rc) {
         fprintf(stderr, "dynopool: training step failed: %s\n", dp_strerror(rc));
-    } else {
+    } else if (o.steps) {
         qsort(t, (size_t)o.steps, sizeof(double), cmp_double);
         const double med = o.steps % 2 ? t[o.steps / 2] : 0.5 * (t[o.steps / 2 - 1] + t[o.steps / 2]);
         struct rusage ru;
@@ -251,5 +325,5 @@ int cmd_bench(int argc, char **argv)
     }
     free(x), free(lab), free(t);
     dp_model_free(m);
-    return rc ? 1 : 0;
+    return rc ? 1 : stopped ? 130 : 0;
 }

@@ -23,13 +23,16 @@ static const char *const PLOT_USAGE =
     "                scale, one row per run (the paper's Figure 5.1)\n"
     "  tradeoff.svg  test accuracy against GMACs per image, one marker per run\n"
     "                (Figure 5.2); GMACs on a log scale when they span over 10x\n"
-    "  curves.svg    train and test loss and accuracy against epoch\n"
+    "  curves.svg    train and test loss and accuracy against epoch; loss on a log\n"
+    "                scale when it spans over 10x\n"
     "\n"
     "  -o DIR        output directory, created if missing  (default: .)\n"
     "  --title T     heading of the three figures\n"
     "\n"
     "A run's numbers come from its summary.json; a run without one (still training)\n"
     "is drawn from run.json and the last line of metrics.jsonl, marked unfinished.\n"
+    "Values that are null, infinite or beyond 1e30 are left out, with a warning;\n"
+    "runs of different datasets, input sizes or variants are drawn, with a warning.\n"
     "Example:\n"
     "  dynopool plot runs/human runs/dynopool runs/shape-adaptor -o figures\n";
 
@@ -42,7 +45,15 @@ typedef struct {
     double acc, gmacs;      /* test accuracy (%) and GMACs per image; NaN when unknown */
     int n_ep, cap_ep;
     double *ep;             /* n_ep rows of M_N: one per line of metrics.jsonl */
+    int n_bad, bad_line;    /* metrics that cannot be drawn (NaN in ep), the first one's line */
+    char bad_key[32];
 } run_t;
+
+/* Values drawn: finite and at most VMAX in size (so that no span overflows); a log
+ * axis starts at VMIN or above (so that its decades stay few). */
+#define VMAX 1e30
+#define VMIN 1e-30
+static int drawable(double v) { return isfinite(v) && fabs(v) <= VMAX; }
 
 /* Okabe-Ito: run colours for the curves, and one colour and marker per pool. */
 static const char *const PALETTE[] = {"#0072B2", "#D55E00", "#009E73", "#E69F00",
@@ -188,12 +199,27 @@ static int load_metrics(const char *dir, run_t *r)
                 row[M_EPOCH] = num(o, "epoch", r->n_ep); /* default: the row's number, from 1 */
                 row[M_TRAIN_LOSS] = num(o, "train_loss", NAN), row[M_TEST_LOSS] = num(o, "test_loss", NAN);
                 row[M_TRAIN_ACC] = num(o, "train_acc", NAN), row[M_TEST_ACC] = num(o, "test_acc", NAN);
+                /* null (train writes NaN and infinity so), infinite or huge: not drawn */
+                static const char *const keys[M_N] = {"epoch", "train_loss", "test_loss", "train_acc",
+                                                      "test_acc"};
+                for (int c = 0; c < M_N; c++) {
+                    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, keys[c]);
+                    if (!cJSON_IsNull(v) && !(cJSON_IsNumber(v) && !drawable(v->valuedouble))) continue;
+                    if (!r->n_bad++) r->bad_line = line, snprintf(r->bad_key, sizeof r->bad_key, "%s", keys[c]);
+                    row[c] = NAN;
+                }
+                if (!isfinite(row[M_EPOCH]))
+                    for (int c = 0; c < M_N; c++) row[c] = NAN;
             }
             cJSON_Delete(o);
         }
         s = end ? end + 1 : s + strlen(s);
     }
     free(buf);
+    if (!rc && r->n_bad)
+        fprintf(stderr, "dynopool: warning: %s: %d value%s in %s %s null, infinite or beyond 1e30 "
+                        "(the first: line %d, \"%s\"); not drawn\n", r->name, r->n_bad,
+                r->n_bad > 1 ? "s" : "", path, r->n_bad > 1 ? "are" : "is", r->bad_line, r->bad_key);
     return rc;
 }
 
@@ -279,23 +305,28 @@ static double px(const axis *a, double v)
     return a->p0 + t * (a->p1 - a->p0);
 }
 
-/* 1, 2 or 5 times a power of ten: the smallest >= v (up) or the largest <= v. */
+/* 1, 2 or 5 times a power of ten: the smallest >= v (up) or the largest <= v; v
+ * itself where it has no such neighbour (not positive and finite, or so small that
+ * its power of ten underflows). */
 static double round125(double v, int up)
 {
     static const double m[] = {1, 2, 5, 10};
-    const double p = pow(10, floor(log10(v)));
+    const double p = v > 0 && isfinite(v) ? pow(10, floor(log10(v))) : 0;
+    if (!(p > 0) || !isfinite(p)) return v;
     int i = up ? 0 : 3;
-    while (up ? m[i] * p < v * (1 - 1e-9) : m[i] * p > v * (1 + 1e-9)) i += up ? 1 : -1;
+    while (up ? i < 3 && m[i] * p < v * (1 - 1e-9) : i > 0 && m[i] * p > v * (1 + 1e-9)) i += up ? 1 : -1;
     return m[i] * p;
 }
 
 /* A linear axis over [lo, hi] padded by PAD of the span, ending on ticks about a
- * fifth of it apart; FROM0 keeps 0 in it, INTEGER keeps the ticks whole. */
+ * fifth of it apart; FROM0 keeps 0 in it, INTEGER keeps the ticks whole.  Values
+ * are drawable(); a span under a billionth of them (or of 1) counts as none. */
 static axis lin_axis(double lo, double hi, double p0, double p1, int from0, double pad, int integer)
 {
-    if (!(lo <= hi)) lo = 0, hi = 1;
+    if (!(lo <= hi) || !drawable(lo) || !drawable(hi)) lo = 0, hi = 1;
     if (from0 && lo > 0) lo = 0;
-    const double d = hi > lo ? pad * (hi - lo) : 0.05 * fabs(hi) + 0.5;
+    const int flat = hi - lo <= 1e-9 * fmax(1.0, fmax(fabs(lo), fabs(hi)));
+    const double d = !flat ? pad * (hi - lo) : 0.05 * fabs(hi) + 0.5;
     if (!(from0 && lo == 0)) lo -= d;
     hi += d;
     axis a = {0, 0, p0, p1, round125((hi - lo) / 5, 1), 0};
@@ -462,7 +493,7 @@ static void draw_shapes(FILE *f, const run_t *runs, int n, const char *title)
     fputs("</svg>\n", f);
 }
 
-static int plotted(const run_t *r) { return isfinite(r->acc) && r->gmacs > 0; }
+static int plotted(const run_t *r) { return drawable(r->acc) && r->gmacs >= VMIN && r->gmacs <= VMAX; }
 
 /* Figure 5.2: test accuracy against GMACs, one marker per run. */
 static void draw_tradeoff(FILE *f, const run_t *runs, int n, const char *title)
@@ -473,8 +504,12 @@ static void draw_tradeoff(FILE *f, const run_t *runs, int n, const char *title)
     for (int i = 0; i < n; i++) {
         const run_t *r = &runs[i];
         if (!plotted(r)) {
-            fprintf(stderr, "dynopool: warning: %s has no test accuracy or GMACs yet; not in tradeoff.svg\n",
-                    r->name);
+            if (!isfinite(r->acc) || !(r->gmacs > 0))
+                fprintf(stderr, "dynopool: warning: %s has no test accuracy or GMACs yet; not in tradeoff.svg\n",
+                        r->name);
+            else
+                fprintf(stderr, "dynopool: warning: %s: %g GMACs at %g%% cannot be drawn (GMACs from 1e-30 "
+                                "to 1e30, accuracy up to 1e30); not in tradeoff.svg\n", r->name, r->gmacs, r->acc);
             continue;
         }
         glo = fmin(glo, r->gmacs), ghi = fmax(ghi, r->gmacs);
@@ -569,16 +604,20 @@ static void draw_curves(FILE *f, const run_t *runs, int n, const char *title)
         legw = fmax(legw, 34 + tw(runs[i].name, 13) + (runs[i].n_ep ? 0 : tw(" (no metrics)", 13)));
     }
     if (!isfinite(emax)) emin = 0, emax = 1; /* no metrics at all */
-    else if (emin == emax) emin = emax - 1;  /* one epoch */
+    else if (emax - emin <= 1e-9 * fabs(emax)) emin = emax - fmax(1.0, 1e-6 * fabs(emax)); /* one epoch */
     axis ex1 = lin_axis(emin, emax, L1, L1 + pw, 0, 0, 1), ex2 = ex1; /* from the first epoch */
     ex1.lo = ex2.lo = emin, ex1.hi = ex2.hi = emax, ex2.p0 = L2, ex2.p1 = L2 + pw;
-    const axis ly = lin_axis(llo, lhi, B, T, 1, 0.05, 0);
+    /* loss on a log scale once it spans over 10x: one diverged run then leaves the
+     * others readable */
+    const int loss_log = llo >= VMIN && lhi / llo > 10;
+    const axis ly = loss_log ? (axis){round125(llo / 1.3, 0), round125(lhi * 1.3, 1), B, T, 0, 1}
+                             : lin_axis(llo, lhi, B, T, 1, 0.05, 0);
     axis ay = lin_axis(alo, ahi, B, T, 0, 0.05, 0);
     if (ay.hi > 100) ay.hi = 100;
     const double W = LX + legw + 20, H = fmax(B + 64, T + 22.0 * (n + 3) + 20);
     svg_begin(f, W, H, title ? title : "Training curves",
               "Loss and accuracy per epoch; solid: train, dashed: test");
-    frame(f, &ex1, &ly, "Epoch", "Loss");
+    frame(f, &ex1, &ly, "Epoch", loss_log ? "Loss (log scale)" : "Loss");
     frame(f, &ex2, &ay, "Epoch", "Accuracy (%)");
     for (int i = 0, k = 0; i < n; i++) {
         const char *c = runs[i].n_ep ? PALETTE[k++ % (int)(sizeof PALETTE / sizeof *PALETTE)] : "#ccc";
@@ -600,6 +639,30 @@ static void draw_curves(FILE *f, const run_t *runs, int n, const char *title)
 }
 
 /* ---- the command ----------------------------------------------------------- */
+
+/* Runs trained on different datasets, input sizes or variants are not comparable:
+ * a warning lists every run with its own (what a run does not say is not compared). */
+static void warn_mixed(const run_t *runs, int n)
+{
+    int mixed = 0;
+    for (int i = 1; i < n; i++)
+        for (int j = 0; j < i; j++) {
+            const run_t *a = &runs[i], *b = &runs[j];
+            mixed |= (a->dataset[0] && b->dataset[0] && strcmp(a->dataset, b->dataset)) ||
+                     (a->in[0] && b->in[0] && (a->in[0] != b->in[0] || a->in[1] != b->in[1])) ||
+                     strcmp(a->variant[0] ? a->variant : "none", b->variant[0] ? b->variant : "none");
+        }
+    if (!mixed) return;
+    fputs("dynopool: warning: these runs differ in dataset, input size or variant, so their numbers "
+          "are not comparable:\n", stderr);
+    for (int i = 0; i < n; i++) {
+        const run_t *r = &runs[i];
+        char in[32] = "input ?";
+        if (r->in[0]) snprintf(in, sizeof in, "input %dx%d", r->in[0], r->in[1]);
+        fprintf(stderr, "  %s: %s, %s, variant %s\n", r->name, r->dataset[0] ? r->dataset : "dataset ?", in,
+                r->variant[0] ? r->variant : "none");
+    }
+}
 
 /* mkdir -p DIR */
 static int mkdir_p(const char *dir)
@@ -661,6 +724,7 @@ int cmd_plot(int argc, char **argv)
     run_t *runs = rc ? NULL : calloc((size_t)n, sizeof *runs);
     if (!rc && !runs) rc = fail("out of memory");
     for (int i = 0; i < n && !rc; i++) rc = load_run(dirs[i], &runs[i]);
+    if (!rc) warn_mixed(runs, n);
     if (!rc) rc = mkdir_p(out);
     if (!rc) rc = write_svg(out, "shapes.svg", draw_shapes, runs, n, title);
     if (!rc) rc = write_svg(out, "tradeoff.svg", draw_tradeoff, runs, n, title);

@@ -204,6 +204,10 @@ DP_API int dp_model_train_step(dp_model *m, const float *x, const int *labels, i
 DP_API int dp_model_predict(dp_model *m, const float *x, int n, float *logits);
 /* Cost, parameters and stage sizes for an input of the model's size. */
 DP_API int dp_model_info_get(dp_model *m, dp_model_info *info);
+/* The same for the model cfg describes, at its initial alphas (what dp_model_create
+ * then dp_model_info_get give), without allocating its weights or activations:
+ * a few kilobytes whatever the width. */
+DP_API int dp_model_info_of_config(const dp_model_config *cfg, dp_model_info *info);
 /* Checkpoints: safetensors (PyTorch state_dict names, float32, num_batches_tracked
  * int64) with a JSON metadata block; written atomically.  Extra metadata pairs
  * (may be 0) are stored beside the model's own.  Loading checks the architecture

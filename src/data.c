@@ -9,6 +9,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -20,6 +21,8 @@
 
 #include "dynopool.h"
 #include "image.h"
+
+#define MAX_RESIZED_SIDE 16384 /* an image folder's image after resizing (base_view) */
 
 struct dp_dataset {
     int kind, n, c, size, classes;
@@ -104,11 +107,32 @@ static int idx_open(const char *path, int dims, gzFile *out, uint32_t shape[3], 
         rc = fail(err, errlen, DP_ERR_FORMAT,
                   "%s: byte 0: expected the IDX magic 00 00 08 %02x (unsigned bytes, %d dimension%s), "
                   "found %02x %02x %02x %02x", path, dims, dims, dims > 1 ? "s" : "", h[0], h[1], h[2], h[3]);
+    uint64_t bytes = 1; /* the payload the header declares: at most 1e8 * 4096 * 4096 < 2^51 */
     for (int d = 0; !rc && d < dims; d++) {
         shape[d] = be32(h + 4 + 4 * d);
         if (shape[d] == 0 || shape[d] > (d ? 4096u : 100000000u))
             rc = fail(err, errlen, DP_ERR_FORMAT, "%s: byte %d: dimension %d is %u, expected 1..%u",
                       path, 4 + 4 * d, d, shape[d], d ? 4096u : 100000000u);
+        bytes *= shape[d];
+    }
+    /* Before allocating it, the payload must be addressable and fit in the file: a
+     * plain file holds it byte for byte, a gzip file at most 1032 bytes per byte of
+     * deflate data (its best ratio). */
+    struct stat st;
+    if (!rc && stat(path, &st) == 0) {
+        const int hdr = 4 + 4 * dims, plain = gzdirect(f);
+        const uint64_t room = plain ? (uint64_t)(st.st_size > hdr ? st.st_size - hdr : 0)
+                                    : 1032 * (uint64_t)st.st_size + 1024;
+        char what[96];
+        if (dims == 3) snprintf(what, sizeof what, "%u images of %ux%u", shape[0], shape[1], shape[2]);
+        else snprintf(what, sizeof what, "%u labels", shape[0]);
+        if (bytes > SIZE_MAX || bytes > room)
+            rc = fail(err, errlen, DP_ERR_FORMAT,
+                      plain ? "%s: truncated: the header declares %s (%llu bytes from byte %d), "
+                              "but the file is only %lld bytes"
+                            : "%s: the header declares %s (%llu bytes from byte %d), more than a "
+                              "gzip file of %lld bytes can hold",
+                      path, what, (unsigned long long)bytes, hdr, (long long)st.st_size);
     }
     if (rc) {
         gzclose(f);
@@ -161,7 +185,9 @@ static int load_idx(dp_dataset *ds, const char *dir, int train, char *err, size_
         ds->pix = malloc(img * ds->n);
         unsigned char *lab = malloc((size_t)ds->n);
         ds->labels = malloc(sizeof(int) * (size_t)ds->n);
-        if (!ds->pix || !lab || !ds->labels) rc = DP_ERR_NOMEM;
+        if (!ds->pix || !lab || !ds->labels)
+            rc = fail(err, errlen, DP_ERR_NOMEM, "%s: out of memory for %d images of %dx%d (%zu bytes)",
+                      ip, ds->n, ds->size, ds->size, img * ds->n);
         char what[96];
         snprintf(what, sizeof what, "%d images of %dx%d", ds->n, ds->size, ds->size);
         if (!rc) rc = gz_read(fi, ip, ds->pix, img * ds->n, 16, what, err, errlen);
@@ -210,12 +236,19 @@ static int load_cifar(dp_dataset *ds, const char *dir, int train, char *err, siz
                         "(the incomplete record starts at byte %lld)", paths[i], sizes[i], rec,
                         sizes[i] / rec * rec);
         total += sizes[i] / rec;
+        if (total > INT_MAX) /* images are counted in an int */
+            return fail(err, errlen, DP_ERR_FORMAT,
+                        "%s: %lld bytes hold %lld records, %lld images in all; at most %d are supported",
+                        paths[i], sizes[i], sizes[i] / rec, total, INT_MAX);
     }
     ds->n = (int)total, ds->c = 3, ds->size = 32;
     ds->pix = malloc((size_t)3072 * ds->n);
     ds->labels = malloc(sizeof(int) * (size_t)ds->n);
     unsigned char *buf = malloc((size_t)rec);
     int rc = ds->pix && ds->labels && buf ? DP_OK : DP_ERR_NOMEM;
+    if (rc)
+        fail(err, errlen, rc, "%s: out of memory for %d images of 3x32x32 (%lld bytes)", paths[nf - 1],
+             ds->n, 3072 * total);
     int k = 0;
     for (int i = 0; !rc && i < nf; i++) {
         FILE *f = fopen(paths[i], "rb");
@@ -318,6 +351,9 @@ static int load_folder(dp_dataset *ds, const char *dir, int train, char *err, si
         char **f = NULL;
         int nf = 0;
         rc = list_dir(cdir, 0, &f, &nf, err, errlen);
+        if (!rc && (long long)ds->n + nf > INT_MAX / 2) /* images are counted in an int */
+            rc = fail(err, errlen, DP_ERR_FORMAT, "%s: %d more images make over %d in all", cdir, nf,
+                      INT_MAX / 2);
         if (!rc && ds->n + nf > cap) {
             cap = 2 * (ds->n + nf);
             char **q = realloc(ds->files, sizeof(char *) * (size_t)cap);
@@ -404,6 +440,7 @@ int dp_dataset_open(const char *dir, int kind, int train, int classes, int size,
 {
     if (!dir || !out) return DP_ERR_NULL;
     *out = NULL;
+    if (err && errlen) err[0] = '\0';
     if (!is_dir(dir))
         return fail(err, errlen, DP_ERR_IO, "%s: not a folder (%s)", dir,
                     errno == ENOENT ? "no such folder" : strerror(errno));
@@ -423,7 +460,8 @@ int dp_dataset_open(const char *dir, int kind, int train, int classes, int size,
     else if (kind == DP_DATA_FOLDER) rc = load_folder(ds, dir, train, err, errlen), ds->size = size ? size : 224;
     else rc = load_cifar(ds, dir, train, err, errlen);
     if (rc) {
-        if (rc == DP_ERR_NOMEM) fail(err, errlen, rc, "%s: out of memory while loading", dir);
+        if (rc == DP_ERR_NOMEM && !(err && errlen && err[0]))
+            fail(err, errlen, rc, "%s: out of memory while loading", dir);
         dp_dataset_free(ds);
         return rc;
     }
@@ -525,9 +563,19 @@ static int base_view(const dp_dataset *ds, const dp_transform *t, int i, uint64_
     int h, w;
     int rc = dp_image_load(ds->files[i], c, &px, &h, &w, err, errlen);
     if (rc) return rc;
-    /* shorter side -> 8/7 of the crop (256 for 224), then a size x size crop */
+    /* shorter side -> 8/7 of the crop (256 for 224), then a size x size crop
+     * (docs/guide.md); the longer side then grows by the aspect ratio, so it is
+     * capped like a decoded image's side (a 1x16384 image would become 37x606208) */
     const int r = (s * 8 + 3) / 7;
-    const int rh = h <= w ? r : (int)((long long)h * r / w), rw = h <= w ? (int)((long long)w * r / h) : r;
+    const long long lh = h <= w ? r : (long long)h * r / w, lw = h <= w ? (long long)w * r / h : r;
+    if (lh > MAX_RESIZED_SIDE || lw > MAX_RESIZED_SIDE) {
+        free(px);
+        return fail(err, errlen, DP_ERR_FORMAT,
+                    "%s: image is %dx%d (HxW): resizing its shorter side to %d (8/7 of the %dx%d crop) "
+                    "would make it %lldx%lld; the longer side may be at most %d (crop the image to a "
+                    "less extreme aspect ratio)", ds->files[i], h, w, r, s, s, lh, lw, MAX_RESIZED_SIDE);
+    }
+    const int rh = (int)lh, rw = (int)lw;
     float *plane = malloc(sizeof(float) * (size_t)h * w), *big = malloc(sizeof(float) * (size_t)rh * rw);
     rc = plane && big ? DP_OK : DP_ERR_NOMEM;
     const int oy = t->train ? draw(rng, rh - s + 1) : (rh - s) / 2;

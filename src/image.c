@@ -22,7 +22,11 @@
 #include <jerror.h>
 #include <png.h>
 
+/* Decoded sizes are capped before anything is allocated, so that a small hostile
+ * file cannot claim gigabytes: a side of at most MAX_SIDE, at most MAX_PIXELS in
+ * all (64 Mpixel: 192 MB as RGB). */
 #define MAX_SIDE 16384
+#define MAX_PIXELS (64L << 20)
 #define WHY_LEN 320
 
 static void say(char *why, const char *fmt, ...)
@@ -35,8 +39,9 @@ static void say(char *why, const char *fmt, ...)
 
 static int check_dims(long h, long w, char *why)
 {
-    if (h >= 1 && h <= MAX_SIDE && w >= 1 && w <= MAX_SIDE) return DP_OK;
-    say(why, "image is %ldx%ld (HxW); each side must be 1..%d", h, w, MAX_SIDE);
+    if (h >= 1 && h <= MAX_SIDE && w >= 1 && w <= MAX_SIDE && h * w <= MAX_PIXELS) return DP_OK;
+    say(why, "image is %ldx%ld (HxW); each side must be 1..%d, and the image at most %ld pixels",
+        h, w, MAX_SIDE, MAX_PIXELS);
     return DP_ERR_FORMAT;
 }
 
@@ -183,6 +188,14 @@ static int decode_png(const unsigned char *buf, size_t n, int ch, unsigned char 
     png_read_info(png, info);
     png_uint_32 ph = png_get_image_height(png, info), pw = png_get_image_width(png, info);
     int rc = check_dims((long)ph, (long)pw, why);
+    /* The rows, a filter byte each, come from zlib data in the file, which deflate
+     * expands at most 1032:1: a header that claims more is not worth decoding. */
+    const unsigned long long raw = (unsigned long long)ph * (png_get_rowbytes(png, info) + 1);
+    if (rc == DP_OK && raw > 1032ULL * n + 1024) {
+        say(why, "image is %lux%lu (HxW), %llu bytes of rows, more than a PNG file of %zu bytes can hold",
+            (unsigned long)ph, (unsigned long)pw, raw, n);
+        rc = DP_ERR_FORMAT;
+    }
     int native = (png_get_color_type(png, info) & PNG_COLOR_MASK_COLOR) ? 3 : 1;
     if (rc == DP_OK) {
         png_set_expand(png);        /* palette -> RGB, 1/2/4-bit grey -> 8, tRNS -> alpha, */

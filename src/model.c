@@ -216,3 +216,22 @@ int dp_model_info_get(dp_model *m, dp_model_info *info)
     }
     return DP_OK;
 }
+
+int dp_model_info_of_config(const dp_model_config *cfg, dp_model_info *info)
+{
+    if (!cfg || !info) return DP_ERR_NULL;
+    if (dp_arch_name(cfg->arch)[0] == '?' || dp_pool_name(cfg->pool)[0] == '?')
+        return DP_ERR_ARG;
+    dp_model m; /* on the stack, with a net that stores the alphas only */
+    memset(&m, 0, sizeof m);
+    m.cfg = *cfg;
+    int rc = dp_net_init(&m.net, cfg->reference ? DP_BACKEND_REF : DP_BACKEND_DNNL);
+    if (!rc) {
+        const dp_arch_cfg ac = {cfg->arch, cfg->pool, cfg->in_ch, cfg->size, cfg->classes,
+                                cfg->width, cfg->seed};
+        rc = dp_build_shapes(&m.net, &ac);
+    }
+    if (!rc) rc = dp_model_info_get(&m, info);
+    dp_net_free(&m.net);
+    return rc;
+}

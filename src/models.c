@@ -11,6 +11,7 @@ typedef struct {
     dp_net *net;
     const dp_arch_cfg *cfg;
     int rc;    /* first error */
+    int shapes_only; /* dp_build_shapes: weights are named and counted, not stored */
 } bld;
 
 static int make_div(double v)
@@ -45,8 +46,14 @@ static long long param(bld *b, const char *prefix, const char *leaf, int ndim, c
 {
     char name[128];
     snprintf(name, sizeof name, "%s%s%s", prefix, *prefix ? "." : "", leaf);
+    const long long end = b->net->n_params;
     long long off = dp_net_param(b->net, name, ndim, shape, group);
     if (off < 0 && !b->rc) b->rc = (int)off;
+    if (off >= 0 && b->shapes_only && group == 0) { /* a view without storage: off -1 */
+        b->net->n_params = end;
+        b->net->pv[b->net->n_pv - 1].off = -1;
+        return -1;
+    }
     return off;
 }
 
@@ -376,11 +383,11 @@ static int init_adaptors(dp_net *net, const dp_arch_cfg *cfg)
     return DP_OK;
 }
 
-int dp_build(dp_net *net, const dp_arch_cfg *cfg)
+static int build(dp_net *net, const dp_arch_cfg *cfg, int shapes_only)
 {
     if (cfg->in_ch <= 0 || cfg->size < 2 || cfg->classes <= 0) return DP_ERR_SIZE;
     if (!(cfg->width > 0.0f && cfg->width <= 16.0f)) return DP_ERR_ARG;
-    bld b = {net, cfg, 0};
+    bld b = {net, cfg, 0, shapes_only};
     int in = node(&b, DP_OP_INPUT, -1, -1, "input");
     (void)in;
     switch (cfg->arch) {
@@ -396,6 +403,10 @@ int dp_build(dp_net *net, const dp_arch_cfg *cfg)
     if ((rc = init_adaptors(net, cfg))) return rc;
     return dp_net_record_initial(net, cfg->in_ch, cfg->size, cfg->size);
 }
+
+int dp_build(dp_net *net, const dp_arch_cfg *cfg) { return build(net, cfg, 0); }
+
+int dp_build_shapes(dp_net *net, const dp_arch_cfg *cfg) { return build(net, cfg, 1); }
 
 int dp_net_stages(const dp_net *net, int *idx, int max)
 {

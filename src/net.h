@@ -40,6 +40,10 @@ typedef struct dp_arch_cfg {
 } dp_arch_cfg;
 /* Builds, allocates and initialises (SPEC 5 inits) the network. */
 int dp_build(dp_net *net, const dp_arch_cfg *cfg);
+/* The same graph with storage for the alphas only: every weight is a named view
+ * (numel, shape) at offset -1, so shapes, MACs and the parameter count come at no
+ * memory cost.  Such a net must never run forward, train, save or load. */
+int dp_build_shapes(dp_net *net, const dp_arch_cfg *cfg);
 /* Indices of the resizing nodes (max-pool, strided conv, DynOPool, shape adaptor)
  * in forward order, as used for "feature-map size after every resizing stage". */
 int dp_net_stages(const dp_net *net, int *idx, int max);

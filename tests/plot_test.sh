@@ -102,6 +102,52 @@ else
         fail "tradeoff.svg: marker x not linear in log(GMACs) ($x1, $x2, $x3)"
 fi
 
+# Degenerate values: GMACs whose span underflows (the axis rounding ran past its
+# table, coordinates came out NaN) are left out with a warning naming the run.
+for g in 5e-324 1e-323; do
+    mkdir -p "$tmp/t$g" && printf '{"model":"vgg16","pool":"human","input":28,"dataset":"fashion-mnist","test_acc":60,"gmacs":%s}\n' "$g" \
+        >"$tmp/t$g/summary.json"
+done
+"$bin" plot "$tmp/t5e-324" "$tmp/t1e-323" -o "$tmp/tiny" >/dev/null 2>"$tmp/err"
+rc=$?
+[ "$rc" -eq 0 ] || fail "tiny GMACs: exit status $rc"
+grep -q 'warning: t5e-324: .* GMACs .* cannot be drawn' "$tmp/err" || fail "tiny GMACs: no warning naming the run: '$(cat "$tmp/err")'"
+! grep -qi 'nan\|inf' "$tmp/tiny/tradeoff.svg" || fail "tiny GMACs: NaN or infinite coordinates in tradeoff.svg"
+
+# A diverged run: loss on a log scale (the other runs stay readable), null and huge values
+# skipped with a warning naming the run.
+mkdir -p "$tmp/div"
+cp "$runs/vgg16-human/run.json" "$tmp/div/"
+{
+    echo '{"epoch": 1, "train_loss": 2.1, "test_loss": 2.0, "train_acc": 20, "test_acc": 21}'
+    echo '{"epoch": 2, "train_loss": 5000000.0, "test_loss": null, "train_acc": 10, "test_acc": 10}'
+    echo '{"epoch": 3, "train_loss": 1e300, "test_loss": null, "train_acc": 10, "test_acc": 10}'
+} >"$tmp/div/metrics.jsonl"
+"$bin" plot "$runs/vgg16-human" "$tmp/div" -o "$tmp/divout" >/dev/null 2>"$tmp/err"
+rc=$?
+c=$tmp/divout/curves.svg
+[ "$rc" -eq 0 ] || fail "diverged run: exit status $rc"
+grep -q 'Loss (log scale)' "$c" || fail "curves.svg: no log scale for losses from 0.26 to 5e6"
+grep -q 'warning: div: 3 values in .*div/metrics.jsonl are null, infinite or beyond 1e30 (the first: line 2, "test_loss"); not drawn' \
+    "$tmp/err" || fail "diverged run: no warning naming the run: '$(cat "$tmp/err")'"
+! grep -qi 'nan\|inf' "$c" || fail "diverged run: NaN or infinite coordinates in curves.svg"
+# vgg16-human's train loss, 0.912 at epoch 1 and 0.258 at epoch 6, at least 10 px apart
+ys=$(grep 'class="curve"' "$c" | head -n 1 | sed 's/.* d="\([^"]*\)".*/\1/' | tr 'ML' '\n\n' | awk 'NF { print $2 }')
+echo "$ys" | awk 'NR == 1 { a = $1 } END { d = $1 - a; if (d < 0) d = -d; exit !(NR == 6 && d > 10) }' ||
+    fail "curves.svg: vgg16-human's train loss is flattened by the diverged run (y: $(echo $ys))"
+
+# Runs of different datasets or input sizes: a warning names each with its own.
+mkdir -p "$tmp/c10" && printf '{"model":"vgg16","pool":"human","input":32,"dataset":"cifar10","test_acc":90,"gmacs":0.3}\n' \
+    >"$tmp/c10/summary.json"
+"$bin" plot "$runs/vgg16-human" "$tmp/c10" -o "$tmp/mixed" >/dev/null 2>"$tmp/err"
+rc=$?
+[ "$rc" -eq 0 ] || fail "mixed runs: exit status $rc"
+grep -q 'warning: these runs differ in dataset, input size or variant' "$tmp/err" &&
+    grep -q '  vgg16-human: fashion-mnist, input 28x28, variant none' "$tmp/err" &&
+    grep -q '  c10: cifar10, input 32x32, variant none' "$tmp/err" || fail "mixed runs: warning '$(cat "$tmp/err")'"
+"$bin" plot "$runs/vgg16-human" "$runs/vgg16-dynopool" -o "$tmp/same" >/dev/null 2>"$tmp/err"
+! grep -q 'differ in dataset' "$tmp/err" || fail "same dataset: a warning anyway"
+
 # Errors: the file and line of bad JSON, exit 1, nothing written; usage errors exit 2.
 "$bin" plot "$runs/vgg16-human" "$runs/bad-json" -o "$tmp/bad" >/dev/null 2>"$tmp/err"
 rc=$?

@@ -289,6 +289,83 @@ static void check_errors(const char *root)
     expect_error(root, DP_DATA_AUTO, 1, DP_ERR_FORMAT, (const char *[]){"no dataset found", NULL});
 }
 
+/* Headers and file sizes that declare more images than memory can index: refused
+ * with the file named, before anything is allocated. */
+static void check_sizes(const char *root)
+{
+    char d[512], p[600];
+    /* CIFAR-10 with 2^32 + 1 records (a sparse file: no disk used) */
+    snprintf(d, sizeof d, "%s/cifar_huge", root);
+    mkdir_p(d);
+    snprintf(p, sizeof p, "%s/test_batch.bin", d);
+    FILE *f = fopen(p, "wb");
+    if (f) fclose(f);
+    CHECK(truncate(p, 3073LL * ((1LL << 32) + 1)) == 0, "truncate %s: %s", p, strerror(errno));
+    expect_error(d, DP_DATA_AUTO, 0, DP_ERR_FORMAT,
+                 (const char *[]){"test_batch.bin", "4294967297 records", "at most 2147483647", NULL});
+    /* plain IDX whose header declares 1e8 images of 4096x4096 in 16 bytes */
+    snprintf(d, sizeof d, "%s/idx_huge", root);
+    mkdir_p(d);
+    unsigned char h[16] = {0, 0, 8, 3, 0x05, 0xf5, 0xe1, 0x00, 0, 0, 0x10, 0, 0, 0, 0x10, 0};
+    snprintf(p, sizeof p, "%s/train-images-idx3-ubyte", d);
+    f = fopen(p, "wb");
+    if (f) fwrite(h, 1, 16, f), fclose(f);
+    h[3] = 1;
+    snprintf(p, sizeof p, "%s/train-labels-idx1-ubyte", d);
+    f = fopen(p, "wb");
+    if (f) fwrite(h, 1, 8, f), fclose(f);
+    expect_error(d, DP_DATA_AUTO, 1, DP_ERR_FORMAT,
+                 (const char *[]){"train-images-idx3-ubyte", "100000000 images of 4096x4096",
+                                  "1677721600000000 bytes", "file is only 16 bytes", NULL});
+    /* gzip: more than deflate's 1032:1 can expand to */
+    snprintf(d, sizeof d, "%s/gz_huge", root);
+    mkdir_p(d);
+    snprintf(p, sizeof p, "%s/train-labels-idx1-ubyte.gz", d);
+    gzFile g = gzopen(p, "wb");
+    gzwrite(g, h, 8);
+    gzclose(g);
+    snprintf(p, sizeof p, "%s/train-images-idx3-ubyte.gz", d);
+    g = gzopen(p, "wb");
+    h[3] = 3;
+    gzwrite(g, h, 16);
+    gzclose(g);
+    expect_error(d, DP_DATA_AUTO, 1, DP_ERR_FORMAT,
+                 (const char *[]){"train-images-idx3-ubyte.gz", "100000000 images of 4096x4096",
+                                  "more than a gzip file of", NULL});
+}
+
+/* A thin image in a folder: resizing its shorter side to 8/7 of the crop would
+ * blow its longer side up (1x16384 -> 37x606208 for 32: 90 MB; 4.3 GB for 224). */
+static void check_thin_image(const char *root)
+{
+    char d[512], p[600], err[1024] = "";
+    const char *sub[] = {"thin", "thin/train", "thin/train/a", "thin/train/b"};
+    for (int i = 0; i < 4; i++) {
+        snprintf(d, sizeof d, "%s/%s", root, sub[i]);
+        mkdir_p(d);
+    }
+    snprintf(p, sizeof p, "%s/thin/train/a/0.png", root);
+    write_png(p, 1, 16384, 7);
+    snprintf(p, sizeof p, "%s/thin/train/b/0.png", root);
+    write_png(p, 20, 30, 7);
+    snprintf(d, sizeof d, "%s/thin", root);
+    dp_dataset *ds = NULL;
+    CHECK(dp_dataset_open(d, DP_DATA_AUTO, 1, 0, 32, &ds, err, sizeof err) == DP_OK, "thin: %s", err);
+    if (!ds) return;
+    const dp_transform t = dp_transform_defaults(ds, 0, DP_VARIANT_NONE);
+    float x[3 * 32 * 32];
+    int i = 0;
+    err[0] = '\0';
+    const int rc = dp_dataset_batch(ds, &t, &i, 1, 0, 0, x, NULL, err, sizeof err);
+    CHECK(rc == DP_ERR_FORMAT && strstr(err, "thin/train/a/0.png") &&
+              strstr(err, "image is 1x16384 (HxW)") && strstr(err, "would make it 37x606208") &&
+              strstr(err, "at most 16384"),
+          "thin image: rc %d, err '%s'", rc, err);
+    i = 1;
+    CHECK(dp_dataset_batch(ds, &t, &i, 1, 0, 0, x, NULL, err, sizeof err) == DP_OK, "20x30 image: %s", err);
+    dp_dataset_free(ds);
+}
+
 static void check_cifar_and_folder(const char *root)
 {
     char d[512], err[1024] = "";
@@ -395,6 +472,8 @@ int main(int argc, char **argv)
     check_idx(root);
     check_errors(root);
     check_cifar_and_folder(root);
+    check_sizes(root);
+    check_thin_image(root);
     check_variants(argv[1]);
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_tmp);

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 enum { PH = 7, PW = 13, JH = 13, JW = 21 };   /* PNG and JPEG sizes (h, w), all odd */
 
@@ -125,6 +126,29 @@ static int copy_part(const char *src, const char *dst, int num, int den, long fl
     fclose(fp);
     if (flip >= 0 && (size_t)flip < n) b[flip] ^= 0xff;
     return write_bytes(dst, b, n * (size_t)num / (size_t)den);
+}
+
+/* Copies src to dst with its declared size replaced by h x w: the IHDR fields of a
+ * PNG (and their CRC) or the SOF0 fields of a JPEG.  Only the header changes. */
+static int resize_header(const char *src, const char *dst, int png, unsigned h, unsigned w)
+{
+    static unsigned char b[1 << 16];
+    FILE *fp = fopen(src, "rb");
+    if (!fp) return -1;
+    size_t n = fread(b, 1, sizeof b, fp), at = 0;
+    fclose(fp);
+    if (png) {   /* IHDR: length at 8, type at 12, width at 16, height at 20, CRC at 29 */
+        for (int k = 0; k < 4; k++) b[16 + k] = (unsigned char)(w >> (24 - 8 * k));
+        for (int k = 0; k < 4; k++) b[20 + k] = (unsigned char)(h >> (24 - 8 * k));
+        const unsigned long crc = crc32(crc32(0L, Z_NULL, 0), b + 12, 17);
+        for (int k = 0; k < 4; k++) b[29 + k] = (unsigned char)(crc >> (24 - 8 * k));
+    } else {     /* SOF0: FF C0, length, precision, height, width */
+        for (at = 2; at + 9 < n && !(b[at] == 0xff && b[at + 1] == 0xc0); at++) {}
+        if (at + 9 >= n) return -1;
+        b[at + 5] = (unsigned char)(h >> 8), b[at + 6] = (unsigned char)h;
+        b[at + 7] = (unsigned char)(w >> 8), b[at + 8] = (unsigned char)w;
+    }
+    return write_bytes(dst, b, n);
 }
 
 /* Loads name with ch channels: DP_OK, size (h, w) and every value within tol of ref. */
@@ -289,6 +313,10 @@ int main(void)
     wr |= copy_part(tpath("rgb.jpg"), tpath("head.jpg"), 1, 2, -1);     /* cut in the tables */
     wr |= copy_part(tpath("rgb.png"), tpath("flipped.png"), 1, 1, 60);   /* inside IDAT */
     wr |= copy_part(tpath("rgb.png"), tpath("noiend.png"), 1, 1, -1);
+    /* small files whose headers claim huge images */
+    wr |= resize_header(tpath("grey.png"), tpath("huge.png"), 1, 8192, 16384);
+    wr |= resize_header(tpath("grey.jpg"), tpath("huge.jpg"), 0, 16384, 8192);
+    wr |= resize_header(tpath("grey.png"), tpath("claims.png"), 1, 6000, 10000);
     wr |= mkdir(tpath("dir.png"), 0700);
     CHECK(wr == 0, "writing the test files into %s", g_dir);
 
@@ -332,6 +360,14 @@ int main(void)
     expect_fail("head.jpg", 3, DP_ERR_FORMAT, "truncated or corrupt JPEG: ");
     expect_fail("flipped.png", 3, DP_ERR_FORMAT, "truncated or corrupt PNG: ");
     expect_fail("wide.png", 1, DP_ERR_FORMAT, "image is 1x20000 (HxW); each side must be 1..16384");
+    /* 128 Mpixel, each side allowed: refused from the header, before decoding */
+    expect_fail("huge.png", 3, DP_ERR_FORMAT,
+                "image is 8192x16384 (HxW); each side must be 1..16384, and the image at most 67108864 pixels");
+    expect_fail("huge.jpg", 1, DP_ERR_FORMAT,
+                "image is 16384x8192 (HxW); each side must be 1..16384, and the image at most 67108864 pixels");
+    /* 60 Mpixel (allowed) in a file of a hundred bytes */
+    expect_fail("claims.png", 3, DP_ERR_FORMAT,
+                "image is 6000x10000 (HxW), 60006000 bytes of rows, more than a PNG file of");
     expect_fail("cmyk.jpg", 3, DP_ERR_FORMAT, "CMYK");
     expect_fail("rgb.png", 2, DP_ERR_ARG, "channels must be 1 (grey) or 3 (RGB), got 2");
     expect_fail("rgb.jpg", 0, DP_ERR_ARG, "got 0");
