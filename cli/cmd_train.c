@@ -9,14 +9,19 @@
  *                        the position in the run (metadata "progress")
  *   metrics.jsonl        one JSON line per finished epoch
  *   summary.json         the Table 5.1 row, once the run has finished
+ *   .lock                flock()ed by the one trainer working in the folder
+ * (docs/guide.md, "The run folder").
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -34,7 +39,8 @@ static const char *const TRAIN_USAGE =
     "momentum, cosine learning rate per epoch, alphas in their own group at a tenth of\n"
     "the learning rate).  Shows progress, writes after every epoch a line to\n"
     "DIR/metrics.jsonl and a checkpoint DIR/checkpoint.safetensors (atomically), and\n"
-    "ends with the paper's Table 5.1 row (accuracy, GMACs, learned sizes).\n"
+    "ends with the paper's Table 5.1 row (accuracy, GMACs, learned sizes).  One trainer\n"
+    "at a time may use a run folder.\n"
     "\n"
     "Model\n"
     "  --model M        vgg16 | resnet50 | mobilenetv2                (default vgg16)\n"
@@ -174,20 +180,118 @@ static const char *run_from_json(const cJSON *o, run_cfg *r)
 
 /* ---- small file helpers ------------------------------------------------------ */
 
-/* Writes text to path atomically (temporary file, fsync, rename). */
+static uint64_t mix(uint64_t z);
+
+/* Creates "<path>.tmp.XXXXXXXX" (name in tmp) for writing, with O_CREAT | O_EXCL |
+ * O_NOFOLLOW: whatever already has that name in the run folder (a link planted
+ * there, a file a crash left) is never opened, so the write cannot land in
+ * another file; another name is tried.  The descriptor, or -1 with errno set. */
+static int open_temp(const char *path, char *tmp, size_t cap)
+{
+    static unsigned counter;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t z = ((uint64_t)getpid() << 32) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ counter++;
+    for (int tries = 0; tries < 100; tries++) {
+        z = mix(z);
+        if (snprintf(tmp, cap, "%s.tmp.%08llx", path, (unsigned long long)(z & 0xffffffffULL)) >= (int)cap) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        const int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+        if (fd >= 0 || errno != EEXIST) return fd;
+    }
+    return -1;
+}
+
+/* fsync the folder holding path, so that a rename into it is durable. */
+static int sync_parent(const char *path)
+{
+    char dir[4200];
+    const char *slash = strrchr(path, '/');
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) + (slash == path) : 1, slash ? path : ".");
+    const int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    const int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+/* Writes text to path atomically (a new temporary file, fsync, rename, fsync of
+ * the folder); errno tells why on failure. */
 static int write_atomic(const char *path, const char *text)
 {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) return -1;
-    int bad = fputs(text, f) < 0 || fputc('\n', f) == EOF || fflush(f) || fsync(fileno(f));
-    bad |= fclose(f) != 0;
+    char tmp[4300];
+    const int fd = open_temp(path, tmp, sizeof tmp);
+    if (fd < 0) return -1;
+    FILE *f = fdopen(fd, "w");
+    int bad = !f || fputs(text, f) < 0 || fputc('\n', f) == EOF || fflush(f) || fsync(fileno(f));
+    const int e = errno;
+    bad |= f ? fclose(f) != 0 : close(fd) != 0;
     if (bad || rename(tmp, path)) {
-        remove(tmp);
+        const int e2 = bad ? e : errno;
+        unlink(tmp);
+        errno = e2;
         return -1;
     }
-    return 0;
+    return sync_parent(path);
+}
+
+/* Takes the run folder for this process: an exclusive flock() on DIR/.lock, held
+ * until the process ends (the descriptor stays open), with our PID written in
+ * the file for the next one to name.  A second trainer is refused: two writers
+ * would interleave their epochs in metrics.jsonl and overwrite each other's
+ * checkpoints.  Returns the descriptor, or -1 after saying why (exit 1). */
+static int lock_run(const char *dir)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/.lock", dir);
+    const int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0666);
+    if (fd < 0) {
+        fprintf(stderr, "dynopool: cannot lock the run folder %s: %s: %s\n", dir, path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB)) {
+        const int e = errno;
+        char pid[24] = "";
+        const ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+        pid[n > 0 ? n : 0] = 0;
+        pid[strspn(pid, "0123456789")] = 0;
+        if (e == EWOULDBLOCK)
+            fprintf(stderr, "dynopool: %s is in use by another 'dynopool train'%s%s%s, which holds %s; one "
+                            "trainer at a time per run folder: wait for it to finish or stop it\n",
+                    dir, pid[0] ? " (PID " : "", pid, pid[0] ? ")" : "", path);
+        else fprintf(stderr, "dynopool: cannot lock the run folder %s: %s: %s\n", dir, path, strerror(e));
+        close(fd);
+        return -1;
+    }
+    struct stat st; /* the PID is information only: never written into a file linked elsewhere */
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1 && ftruncate(fd, 0) == 0) {
+        char b[24];
+        const int n = snprintf(b, sizeof b, "%ld\n", (long)getpid());
+        if (pwrite(fd, b, (size_t)n, 0) != n) (void)0;
+    }
+    return fd;
+}
+
+/* Removes the temporary files of the run folder's own files ("<name>.tmp" from
+ * older versions, "<name>.tmp.*") that a crash or a kill left behind.  Only with
+ * the folder locked: then no live writer owns them. */
+static void remove_stale_temps(const char *dir)
+{
+    static const char *const own[] = {"run.json", "summary.json", "metrics.jsonl", "checkpoint.safetensors"};
+    DIR *d = opendir(dir);
+    const struct dirent *e;
+    while (d && (e = readdir(d)) != NULL)
+        for (size_t k = 0; k < sizeof own / sizeof own[0]; k++) {
+            const size_t l = strlen(own[k]);
+            if (!strncmp(e->d_name, own[k], l) &&
+                (!strcmp(e->d_name + l, ".tmp") || !strncmp(e->d_name + l, ".tmp.", 5))) {
+                unlinkat(dirfd(d), e->d_name, 0);
+                break;
+            }
+        }
+    if (d) closedir(d);
 }
 
 static int write_json(const char *dir, const char *name, cJSON *o)
@@ -480,7 +584,10 @@ static int log_epoch(const run_cfg *r, const progress *p, const char *mpath, flo
     cJSON_AddNumberToObject(o, "seconds", secs);
     char *line = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
-    FILE *f = fopen(mpath, "a");
+    /* O_NOFOLLOW: a link planted as metrics.jsonl does not make us append elsewhere */
+    const int fd = open(mpath, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0666);
+    FILE *f = fd >= 0 ? fdopen(fd, "a") : NULL;
+    if (fd >= 0 && !f) close(fd);
     const int bad = !line || !f || fprintf(f, "%s\n", line) < 0 || fflush(f) || fsync(fileno(f));
     if (f) fclose(f);
     free(line);
@@ -727,6 +834,12 @@ int cmd_train(int argc, char **argv)
         char path[4200];
         snprintf(path, sizeof path, "%s/run.json", resume);
         const int ep = r.epochs;
+        /* one trainer per folder, from before the first read to the end (a folder
+         * without run.json is no run: the read below says so) */
+        if (access(path, F_OK) == 0) {
+            if (lock_run(resume) < 0) return 1;
+            remove_stale_temps(resume);
+        }
         if (!(rj = read_json(path, err, sizeof err))) {
             fprintf(stderr, "dynopool: cannot resume: %s\n", err);
             return 1;
@@ -811,6 +924,15 @@ int cmd_train(int argc, char **argv)
         }
         printf("resuming %s at epoch %d, step %d (from %s)\n", r.out, p.epoch + 1, p.batch + 1, ck);
     } else {
+        if (cli_mkdirs(r.out)) {
+            fprintf(stderr, "dynopool: cannot create %s: %s\n", r.out, strerror(errno));
+            rc = 1;
+            goto fail_model;
+        }
+        if (lock_run(r.out) < 0) { /* before the look: a run starting there now has no checkpoint yet */
+            rc = 1;
+            goto fail_model;
+        }
         struct stat st;
         if (stat(ck, &st) == 0) {
             fprintf(stderr, "dynopool: %s already holds a run; continue it with "
@@ -818,11 +940,7 @@ int cmd_train(int argc, char **argv)
             rc = 2;
             goto fail_model;
         }
-        if (cli_mkdirs(r.out)) {
-            fprintf(stderr, "dynopool: cannot create %s: %s\n", r.out, strerror(errno));
-            rc = 1;
-            goto fail_model;
-        }
+        remove_stale_temps(r.out);
         cJSON *o = run_to_json(&r);
         dp_model *h = NULL;
         dp_model_config hc = r.cfg;

@@ -2,7 +2,8 @@
 # train_test.sh DYNOPOOL TEST_DATA — `dynopool train` and `eval` end to end on
 # small generated datasets (test_data --write-fixtures): a run, an interrupted run
 # resumed to the same bytes, SIGTERM, a NaN stop that keeps the last checkpoint,
-# and a clear error with a non-zero exit for every kind of bad input.
+# one trainer per run folder, links planted in a run folder, and a clear error
+# with a non-zero exit for every kind of bad input.
 set -u
 dp=$1; fixtures=$2
 T=$(mktemp -d /tmp/dp_train_test.XXXXXX)
@@ -46,6 +47,16 @@ cmp -s "$T/a/checkpoint.safetensors" "$T/b/checkpoint.safetensors" \
 untimed "$T/a/metrics.jsonl" > "$T/ma"; untimed "$T/b/metrics.jsonl" > "$T/mb"
 cmp -s "$T/ma" "$T/mb" || { echo "FAIL resume: metrics differ"; diff "$T/ma" "$T/mb" | head -4; fail=$((fail + 1)); }
 expect resume_done 0 "all 6 epochs are done" $dp train --resume "$T/b"
+# a run folder cannot redirect a write: links planted at temporary names are not
+# followed (the file they point to keeps its bytes), and are cleared away
+printf precious > "$T/victim"
+for f in summary.json metrics.jsonl run.json; do ln -s "$T/victim" "$T/b/$f.tmp"; done
+expect resume_links 0 "all 6 epochs are done" $dp train --resume "$T/b"
+[ "$(cat "$T/victim")" = precious ] || { echo "FAIL resume_links: a planted link was written through"; fail=$((fail + 1)); }
+for f in summary.json metrics.jsonl run.json; do
+  { [ -f "$T/b/$f" ] && [ ! -L "$T/b/$f" ] && [ ! -L "$T/b/$f.tmp" ]; } \
+    || { echo "FAIL resume_links: $f is a link or its planted link is still there"; fail=$((fail + 1)); }
+done
 expect resume_done_row 0 "vgg16 x0.25 +dynopool +good +$(printf %.2f "$acc")%" $dp train --resume "$T/b"
 expect extend 0 "epoch 7/7" $dp train --resume "$T/b" --epochs 7
 expect extended 0 "all 7 epochs are done" $dp train --resume "$T/b"
@@ -62,6 +73,19 @@ else
   echo "ok   sigterm"
 fi
 expect sigterm_resume 130 "resuming $T/s" $dp train --resume "$T/s" --interrupt-after 1
+
+# 3b. one trainer per run folder: a second start and a --resume while it runs are
+# refused, naming the folder and the PID; the epochs are written once each
+$dp train $small --epochs 3 --out "$T/l" > "$T/l.log" 2>&1 &
+pid=$!
+i=0
+while [ $i -lt 300 ] && ! grep -q "^training " "$T/l.log"; do sleep 0.1; i=$((i + 1)); done
+expect lock_second 1 "$T/l is in use by another 'dynopool train' \\(PID $pid\\)" $dp train $small --epochs 3 --out "$T/l"
+expect lock_resume 1 "$T/l is in use by another 'dynopool train' \\(PID $pid\\)" $dp train --resume "$T/l"
+wait $pid; rc=$?
+epochs=$(sed 's/^{"epoch":\([0-9]*\),.*/\1/' "$T/l/metrics.jsonl" | tr '\n' ' ')
+[ $rc -eq 0 ] && [ "$epochs" = "1 2 3 " ] \
+  || { echo "FAIL lock: the first trainer exited $rc; epochs in metrics.jsonl: $epochs"; fail=$((fail + 1)); }
 
 # 4. a NaN loss stops the run and leaves the last checkpoint untouched
 expect nan_setup 130 "checkpoint saved" $dp train $small --epochs 3 --out "$T/n" --interrupt-after 10
