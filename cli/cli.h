@@ -11,6 +11,10 @@
 
 enum { EXIT_USAGE = 2 };
 
+/* The program as the user typed it (argv[0], e.g. "build/dynopool"), for the
+ * commands we suggest; "dynopool" when unknown. */
+extern const char *cli_prog;
+
 /* Prints "dynopool: <fmt with arg>" and the --help hint; returns EXIT_USAGE. */
 int cli_usage_error(const char *fmt, const char *arg);
 /* Whole-string numbers; 0 on success. */

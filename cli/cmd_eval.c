@@ -1,5 +1,6 @@
 /* cmd_eval.c — `dynopool eval`: a checkpoint's accuracy, loss, GMACs and sizes
  * on a dataset split, with the normalisation and variant it was trained with. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@ static const char *const EVAL_USAGE =
     "  --batch B        images per forward pass                    (default 256)\n"
     "  --workers N      loader threads                             (default 1)\n"
     "  --json           one JSON object\n"
+    "A loss that is not finite (a diverged model) is reported and exits 1.\n"
     "Example:\n"
     "  dynopool eval --checkpoint runs/fmnist/checkpoint.safetensors --json\n";
 
@@ -179,6 +181,12 @@ int cmd_eval(int argc, char **argv)
             for (int i = 0; i < info.n_alphas; i++) printf(" (%.3f, %.3f)", info.alphas[i][0], info.alphas[i][1]);
             putchar('\n');
         }
+    }
+    if (!rc && !isfinite(loss)) { /* a diverged model: never a silent success */
+        fprintf(stderr, "dynopool: %s: the loss on %d images of %s is %s: the model's outputs are not finite "
+                        "(did its training diverge?)\n",
+                ckpt, n, cli_data_name(data), isnan(loss) ? "NaN" : "infinite");
+        rc = 1;
     }
     dp_dataset_free(ds);
     dp_model_free(m);

@@ -78,8 +78,9 @@ static const char *const TRAIN_USAGE =
     "\n"
     "Ctrl-C (or SIGTERM) finishes the current step, saves a checkpoint and exits with\n"
     "status 130 (143); `dynopool train --resume DIR` then gives the same weights,\n"
-    "alphas and metrics as a run that was never interrupted.  A NaN or infinite loss\n"
-    "stops the run (exit 1) and leaves the last good checkpoint untouched.\n"
+    "alphas and metrics as a run that was never interrupted.  A run that diverges (a NaN\n"
+    "or infinite loss, test loss or weight) stops (exit 1) and leaves the last good\n"
+    "checkpoint untouched.\n"
     "Example (README's main job: about 4 minutes of training on 2 cores):\n"
     "  dynopool train --width 0.25 --epochs 25 --out runs/fmnist-dynopool\n";
 
@@ -449,6 +450,44 @@ static void catch_signals(void)
 
 /* ---- the training loop ----------------------------------------------------------- */
 
+/* Ends the live progress line (terminals only) so that a message starts on a
+ * line of its own. */
+static void end_live_line(int *live)
+{
+    if (*live) {
+        putchar('\n');
+        fflush(stdout);
+    }
+    *live = 0;
+}
+
+/* Decodes the images idx[0..n) (idx NULL: the first n) of ds as an evaluation
+ * will; prints the first error.  Only image folders decode on demand: the other
+ * formats were read and checked whole when opened. */
+static int check_images(const dp_dataset *ds, const dp_transform *t, const int *idx, int n, int workers)
+{
+    dp_dataset_info di;
+    dp_dataset_info_get(ds, &di);
+    if (di.kind != DP_DATA_FOLDER || n <= 0) return DP_OK;
+    int *order = malloc(sizeof(int) * (size_t)n);
+    dp_loader *ld = NULL;
+    char err[1024] = "";
+    int rc = order ? DP_OK : DP_ERR_NOMEM;
+    for (int i = 0; !rc && i < n; i++) order[i] = idx ? idx[i] : i;
+    if (!rc) rc = dp_loader_create(ds, t, 16, workers, &ld);
+    if (!rc) rc = dp_loader_start(ld, order, n, 0, 0);
+    const float *x;
+    const int *lab;
+    int nb;
+    while (!rc && (rc = dp_loader_next(ld, &x, &lab, &nb, NULL, err, sizeof err)) == DP_OK) continue;
+    if (rc == 1) rc = DP_OK;
+    if (rc) fprintf(stderr, "dynopool: %s\n", err[0] ? err : dp_strerror(rc));
+    dp_loader_free(ld);
+    free(order);
+    return rc;
+}
+
+
 typedef struct { /* position in the run, saved in every checkpoint */
     int epoch, batch;          /* the next step: epoch (0-based) and batch within it */
     double loss, task, gmacs;  /* sums over the epoch so far (per-batch means x batch) */
@@ -558,6 +597,21 @@ static int save(dp_model *m, const char *dir, const run_cfg *r, const progress *
     free(runs);
     free(prog);
     return rc;
+}
+
+/* The checkpoint of a run stopped mid-epoch, unless the model holds NaN or
+ * infinite values: a diverged model never replaces the last good checkpoint. */
+static int save_finite(dp_model *m, const run_cfg *r, const progress *p, const float *mean, const float *std)
+{
+    char first[128];
+    const int bad = dp_model_nonfinite(m, first, sizeof first);
+    if (bad > 0) {
+        fprintf(stderr, "dynopool: the run diverged at epoch %d, step %d: %d tensors hold NaN or infinite values "
+                        "(first: %s).\n  Nothing was saved after the last good checkpoint (%s/checkpoint.safetensors); "
+                        "try a lower --lr, --wd or --lambda.\n", p->epoch + 1, p->batch, bad, first, r->out);
+        return DP_ERR_NONFINITE;
+    }
+    return save(m, r->out, r, p, mean, std);
 }
 
 /* After an epoch: its line in metrics.jsonl (appended, synced) and on stdout. */
@@ -883,6 +937,9 @@ int cmd_train(int argc, char **argv)
     dp_transform ttr = dp_transform_defaults(tr, 1, r.variant), tte = dp_transform_defaults(te, 0, r.variant);
     memcpy(ttr.mean, mean, sizeof mean), memcpy(ttr.std, sd, sizeof sd);
     memcpy(tte.mean, mean, sizeof mean), memcpy(tte.std, sd, sizeof sd);
+    /* every image the epochs will evaluate, decoded once now: a bad one stops the
+     * run before it trains, not after an epoch that would then be lost */
+    if ((rc = check_images(te, &tte, NULL, n_test, workers))) goto fail_data;
     r.cfg.in_ch = di.channels;
     r.cfg.size = dp_variant_size(r.variant, di.size);
     r.cfg.classes = di.classes;
@@ -936,7 +993,7 @@ int cmd_train(int argc, char **argv)
         struct stat st;
         if (stat(ck, &st) == 0) {
             fprintf(stderr, "dynopool: %s already holds a run; continue it with "
-                            "'dynopool train --resume %s', or choose another --out\n", r.out, r.out);
+                            "'%s train --resume %s', or choose another --out\n", r.out, cli_prog, r.out);
             rc = 2;
             goto fail_model;
         }
@@ -987,7 +1044,7 @@ int cmd_train(int argc, char **argv)
     const int steps_per_epoch = (n_train + r.batch - 1) / r.batch;
     long steps_here = 0;
     const double t_run = now_s();
-    int diverged = 0;
+    int diverged = 0, live = 0; /* live: a progress line without its newline is on the terminal */
     for (; p.epoch < r.epochs && !g_signal && !diverged; p.epoch++, p.batch = 0) {
         const double cosf = 0.5 * (1.0 + cos(3.14159265358979323846 * p.epoch / r.epochs));
         const float lr = (float)(r.lr * cosf), lra = (float)(r.alpha_lr * cosf);
@@ -1006,16 +1063,28 @@ int cmd_train(int argc, char **argv)
             rc = dp_model_train_step(m, x, lab, nb, &tc, poison_after && steps_here >= poison_after ? INFINITY : lr,
                                      lra, &st);
             if (rc == DP_ERR_NONFINITE) {
-                fprintf(stderr, "%sdynopool: the loss is not finite at epoch %d, step %d (lr %g): the run "
+                end_live_line(&live);
+                fprintf(stderr, "dynopool: the loss is not finite at epoch %d, step %d (lr %g): the run "
                                 "diverged.\n  Nothing was saved after the last good checkpoint (%s); "
                                 "try a lower --lr or --lambda.\n",
-                        tty ? "\n" : "", p.epoch + 1, p.batch + 1, (double)lr,
-                        access(ck, F_OK) == 0 ? ck : "none yet");
+                        p.epoch + 1, p.batch + 1, (double)lr, access(ck, F_OK) == 0 ? ck : "none yet");
                 diverged = 1;
                 break;
             }
             if (rc) {
-                fprintf(stderr, "dynopool: training step failed: %s\n", dp_strerror(rc));
+                end_live_line(&live);
+                char first[128];
+                const int bad = dp_model_nonfinite(m, first, sizeof first);
+                if (bad > 0) { /* the step's update went to infinity (e.g. a huge --lr): a divergence */
+                    fprintf(stderr, "dynopool: the training diverged at epoch %d, step %d (lr %g): after the "
+                                    "update %d tensors hold NaN or infinite values (first: %s).\n  Nothing was "
+                                    "saved after the last good checkpoint (%s); try a lower --lr.\n",
+                            p.epoch + 1, p.batch + 1, (double)lr, bad, first, access(ck, F_OK) == 0 ? ck : "none yet");
+                    diverged = 1;
+                } else {
+                    fprintf(stderr, "dynopool: training step failed at epoch %d, step %d: %s\n", p.epoch + 1,
+                            p.batch + 1, dp_strerror(rc));
+                }
                 break;
             }
             p.loss += st.loss * nb, p.task += st.loss_task * nb, p.gmacs += st.loss_gmacs * nb;
@@ -1040,6 +1109,7 @@ int cmd_train(int argc, char **argv)
                     struct winsize ws;
                     const int cols = ioctl(fileno(stdout), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20 ? ws.ws_col : 200;
                     printf("\r\033[K%.*s", cols - 1, line);
+                    live = 1;
                 } else {
                     puts(line);
                 }
@@ -1047,14 +1117,19 @@ int cmd_train(int argc, char **argv)
                 t_ref = t_log = t;
             }
         }
-        if (tty) printf("\r\033[K");
+        if (rc == 1 && !g_signal) { /* the epoch's end: its summary line replaces the live one */
+            if (live) printf("\r\033[K");
+            live = 0;
+        } else {
+            end_live_line(&live); /* what follows (an interruption, an error) starts on a line of its own */
+        }
         if (rc == 1) rc = DP_OK;
         if (rc && !diverged) {
             if (err[0]) { /* the data failed (an unreadable image): keep what was learned */
                 fprintf(stderr, "dynopool: %s\n", err);
-                if (p.seen && !save(m, r.out, &r, &p, mean, sd))
+                if (p.seen && !save_finite(m, &r, &p, mean, sd))
                     fprintf(stderr, "dynopool: checkpoint saved at epoch %d step %d; fix or remove the file, "
-                                    "then: dynopool train --resume %s\n", p.epoch + 1, p.batch, r.out);
+                                    "then: %s train --resume %s\n", p.epoch + 1, p.batch, cli_prog, r.out);
             }
             break;
         }
@@ -1063,6 +1138,24 @@ int cmd_train(int argc, char **argv)
         const double t_train = now_s() - t_epoch;
         double tl, ta;
         if ((rc = cli_evaluate(m, te, &tte, n_test, r.batch, workers, &tl, &ta))) break;
+        /* a diverged model is never saved, even when every step's loss was finite
+         * (a huge weight decay can blow the weights up between two losses) */
+        char first[128], why[400];
+        const int bad = dp_model_nonfinite(m, first, sizeof first);
+        if (bad || !isfinite(tl)) {
+            size_t o = 0;
+            why[0] = 0;
+            if (!isfinite(tl))
+                o += (size_t)snprintf(why + o, sizeof why - o, "the test loss is %s", isnan(tl) ? "NaN" : "infinite");
+            if (bad > 0 && o < sizeof why)
+                snprintf(why + o, sizeof why - o, "%s%d tensors hold NaN or infinite values (first: %s)",
+                         o ? ", " : "", bad, first);
+            fprintf(stderr, "dynopool: the run diverged in epoch %d: %s.\n  Nothing was saved after the last good "
+                            "checkpoint (%s); try a lower --lr, --wd or --lambda.\n",
+                    p.epoch + 1, why, access(ck, F_OK) == 0 ? ck : "none yet");
+            diverged = 1;
+            break;
+        }
         dp_model_info_get(m, &info);
         if (ta > p.best_acc) p.best_acc = ta, p.best_epoch = p.epoch + 1;
         if ((rc = log_epoch(&r, &p, mpath, lr, lra, tl, ta, &info, imgs_here / t_train,
@@ -1074,13 +1167,13 @@ int cmd_train(int argc, char **argv)
     }
     if (g_signal && !diverged && rc == DP_OK) {
         const int sig = g_signal;
-        rc = save(m, r.out, &r, &p, mean, sd);
+        rc = save_finite(m, &r, &p, mean, sd);
         char where[64];
         if (p.batch) snprintf(where, sizeof where, "in epoch %d after step %d", p.epoch + 1, p.batch);
         else snprintf(where, sizeof where, "after epoch %d", p.epoch);
-        fprintf(stderr, "dynopool: %s %s; %s\n  continue with: dynopool train --resume %s\n",
+        fprintf(stderr, "dynopool: %s %s; %s\n  continue with: %s train --resume %s\n",
                 sig == SIGTERM ? "terminated" : "interrupted", where,
-                rc ? "the checkpoint could NOT be saved" : "checkpoint saved", r.out);
+                rc ? "the checkpoint could NOT be saved" : "checkpoint saved", cli_prog, r.out);
         rc = rc ? 1 : 128 + sig;
         goto fail_loop;
     }

@@ -2,8 +2,9 @@
 # train_test.sh DYNOPOOL TEST_DATA — `dynopool train` and `eval` end to end on
 # small generated datasets (test_data --write-fixtures): a run, an interrupted run
 # resumed to the same bytes, SIGTERM, a NaN stop that keeps the last checkpoint,
-# one trainer per run folder, links planted in a run folder, and a clear error
-# with a non-zero exit for every kind of bad input.
+# divergence that saves nothing, one trainer per run folder, links planted in a
+# run folder, Ctrl-C on a terminal, and a clear error with a non-zero exit for
+# every kind of bad input.
 set -u
 dp=$1; fixtures=$2
 T=$(mktemp -d /tmp/dp_train_test.XXXXXX)
@@ -38,7 +39,7 @@ acc=$(sed -n '$s/.*"test_acc":\([0-9.]*\).*/\1/p' "$T/a/metrics.jsonl")
 awk -v a="$acc" 'BEGIN { exit !(a >= 50) }' || { echo "FAIL run: test accuracy $acc% < 50% on a learnable set"; fail=$((fail + 1)); }
 
 # 2. interrupted twice (mid-epoch, then in the next epoch), resumed: the same bytes
-expect interrupt 130 "continue with: dynopool train --resume $T/b" \
+expect interrupt 130 "continue with: $dp train --resume $T/b" \
   $dp train $small --epochs 6 --out "$T/b" --interrupt-after 3
 expect interrupt_again 130 "resuming $T/b at epoch 1, step 4" $dp train --resume "$T/b" --interrupt-after 9
 expect resume 0 "Result" $dp train --resume "$T/b"
@@ -87,6 +88,19 @@ epochs=$(sed 's/^{"epoch":\([0-9]*\),.*/\1/' "$T/l/metrics.jsonl" | tr '\n' ' ')
 [ $rc -eq 0 ] && [ "$epochs" = "1 2 3 " ] \
   || { echo "FAIL lock: the first trainer exited $rc; epochs in metrics.jsonl: $epochs"; fail=$((fail + 1)); }
 
+# 3c. Ctrl-C on a terminal: the message starts on a line of its own, not glued to
+# the live progress line (script(1) gives the run a terminal)
+if command -v script > /dev/null 2>&1; then
+  script -qec "$dp train $small --epochs 2 --out $T/u --interrupt-after 8" /dev/null > "$T/u.log" 2>&1
+  if tr -d '\r' < "$T/u.log" | grep -a "interrupted" | grep -q "^dynopool: interrupted in epoch 1"; then
+    echo "ok   tty_interrupt"
+  else
+    echo "FAIL tty_interrupt: the message does not start a line"; tr -d '\r' < "$T/u.log" | tail -3; fail=$((fail + 1))
+  fi
+else
+  echo "skip tty_interrupt: no script(1)"
+fi
+
 # 4. a NaN loss stops the run and leaves the last checkpoint untouched
 expect nan_setup 130 "checkpoint saved" $dp train $small --epochs 3 --out "$T/n" --interrupt-after 10
 cp "$T/n/checkpoint.safetensors" "$T/n.before"
@@ -96,6 +110,18 @@ expect nan_message 1 "Nothing was saved after the last good checkpoint \\($T/n/c
 cmp -s "$T/n.before" "$T/n/checkpoint.safetensors" \
   || { echo "FAIL nan: the checkpoint changed"; fail=$((fail + 1)); }
 
+# a finite training loss with weights gone to infinity (a huge weight decay): the
+# test loss says it; nothing saved, nothing logged
+expect diverge_wd 1 "the run diverged in epoch 1: the test loss is NaN" \
+  $dp train $small --limit 64 --epochs 2 --wd 1e30 --out "$T/wd"
+{ [ ! -e "$T/wd/checkpoint.safetensors" ] && [ ! -e "$T/wd/checkpoint-best.safetensors" ] && [ ! -s "$T/wd/metrics.jsonl" ]; } \
+  || { echo "FAIL diverge_wd: a diverged epoch was saved or logged"; ls "$T/wd"; fail=$((fail + 1)); }
+# an update that overflows (a learning rate too large for floats): a divergence, not a step "failure"
+expect diverge_lr 1 "the training diverged at epoch 1, step 1 \\(lr inf\\): after the update [0-9]+ tensors hold NaN" \
+  $dp train $small --epochs 1 --lr 1e308 --out "$T/lr"
+expect diverge_lr_hint 1 "Nothing was saved after the last good checkpoint \\(none yet\\); try a lower --lr" \
+  $dp train $small --epochs 1 --lr 1e308 --out "$T/lr2"
+
 # 5. eval: the accuracy the run logged, JSON, and mismatches
 expect eval 0 "accuracy +$(printf %.2f "$acc")%" $dp eval --checkpoint "$T/a" --data "$D" --limit 128
 expect eval_json 0 "\"accuracy\":[[:space:]]*$acc" $dp eval --checkpoint "$T/a/checkpoint.safetensors" --limit 128 --json
@@ -103,6 +129,16 @@ expect eval_other_data 1 "model for 1x16x16 inputs and 10 classes, but .*/cifar 
   $dp eval --checkpoint "$T/a" --data "$T/fx/cifar" --split train
 expect eval_not_checkpoint 1 "metrics.jsonl" $dp eval --checkpoint "$T/a/metrics.jsonl"
 expect eval_no_checkpoint 2 "needs --checkpoint" $dp eval --data "$D"
+
+# a model with a NaN weight: its loss is NaN, and eval says so and exits 1
+cp "$T/a/checkpoint.safetensors" "$T/nanw.safetensors"
+hl=$(od -An -tu8 -N8 "$T/nanw.safetensors" | tr -d ' ')
+off=$(head -c $((8 + hl)) "$T/nanw.safetensors" | tail -c "$hl" | grep -ao '"classifier\.weight":{[^}]*}' | head -1 \
+  | sed 's/.*"data_offsets":\[\([0-9]*\),.*/\1/')
+[ -n "$off" ] || { echo "FAIL eval_nan: no classifier.weight in the checkpoint's header"; fail=$((fail + 1)); off=0; }
+printf '\000\000\300\177' | dd of="$T/nanw.safetensors" bs=1 seek=$((8 + hl + off)) conv=notrunc 2> /dev/null
+expect eval_nan 1 "nanw.safetensors: the loss on 128 images of good is NaN" \
+  $dp eval --checkpoint "$T/nanw.safetensors" --data "$D" --limit 128
 
 # 6. other data: an image folder, CIFAR-10, a toy variant
 expect folder 0 "lr 0.01 \\(alphas 0.001\\)" $dp train --data "$T/fx/folder" --input 16 --width 0.25 --batch 4 --epochs 1 --out "$T/f"
@@ -115,6 +151,11 @@ expect eval_other_model 1 "is a model for 3x16x16 inputs and 2 classes, but .*/g
   $dp eval --checkpoint "$T/f" --data "$D"
 expect cifar_truncated 1 "test_batch.bin: truncated: .*3073-byte records" \
   $dp train --data "$T/fx/cifar" --epochs 1 --out "$T/c"
+# an unreadable test image stops the run before it trains, not after an epoch
+cp -r "$T/fx/folder" "$T/badtest" && printf 'not a png' > "$T/badtest/test/cat/0.png"
+expect bad_test_image 1 "badtest/test/cat/0.png: not a JPEG or PNG file" \
+  $dp train --data "$T/badtest" --input 16 --width 0.25 --batch 4 --epochs 1 --out "$T/bt"
+[ ! -e "$T/bt/run.json" ] || { echo "FAIL bad_test_image: the run started"; fail=$((fail + 1)); }
 
 # the memory guard binds and says so
 expect max_side 0 "sizes 7x7 .*\\(max side bound: alphas raised\\)" $dp train $small --epochs 1 --max-side 7 --out "$T/cap"
@@ -137,7 +178,7 @@ expect width 2 "--width: expected a number in \\(0, 16\\], got '-1'" $dp train -
 expect variant_bad 2 "--variant: expected none, stretch-v, tile or large, got 'wide'" $dp train --variant wide
 expect lr_bad 2 "--lr: expected a positive number" $dp train --lr abc
 expect resume_model 2 "only --epochs" $dp train --resume "$T/a" --model resnet50
-expect out_exists 2 "already holds a run; continue it with 'dynopool train --resume $T/a'" \
+expect out_exists 2 "already holds a run; continue it with '$dp train --resume $T/a'" \
   $dp train $small --epochs 1 --out "$T/a"
 expect resume_missing 1 "$T/zz/run.json: cannot open" $dp train --resume "$T/zz"
 expect help 0 "--resume DIR" $dp train --help
