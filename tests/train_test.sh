@@ -3,8 +3,8 @@
 # small generated datasets (test_data --write-fixtures): a run, an interrupted run
 # resumed to the same bytes, SIGTERM, a NaN stop that keeps the last checkpoint,
 # divergence that saves nothing, one trainer per run folder, links planted in a
-# run folder, Ctrl-C on a terminal, and a clear error with a non-zero exit for
-# every kind of bad input.
+# run folder, the best checkpoint and --val-split, and a clear error with a
+# non-zero exit for every kind of bad input.
 set -u
 dp=$1; fixtures=$2
 T=$(mktemp -d /tmp/dp_train_test.XXXXXX)
@@ -37,6 +37,11 @@ expect run 0 "Result \\(the paper's Table 5.1 row" $dp train $small --epochs 6 -
 [ "$(wc -l < "$T/a/metrics.jsonl")" -eq 6 ] || { echo "FAIL run: metrics.jsonl lines"; fail=$((fail + 1)); }
 acc=$(sed -n '$s/.*"test_acc":\([0-9.]*\).*/\1/p' "$T/a/metrics.jsonl")
 awk -v a="$acc" 'BEGIN { exit !(a >= 50) }' || { echo "FAIL run: test accuracy $acc% < 50% on a learnable set"; fail=$((fail + 1)); }
+# without --val-split the best epoch is the best test accuracy, and the summary says so
+best=$(sed 's/.*"epoch":\([0-9]*\),.*"test_acc":\([0-9.]*\),.*/\2 \1/' "$T/a/metrics.jsonl" | sort -s -k1,1nr | head -1)
+grep -q "\"best_chosen_on\":[[:space:]]*\"test\"" "$T/a/summary.json" \
+  && grep -q "\"best_epoch\":[[:space:]]*${best#* }," "$T/a/summary.json" && [ -f "$T/a/checkpoint-best.safetensors" ] \
+  || { echo "FAIL run: summary.json does not name best epoch ${best#* } chosen on the test split"; fail=$((fail + 1)); }
 
 # 2. interrupted twice (mid-epoch, then in the next epoch), resumed: the same bytes
 expect interrupt 130 "continue with: $dp train --resume $T/b" \
@@ -109,7 +114,6 @@ expect nan_message 1 "Nothing was saved after the last good checkpoint \\($T/n/c
   $dp train --resume "$T/n" --poison-after 1
 cmp -s "$T/n.before" "$T/n/checkpoint.safetensors" \
   || { echo "FAIL nan: the checkpoint changed"; fail=$((fail + 1)); }
-
 # a finite training loss with weights gone to infinity (a huge weight decay): the
 # test loss says it; nothing saved, nothing logged
 expect diverge_wd 1 "the run diverged in epoch 1: the test loss is NaN" \
@@ -129,7 +133,6 @@ expect eval_other_data 1 "model for 1x16x16 inputs and 10 classes, but .*/cifar 
   $dp eval --checkpoint "$T/a" --data "$T/fx/cifar" --split train
 expect eval_not_checkpoint 1 "metrics.jsonl" $dp eval --checkpoint "$T/a/metrics.jsonl"
 expect eval_no_checkpoint 2 "needs --checkpoint" $dp eval --data "$D"
-
 # a model with a NaN weight: its loss is NaN, and eval says so and exits 1
 cp "$T/a/checkpoint.safetensors" "$T/nanw.safetensors"
 hl=$(od -An -tu8 -N8 "$T/nanw.safetensors" | tr -d ' ')
@@ -156,6 +159,30 @@ cp -r "$T/fx/folder" "$T/badtest" && printf 'not a png' > "$T/badtest/test/cat/0
 expect bad_test_image 1 "badtest/test/cat/0.png: not a JPEG or PNG file" \
   $dp train --data "$T/badtest" --input 16 --width 0.25 --batch 4 --epochs 1 --out "$T/bt"
 [ ! -e "$T/bt/run.json" ] || { echo "FAIL bad_test_image: the run started"; fail=$((fail + 1)); }
+
+# 6b. --val-split: the best epoch chosen on held-out training images, recorded,
+# resumable to the same bytes; eval --best uses it
+expect val_split 0 "384 train / 128 validation / 128 test images" \
+  $dp train $small --epochs 3 --val-split 0.25 --out "$T/vs"
+grep -q '"val_split":[[:space:]]*0.25' "$T/vs/run.json" || { echo "FAIL val_split: not in run.json"; fail=$((fail + 1)); }
+[ "$(grep -c '"val_loss":.*"val_acc":' "$T/vs/metrics.jsonl")" -eq 3 ] || { echo "FAIL val_split: metrics lines without val_acc"; fail=$((fail + 1)); }
+vbest=$(sed 's/.*"epoch":\([0-9]*\),.*"val_acc":\([0-9.]*\),.*/\2 \1/' "$T/vs/metrics.jsonl" | sort -s -k1,1nr | head -1)
+vtest=$(sed -n "s/^{\"epoch\":${vbest#* },.*\"test_acc\":\([0-9.]*\),.*/\1/p" "$T/vs/metrics.jsonl")
+{ grep -q '"best_chosen_on":[[:space:]]*"validation"' "$T/vs/summary.json" \
+  && grep -q "\"best_epoch\":[[:space:]]*${vbest#* }," "$T/vs/summary.json"; } \
+  || { echo "FAIL val_split: summary.json does not name best epoch ${vbest#* } chosen on validation"; fail=$((fail + 1)); }
+expect val_split_interrupt 130 "checkpoint saved" $dp train $small --epochs 3 --val-split 0.25 --out "$T/vs2" --interrupt-after 8
+expect val_split_resume 0 "chosen on the validation split \\(25% of the" $dp train --resume "$T/vs2"
+for f in checkpoint.safetensors checkpoint-best.safetensors; do
+  cmp -s "$T/vs/$f" "$T/vs2/$f" || { echo "FAIL val_split_resume: $f differs"; fail=$((fail + 1)); }
+done
+untimed "$T/vs/metrics.jsonl" > "$T/mv"; untimed "$T/vs2/metrics.jsonl" > "$T/mv2"
+cmp -s "$T/mv" "$T/mv2" || { echo "FAIL val_split_resume: metrics differ"; fail=$((fail + 1)); }
+expect eval_best 0 "accuracy +$(printf %.2f "$vtest")%" $dp eval --checkpoint "$T/vs" --best --limit 128
+expect eval_best_file 2 "--best picks the best checkpoint of a run folder" \
+  $dp eval --checkpoint "$T/vs/checkpoint.safetensors" --best
+expect val_split_bad 2 "--val-split: expected a fraction in \\(0, 1\\), got '1'" $dp train --val-split 1
+expect val_split_resume_opt 2 "only --epochs" $dp train --resume "$T/vs" --val-split 0.5
 
 # the memory guard binds and says so
 expect max_side 0 "sizes 7x7 .*\\(max side bound: alphas raised\\)" $dp train $small --epochs 1 --max-side 7 --out "$T/cap"
