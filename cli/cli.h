@@ -11,6 +11,10 @@
 
 enum { EXIT_USAGE = 2 };
 
+/* The program as the user typed it (argv[0], e.g. "build/dynopool"), for the
+ * commands we suggest; "dynopool" when unknown. */
+extern const char *cli_prog;
+
 /* Prints "dynopool: <fmt with arg>" and the --help hint; returns EXIT_USAGE. */
 int cli_usage_error(const char *fmt, const char *arg);
 /* Whole-string numbers; 0 on success. */
@@ -27,9 +31,10 @@ int cmd_bench(int argc, char **argv);
 const char *cli_data_name(const char *dir);
 /* Opens a split, printing the error (and how to get the default data). */
 int cli_open_split(const char *dir, int kind, int train, int classes, int input, dp_dataset **ds);
-/* Top-1 accuracy (%) and mean cross-entropy on the first n images; prints errors. */
-int cli_evaluate(dp_model *m, const dp_dataset *ds, const dp_transform *t, int n, int batch,
-                 int workers, double *loss, double *acc);
+/* Top-1 accuracy (%) and mean cross-entropy on the images idx[0..n) (idx NULL:
+ * the first n); prints errors. */
+int cli_evaluate(dp_model *m, const dp_dataset *ds, const dp_transform *t, const int *idx, int n,
+                 int batch, int workers, double *loss, double *acc);
 /* "28x28 -> 14x14 -> ..." */
 void cli_print_sizes(FILE *f, const dp_model_info *in, int input);
 int cli_mkdirs(const char *path);

@@ -1,5 +1,6 @@
 /* cmd_eval.c — `dynopool eval`: a checkpoint's accuracy, loss, GMACs and sizes
  * on a dataset split, with the normalisation and variant it was trained with. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,14 +11,18 @@
 #include "cli.h"
 
 static const char *const EVAL_USAGE =
-    "Usage: dynopool eval --checkpoint F [--data DIR] [options] [--json]\n"
+    "Usage: dynopool eval --checkpoint F|RUN_DIR [--best] [--data DIR] [options] [--json]\n"
     "\n"
     "Top-1 accuracy and mean cross-entropy of a trained model on a dataset split, with\n"
     "its GMACs per image, parameters, the map size after every pooling stage and the\n"
     "alphas.  The images are normalised and transformed (--variant) as in training;\n"
     "both are read from the checkpoint.\n"
     "\n"
-    "  --checkpoint F   a checkpoint written by dynopool train (or its run folder)\n"
+    "  --checkpoint F   a checkpoint written by dynopool train, or its run folder (then\n"
+    "                   its last checkpoint, checkpoint.safetensors)\n"
+    "  --best           with a run folder: its best epoch's checkpoint-best.safetensors\n"
+    "                   (chosen on the validation split with train --val-split, else on\n"
+    "                   the test split)\n"
     "  --data DIR       dataset folder (default: the one the model was trained on)\n"
     "  --dataset K      idx | cifar10 | cifar100 | folder (default: detect)\n"
     "  --split S        test | train                               (default test)\n"
@@ -25,6 +30,7 @@ static const char *const EVAL_USAGE =
     "  --batch B        images per forward pass                    (default 256)\n"
     "  --workers N      loader threads                             (default 1)\n"
     "  --json           one JSON object\n"
+    "A loss that is not finite (a diverged model) is reported and exits 1.\n"
     "Example:\n"
     "  dynopool eval --checkpoint runs/fmnist/checkpoint.safetensors --json\n";
 
@@ -44,7 +50,7 @@ static int json_floats(const cJSON *o, const char *key, float *v, int n)
 int cmd_eval(int argc, char **argv)
 {
     const char *ckpt = NULL, *data = NULL;
-    int kind = DP_DATA_AUTO, train = 0, json = 0, workers = 1;
+    int kind = DP_DATA_AUTO, train = 0, json = 0, workers = 1, best = 0;
     long limit = 0, batch = 256;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
@@ -54,6 +60,10 @@ int cmd_eval(int argc, char **argv)
         }
         if (!strcmp(a, "--json")) {
             json = 1;
+            continue;
+        }
+        if (!strcmp(a, "--best")) {
+            best = 1;
             continue;
         }
         if (a[0] != '-') return cli_usage_error("unexpected argument '%s'", a);
@@ -83,8 +93,10 @@ int cmd_eval(int argc, char **argv)
     char path[4200], err[1024] = "";
     struct stat st;
     if (stat(ckpt, &st) == 0 && S_ISDIR(st.st_mode)) {
-        snprintf(path, sizeof path, "%s/checkpoint.safetensors", ckpt);
+        snprintf(path, sizeof path, "%s/%s", ckpt, best ? "checkpoint-best.safetensors" : "checkpoint.safetensors");
         ckpt = path;
+    } else if (best) {
+        return cli_usage_error("--best picks the best checkpoint of a run folder, and '%s' is no folder", ckpt);
     }
     dp_model_config cfg;
     int rc = dp_checkpoint_config(ckpt, &cfg, err, sizeof err);
@@ -136,7 +148,7 @@ int cmd_eval(int argc, char **argv)
     memcpy(t.mean, mean, sizeof mean), memcpy(t.std, sd, sizeof sd);
     const int n = limit && limit < di.n ? (int)limit : di.n;
     double loss, acc;
-    rc = cli_evaluate(m, ds, &t, n, (int)batch, workers, &loss, &acc);
+    rc = cli_evaluate(m, ds, &t, NULL, n, (int)batch, workers, &loss, &acc);
     dp_model_info info;
     if (!rc) rc = dp_model_info_get(m, &info);
     if (!rc && json) {
@@ -179,6 +191,12 @@ int cmd_eval(int argc, char **argv)
             for (int i = 0; i < info.n_alphas; i++) printf(" (%.3f, %.3f)", info.alphas[i][0], info.alphas[i][1]);
             putchar('\n');
         }
+    }
+    if (!rc && !isfinite(loss)) { /* a diverged model: never a silent success */
+        fprintf(stderr, "dynopool: %s: the loss on %d images of %s is %s: the model's outputs are not finite "
+                        "(did its training diverge?)\n",
+                ckpt, n, cli_data_name(data), isnan(loss) ? "NaN" : "infinite");
+        rc = 1;
     }
     dp_dataset_free(ds);
     dp_model_free(m);

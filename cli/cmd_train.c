@@ -7,16 +7,23 @@
  *   run.json             the run's settings (what --resume rebuilds from)
  *   checkpoint.safetensors  weights, alphas, BN statistics, momentum buffers and
  *                        the position in the run (metadata "progress")
+ *   checkpoint-best.safetensors  the same after the best epoch (by validation
+ *                        accuracy with --val-split, else by test accuracy)
  *   metrics.jsonl        one JSON line per finished epoch
  *   summary.json         the Table 5.1 row, once the run has finished
+ *   .lock                flock()ed by the one trainer working in the folder
+ * (docs/guide.md, "The run folder").
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -33,8 +40,10 @@ static const char *const TRAIN_USAGE =
     "Trains a network on a dataset with the paper's recipe (SPEC 6: SGD with Nesterov\n"
     "momentum, cosine learning rate per epoch, alphas in their own group at a tenth of\n"
     "the learning rate).  Shows progress, writes after every epoch a line to\n"
-    "DIR/metrics.jsonl and a checkpoint DIR/checkpoint.safetensors (atomically), and\n"
-    "ends with the paper's Table 5.1 row (accuracy, GMACs, learned sizes).\n"
+    "DIR/metrics.jsonl and a checkpoint DIR/checkpoint.safetensors (atomically), keeps\n"
+    "the best epoch's in DIR/checkpoint-best.safetensors (by validation accuracy with\n"
+    "--val-split, else by test accuracy), and ends with the paper's Table 5.1 row\n"
+    "(accuracy, GMACs, learned sizes).  One trainer at a time may use a run folder.\n"
     "\n"
     "Model\n"
     "  --model M        vgg16 | resnet50 | mobilenetv2                (default vgg16)\n"
@@ -51,6 +60,10 @@ static const char *const TRAIN_USAGE =
     "  --variant V      none | stretch-v | tile | large: the paper's toy variants (3.1)\n"
     "  --limit N        train on the first N training images only (quick runs)\n"
     "  --limit-test N   evaluate on the first N test images only\n"
+    "  --val-split F    hold out a fraction F (0 < F < 1) of the training images (of the\n"
+    "                   first N with --limit), chosen from --seed, and pick the best\n"
+    "                   epoch on them (default: none; the best epoch is then picked on\n"
+    "                   the test split, an optimistic choice)\n"
     "  --workers N      loader threads preparing the next batches (default 1; 0 = none)\n"
     "Recipe\n"
     "  --epochs E       (default 200 human, 250 DynOPool / Shape Adaptor)\n"
@@ -72,8 +85,9 @@ static const char *const TRAIN_USAGE =
     "\n"
     "Ctrl-C (or SIGTERM) finishes the current step, saves a checkpoint and exits with\n"
     "status 130 (143); `dynopool train --resume DIR` then gives the same weights,\n"
-    "alphas and metrics as a run that was never interrupted.  A NaN or infinite loss\n"
-    "stops the run (exit 1) and leaves the last good checkpoint untouched.\n"
+    "alphas and metrics as a run that was never interrupted.  A run that diverges (a NaN\n"
+    "or infinite loss, test loss or weight) stops (exit 1) and leaves the last good\n"
+    "checkpoint untouched.\n"
     "Example (README's main job: about 4 minutes of training on 2 cores):\n"
     "  dynopool train --width 0.25 --epochs 25 --out runs/fmnist-dynopool\n";
 
@@ -87,6 +101,7 @@ typedef struct {
     double lr, alpha_lr, momentum, wd, lambda;
     unsigned long long seed;
     int lr_set;  /* --lr given (else 0.1; 0.01 for image folders, SPEC 6) */
+    double val_split; /* the fraction of the training images held out; 0: none */
 } run_cfg;
 
 static cJSON *run_to_json(const run_cfg *r)
@@ -103,6 +118,7 @@ static cJSON *run_to_json(const run_cfg *r)
     cJSON_AddStringToObject(o, "variant", dp_variant_name(r->variant));
     cJSON_AddNumberToObject(o, "limit", r->limit);
     cJSON_AddNumberToObject(o, "limit_test", r->limit_test);
+    if (r->val_split > 0) cJSON_AddNumberToObject(o, "val_split", r->val_split); /* absent: none */
     cJSON_AddNumberToObject(o, "input", r->cfg.size);
     cJSON_AddNumberToObject(o, "in_ch", r->cfg.in_ch);
     cJSON_AddNumberToObject(o, "classes", r->cfg.classes);
@@ -169,25 +185,127 @@ static const char *run_from_json(const cJSON *o, run_cfg *r)
     const cJSON *n = cJSON_GetObjectItemCaseSensitive(o, "nesterov");
     if (!cJSON_IsBool(n)) return "nesterov";
     r->nesterov = cJSON_IsTrue(n);
+    const cJSON *vs = cJSON_GetObjectItemCaseSensitive(o, "val_split"); /* optional */
+    if (vs && (!cJSON_IsNumber(vs) || !(vs->valuedouble > 0 && vs->valuedouble < 1))) return "val_split";
+    r->val_split = vs ? vs->valuedouble : 0.0;
     return NULL;
 }
 
 /* ---- small file helpers ------------------------------------------------------ */
 
-/* Writes text to path atomically (temporary file, fsync, rename). */
+static uint64_t mix(uint64_t z);
+
+/* Creates "<path>.tmp.XXXXXXXX" (name in tmp) for writing, with O_CREAT | O_EXCL |
+ * O_NOFOLLOW: whatever already has that name in the run folder (a link planted
+ * there, a file a crash left) is never opened, so the write cannot land in
+ * another file; another name is tried.  The descriptor, or -1 with errno set. */
+static int open_temp(const char *path, char *tmp, size_t cap)
+{
+    static unsigned counter;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t z = ((uint64_t)getpid() << 32) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ counter++;
+    for (int tries = 0; tries < 100; tries++) {
+        z = mix(z);
+        if (snprintf(tmp, cap, "%s.tmp.%08llx", path, (unsigned long long)(z & 0xffffffffULL)) >= (int)cap) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        const int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+        if (fd >= 0 || errno != EEXIST) return fd;
+    }
+    return -1;
+}
+
+/* fsync the folder holding path, so that a rename into it is durable. */
+static int sync_parent(const char *path)
+{
+    char dir[4200];
+    const char *slash = strrchr(path, '/');
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) + (slash == path) : 1, slash ? path : ".");
+    const int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    const int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+/* Writes text to path atomically (a new temporary file, fsync, rename, fsync of
+ * the folder); errno tells why on failure. */
 static int write_atomic(const char *path, const char *text)
 {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) return -1;
-    int bad = fputs(text, f) < 0 || fputc('\n', f) == EOF || fflush(f) || fsync(fileno(f));
-    bad |= fclose(f) != 0;
+    char tmp[4300];
+    const int fd = open_temp(path, tmp, sizeof tmp);
+    if (fd < 0) return -1;
+    FILE *f = fdopen(fd, "w");
+    int bad = !f || fputs(text, f) < 0 || fputc('\n', f) == EOF || fflush(f) || fsync(fileno(f));
+    const int e = errno;
+    bad |= f ? fclose(f) != 0 : close(fd) != 0;
     if (bad || rename(tmp, path)) {
-        remove(tmp);
+        const int e2 = bad ? e : errno;
+        unlink(tmp);
+        errno = e2;
         return -1;
     }
-    return 0;
+    return sync_parent(path);
+}
+
+/* Takes the run folder for this process: an exclusive flock() on DIR/.lock, held
+ * until the process ends (the descriptor stays open), with our PID written in
+ * the file for the next one to name.  A second trainer is refused: two writers
+ * would interleave their epochs in metrics.jsonl and overwrite each other's
+ * checkpoints.  Returns the descriptor, or -1 after saying why (exit 1). */
+static int lock_run(const char *dir)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/.lock", dir);
+    const int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0666);
+    if (fd < 0) {
+        fprintf(stderr, "dynopool: cannot lock the run folder %s: %s: %s\n", dir, path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB)) {
+        const int e = errno;
+        char pid[24] = "";
+        const ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+        pid[n > 0 ? n : 0] = 0;
+        pid[strspn(pid, "0123456789")] = 0;
+        if (e == EWOULDBLOCK)
+            fprintf(stderr, "dynopool: %s is in use by another 'dynopool train'%s%s%s, which holds %s; one "
+                            "trainer at a time per run folder: wait for it to finish or stop it\n",
+                    dir, pid[0] ? " (PID " : "", pid, pid[0] ? ")" : "", path);
+        else fprintf(stderr, "dynopool: cannot lock the run folder %s: %s: %s\n", dir, path, strerror(e));
+        close(fd);
+        return -1;
+    }
+    struct stat st; /* the PID is information only: never written into a file linked elsewhere */
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1 && ftruncate(fd, 0) == 0) {
+        char b[24];
+        const int n = snprintf(b, sizeof b, "%ld\n", (long)getpid());
+        if (pwrite(fd, b, (size_t)n, 0) != n) (void)0;
+    }
+    return fd;
+}
+
+/* Removes the temporary files of the run folder's own files ("<name>.tmp" from
+ * older versions, "<name>.tmp.*") that a crash or a kill left behind.  Only with
+ * the folder locked: then no live writer owns them. */
+static void remove_stale_temps(const char *dir)
+{
+    static const char *const own[] = {"run.json", "summary.json", "metrics.jsonl", "checkpoint.safetensors",
+                                       "checkpoint-best.safetensors"};
+    DIR *d = opendir(dir);
+    const struct dirent *e;
+    while (d && (e = readdir(d)) != NULL)
+        for (size_t k = 0; k < sizeof own / sizeof own[0]; k++) {
+            const size_t l = strlen(own[k]);
+            if (!strncmp(e->d_name, own[k], l) &&
+                (!strcmp(e->d_name + l, ".tmp") || !strncmp(e->d_name + l, ".tmp.", 5))) {
+                unlinkat(dirfd(d), e->d_name, 0);
+                break;
+            }
+        }
+    if (d) closedir(d);
 }
 
 static int write_json(const char *dir, const char *name, cJSON *o)
@@ -277,9 +395,10 @@ int cli_open_split(const char *dir, int kind, int train, int classes, int input,
     return rc;
 }
 
-/* Top-1 accuracy (%) and mean cross-entropy of m on the first n images of ds. */
-int cli_evaluate(dp_model *m, const dp_dataset *ds, const dp_transform *t, int n, int batch,
-                 int workers, double *loss, double *acc)
+/* Top-1 accuracy (%) and mean cross-entropy of m on the images idx[0..n) of ds
+ * (idx NULL: the first n). */
+int cli_evaluate(dp_model *m, const dp_dataset *ds, const dp_transform *t, const int *idx, int n,
+                 int batch, int workers, double *loss, double *acc)
 {
     const int k = dp_model_config_of(m)->classes;
     int *order = malloc(sizeof(int) * (size_t)n);
@@ -287,7 +406,7 @@ int cli_evaluate(dp_model *m, const dp_dataset *ds, const dp_transform *t, int n
     dp_loader *ld = NULL;
     char err[1024] = "";
     int rc = order && logits ? DP_OK : DP_ERR_NOMEM;
-    for (int i = 0; !rc && i < n; i++) order[i] = i;
+    for (int i = 0; !rc && i < n; i++) order[i] = idx ? idx[i] : i;
     if (!rc) rc = dp_loader_create(ds, t, batch, workers, &ld);
     if (!rc) rc = dp_loader_start(ld, order, n, 0, 0);
     double lsum = 0.0;
@@ -344,6 +463,49 @@ static void catch_signals(void)
 }
 
 /* ---- the training loop ----------------------------------------------------------- */
+
+/* Ends the live progress line (terminals only) so that a message starts on a
+ * line of its own. */
+static void end_live_line(int *live)
+{
+    if (*live) {
+        putchar('\n');
+        fflush(stdout);
+    }
+    *live = 0;
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+    const int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+/* Decodes the images idx[0..n) (idx NULL: the first n) of ds as an evaluation
+ * will; prints the first error.  Only image folders decode on demand: the other
+ * formats were read and checked whole when opened. */
+static int check_images(const dp_dataset *ds, const dp_transform *t, const int *idx, int n, int workers)
+{
+    dp_dataset_info di;
+    dp_dataset_info_get(ds, &di);
+    if (di.kind != DP_DATA_FOLDER || n <= 0) return DP_OK;
+    int *order = malloc(sizeof(int) * (size_t)n);
+    dp_loader *ld = NULL;
+    char err[1024] = "";
+    int rc = order ? DP_OK : DP_ERR_NOMEM;
+    for (int i = 0; !rc && i < n; i++) order[i] = idx ? idx[i] : i;
+    if (!rc) rc = dp_loader_create(ds, t, 16, workers, &ld);
+    if (!rc) rc = dp_loader_start(ld, order, n, 0, 0);
+    const float *x;
+    const int *lab;
+    int nb;
+    while (!rc && (rc = dp_loader_next(ld, &x, &lab, &nb, NULL, err, sizeof err)) == DP_OK) continue;
+    if (rc == 1) rc = DP_OK;
+    if (rc) fprintf(stderr, "dynopool: %s\n", err[0] ? err : dp_strerror(rc));
+    dp_loader_free(ld);
+    free(order);
+    return rc;
+}
 
 typedef struct { /* position in the run, saved in every checkpoint */
     int epoch, batch;          /* the next step: epoch (0-based) and batch within it */
@@ -434,11 +596,11 @@ static int progress_parse(const char *s, progress *p)
     return 0;
 }
 
-static int save(dp_model *m, const char *dir, const run_cfg *r, const progress *p, const float *mean,
-                const float *std)
+static int save(dp_model *m, const char *dir, const char *file, const run_cfg *r, const progress *p,
+                const float *mean, const float *std)
 {
     char path[4200], err[1024] = "", epoch[32], ds[512];
-    snprintf(path, sizeof path, "%s/checkpoint.safetensors", dir);
+    snprintf(path, sizeof path, "%s/%s", dir, file);
     snprintf(epoch, sizeof epoch, "%d", p->epoch);
     snprintf(ds, sizeof ds,
              "{\"name\":\"%s\",\"variant\":\"%s\",\"mean\":[%.9g,%.9g,%.9g],\"std\":[%.9g,%.9g,%.9g]}",
@@ -456,9 +618,25 @@ static int save(dp_model *m, const char *dir, const run_cfg *r, const progress *
     return rc;
 }
 
+/* The checkpoint of a run stopped mid-epoch, unless the model holds NaN or
+ * infinite values: a diverged model never replaces the last good checkpoint. */
+static int save_finite(dp_model *m, const run_cfg *r, const progress *p, const float *mean, const float *std)
+{
+    char first[128];
+    const int bad = dp_model_nonfinite(m, first, sizeof first);
+    if (bad > 0) {
+        fprintf(stderr, "dynopool: the run diverged at epoch %d, step %d: %d tensors hold NaN or infinite values "
+                        "(first: %s).\n  Nothing was saved after the last good checkpoint (%s/checkpoint.safetensors); "
+                        "try a lower --lr, --wd or --lambda.\n", p->epoch + 1, p->batch, bad, first, r->out);
+        return DP_ERR_NONFINITE;
+    }
+    return save(m, r->out, "checkpoint.safetensors", r, p, mean, std);
+}
+
 /* After an epoch: its line in metrics.jsonl (appended, synced) and on stdout. */
-static int log_epoch(const run_cfg *r, const progress *p, const char *mpath, float lr, float lra, double tl,
-                     double ta, const dp_model_info *info, double ips, double wait, double secs)
+static int log_epoch(const run_cfg *r, const progress *p, const char *mpath, float lr, float lra, double vl,
+                     double va, double tl, double ta, const dp_model_info *info, double ips, double wait,
+                     double secs)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "epoch", p->epoch + 1);
@@ -469,6 +647,10 @@ static int log_epoch(const run_cfg *r, const progress *p, const char *mpath, flo
     cJSON_AddNumberToObject(o, "train_loss_task", p->task / p->seen);
     cJSON_AddNumberToObject(o, "train_loss_gmacs", p->gmacs / p->seen);
     cJSON_AddNumberToObject(o, "train_acc", 100.0 * p->correct / p->seen);
+    if (r->val_split > 0) { /* only then: the lines of a run without one stay as they were */
+        cJSON_AddNumberToObject(o, "val_loss", vl);
+        cJSON_AddNumberToObject(o, "val_acc", va);
+    }
     cJSON_AddNumberToObject(o, "test_loss", tl);
     cJSON_AddNumberToObject(o, "test_acc", ta);
     cJSON_AddNumberToObject(o, "gmacs", info->gmacs);
@@ -480,7 +662,10 @@ static int log_epoch(const run_cfg *r, const progress *p, const char *mpath, flo
     cJSON_AddNumberToObject(o, "seconds", secs);
     char *line = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
-    FILE *f = fopen(mpath, "a");
+    /* O_NOFOLLOW: a link planted as metrics.jsonl does not make us append elsewhere */
+    const int fd = open(mpath, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0666);
+    FILE *f = fd >= 0 ? fdopen(fd, "a") : NULL;
+    if (fd >= 0 && !f) close(fd);
     const int bad = !line || !f || fprintf(f, "%s\n", line) < 0 || fflush(f) || fsync(fileno(f));
     if (f) fclose(f);
     free(line);
@@ -490,13 +675,17 @@ static int log_epoch(const run_cfg *r, const progress *p, const char *mpath, flo
     }
     char sz[256];
     sizes_str(sz, sizeof sz, info);
-    printf("epoch %d/%d  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%  %.4f GMACs  sizes %s  "
+    char val[64] = "";
+    if (r->val_split > 0) snprintf(val, sizeof val, "val loss %.4f acc %.2f%%  ", vl, va);
+    printf("epoch %d/%d  train loss %.4f acc %.2f%%  %stest loss %.4f acc %.2f%%  %.4f GMACs  sizes %s  "
            "%.0f img/s  data wait %.1f%%  %.0fs%s\n",
-           p->epoch + 1, r->epochs, p->loss / p->seen, 100.0 * p->correct / p->seen, tl, ta, info->gmacs, sz, ips,
-           100.0 * wait, secs, p->capped ? "  (max side bound: alphas raised)" : "");
+           p->epoch + 1, r->epochs, p->loss / p->seen, 100.0 * p->correct / p->seen, val, tl, ta, info->gmacs, sz,
+           ips, 100.0 * wait, secs, p->capped ? "  (max side bound: alphas raised)" : "");
     fflush(stdout);
     return 0;
 }
+
+#define BEST_FILE "checkpoint-best.safetensors"
 
 /* At the end: summary.json and the paper's Table 5.1 row, with the human design's
  * sizes beside the learned ones. */
@@ -504,12 +693,13 @@ static int report(dp_model *m, const run_cfg *r, const progress *p, const char *
 {
     dp_model_info info, hi = {0};
     dp_model_info_get(m, &info);
-    double last_acc = 0;
+    double last_acc = 0, best_test = 0, e;
     FILE *f = fopen(mpath, "r");
     char line[1 << 16];
     while (f && fgets(line, sizeof line, f)) {
         cJSON *o = cJSON_Parse(line);
         cli_json_num(o, "test_acc", &last_acc);
+        if (!cli_json_num(o, "epoch", &e) && (int)e == p->best_epoch) best_test = last_acc;
         cJSON_Delete(o);
     }
     if (f) fclose(f);
@@ -526,9 +716,16 @@ static int report(dp_model *m, const run_cfg *r, const progress *p, const char *
     cJSON_AddNumberToObject(s, "width", r->cfg.width);
     cJSON_AddNumberToObject(s, "input", r->cfg.size);
     cJSON_AddNumberToObject(s, "epochs", r->epochs);
+    const int val = r->val_split > 0;
     cJSON_AddNumberToObject(s, "test_acc", last_acc);
-    cJSON_AddNumberToObject(s, "best_test_acc", p->best_acc);
+    /* the best epoch and what it was chosen on: the held-out part of the training
+     * split (--val-split), else the test split itself (an optimistic choice) */
+    cJSON_AddNumberToObject(s, val ? "best_val_acc" : "best_test_acc", p->best_acc);
     cJSON_AddNumberToObject(s, "best_epoch", p->best_epoch);
+    cJSON_AddStringToObject(s, "best_chosen_on", val ? "validation" : "test");
+    if (val) cJSON_AddNumberToObject(s, "val_split", r->val_split);
+    cJSON_AddNumberToObject(s, "test_acc_at_best", best_test);
+    cJSON_AddStringToObject(s, "best_checkpoint", BEST_FILE);
     cJSON_AddNumberToObject(s, "gmacs", info.gmacs);
     cJSON_AddNumberToObject(s, "human_gmacs", hi.gmacs);
     cJSON_AddNumberToObject(s, "params", (double)info.params);
@@ -545,7 +742,7 @@ static int report(dp_model *m, const run_cfg *r, const progress *p, const char *
     snprintf(name, sizeof name, "%s x%g", dp_arch_name(r->cfg.arch), r->cfg.width);
     snprintf(data, sizeof data, "%s%s%s", cli_data_name(r->data), r->variant ? "/" : "",
              r->variant ? dp_variant_name(r->variant) : "");
-    snprintf(best, sizeof best, "%.2f%% (%d)", p->best_acc, p->best_epoch);
+    snprintf(best, sizeof best, "%.2f%% (%d)", best_test, p->best_epoch);
     printf("  %-12s %-14s %-16s %8.2f%% %14s %9.4f %10lld\n", name, dp_pool_name(r->cfg.pool), data, last_acc,
            best, info.gmacs, info.params);
     printf("  feature-map sizes, input -> each pooling stage:\n    human design  ");
@@ -558,7 +755,15 @@ static int report(dp_model *m, const run_cfg *r, const progress *p, const char *
         for (int i = 0; i < info.n_alphas; i++) printf(" (%.3f, %.3f)", info.alphas[i][0], info.alphas[i][1]);
         putchar('\n');
     }
-    printf("  run folder %s (checkpoint.safetensors, metrics.jsonl, summary.json); this session %s\n", r->out, took);
+    if (val)
+        printf("  best epoch %d (%s): chosen on the validation split (%g%% of the\n"
+               "    training images, held out); validation accuracy %.2f%%, test accuracy %.2f%%\n",
+               p->best_epoch, BEST_FILE, 100.0 * r->val_split, p->best_acc, best_test);
+    else
+        printf("  best epoch %d (%s): chosen on the test split itself (no --val-split),\n"
+               "    so its test accuracy %.2f%% is an optimistic estimate\n", p->best_epoch, BEST_FILE, best_test);
+    printf("  run folder %s (checkpoint.safetensors, %s, metrics.jsonl, summary.json); this session %s\n",
+           r->out, BEST_FILE, took);
     return rc;
 }
 
@@ -566,7 +771,7 @@ static int report(dp_model *m, const run_cfg *r, const progress *p, const char *
  * setting of the run (then --resume, which takes them from run.json, refuses it). */
 enum opt_id {
     O_MODEL, O_POOL, O_WIDTH, O_DATA, O_DATASET, O_CLASSES, O_INPUT, O_VARIANT, O_LIMIT, O_LIMIT_TEST,
-    O_WORKERS, O_EPOCHS, O_BATCH, O_LR, O_ALPHA_LR, O_MOMENTUM, O_WD, O_LAMBDA, O_MAX_SIDE, O_SEED,
+    O_VAL_SPLIT, O_WORKERS, O_EPOCHS, O_BATCH, O_LR, O_ALPHA_LR, O_MOMENTUM, O_WD, O_LAMBDA, O_MAX_SIDE, O_SEED,
     O_OUT, O_RESUME, O_LOG_EVERY, O_INTERRUPT, O_POISON, O_COUNT
 };
 enum { V_TEXT, V_INT, V_NUM };
@@ -581,6 +786,7 @@ static const struct {
     [O_DATASET] = {"--dataset", V_TEXT, 0, 1},    [O_CLASSES] = {"--classes", V_INT, 1, 1},
     [O_INPUT] = {"--input", V_INT, 8, 1},         [O_VARIANT] = {"--variant", V_TEXT, 0, 1},
     [O_LIMIT] = {"--limit", V_INT, 0, 1},         [O_LIMIT_TEST] = {"--limit-test", V_INT, 0, 1},
+    [O_VAL_SPLIT] = {"--val-split", V_NUM, 1, 1},
     [O_WORKERS] = {"--workers", V_INT, 0, 0},     [O_EPOCHS] = {"--epochs", V_INT, 1, 0},
     [O_BATCH] = {"--batch", V_INT, 1, 1},         [O_LR] = {"--lr", V_NUM, 1, 1},
     [O_ALPHA_LR] = {"--alpha-lr", V_NUM, 0, 1},   [O_MOMENTUM] = {"--momentum", V_NUM, 0, 1},
@@ -633,7 +839,10 @@ static int parse_train(int argc, char **argv, run_cfg *r, train_opts *t)
         }
         if (OPTS[k].type == V_NUM && (cli_parse_double(v, &d) || d < 0 || (OPTS[k].lo && d == 0))) {
             snprintf(msg, sizeof msg, "%s: expected a %s, got '%%s'", a,
-                     k == O_WIDTH ? "number in (0, 16]" : OPTS[k].lo ? "positive number" : "non-negative number");
+                     k == O_WIDTH       ? "number in (0, 16]"
+                     : k == O_VAL_SPLIT ? "fraction in (0, 1)"
+                     : OPTS[k].lo       ? "positive number"
+                                        : "non-negative number");
             return cli_usage_error(msg, v);
         }
         changed |= OPTS[k].setting;
@@ -670,6 +879,10 @@ static int parse_train(int argc, char **argv, run_cfg *r, train_opts *t)
             break;
         case O_LIMIT: r->limit = (int)(n > INT_MAX ? INT_MAX : n); break;
         case O_LIMIT_TEST: r->limit_test = (int)(n > INT_MAX ? INT_MAX : n); break;
+        case O_VAL_SPLIT:
+            if (d >= 1) rc = cli_usage_error("--val-split: expected a fraction in (0, 1), got '%s'", v);
+            r->val_split = d;
+            break;
         case O_WORKERS: t->workers = (int)(n > 16 ? 16 : n); break;
         case O_EPOCHS: r->epochs = (int)(n > 1000000 ? 1000000 : n), set_epochs = 1; break;
         case O_BATCH: r->batch = (int)(n > 65536 ? 65536 : n); break;
@@ -727,6 +940,12 @@ int cmd_train(int argc, char **argv)
         char path[4200];
         snprintf(path, sizeof path, "%s/run.json", resume);
         const int ep = r.epochs;
+        /* one trainer per folder, from before the first read to the end (a folder
+         * without run.json is no run: the read below says so) */
+        if (access(path, F_OK) == 0) {
+            if (lock_run(resume) < 0) return 1;
+            remove_stale_temps(resume);
+        }
         if (!(rj = read_json(path, err, sizeof err))) {
             fprintf(stderr, "dynopool: cannot resume: %s\n", err);
             return 1;
@@ -762,14 +981,42 @@ int cmd_train(int argc, char **argv)
     dp_dataset_info_get(te, &ti);
     const int n_train = r.limit && r.limit < di.n ? r.limit : di.n;
     const int n_test = r.limit_test && r.limit_test < ti.n ? r.limit_test : ti.n;
+    /* --val-split: n_val of the n_train images held out, chosen from the seed; the
+     * network trains on the other n_fit (without it: all n_train, as always) */
+    int *split = NULL, n_val = 0, n_fit = n_train;
+    if (r.val_split > 0) {
+        n_val = (int)floor(r.val_split * n_train + 0.5);
+        if (n_val < 1 || n_val >= n_train) {
+            fprintf(stderr, "dynopool: --val-split %g holds out %d of the %d training images: expected at least "
+                            "one image on each side\n", r.val_split, n_val, n_train);
+            rc = 1;
+            goto fail_data;
+        }
+        if (!(split = malloc(sizeof(int) * (size_t)n_train))) {
+            rc = DP_ERR_NOMEM;
+            fprintf(stderr, "dynopool: %s\n", dp_strerror(rc));
+            goto fail_data;
+        }
+        shuffle(split, n_train, mix(r.seed ^ 0x76616c73706c6974ULL)); /* split[0..n_val): validation */
+        qsort(split, (size_t)n_val, sizeof(int), cmp_int);
+        qsort(split + n_val, (size_t)(n_train - n_val), sizeof(int), cmp_int);
+        n_fit = n_train - n_val;
+    }
     float mean[3], sd[3];
     if ((rc = dp_dataset_stats(tr, mean, sd, err, sizeof err))) {
         fprintf(stderr, "dynopool: %s\n", err[0] ? err : dp_strerror(rc));
         goto fail_data;
     }
     dp_transform ttr = dp_transform_defaults(tr, 1, r.variant), tte = dp_transform_defaults(te, 0, r.variant);
+    dp_transform tval = dp_transform_defaults(tr, 0, r.variant); /* held-out images are seen as test images */
     memcpy(ttr.mean, mean, sizeof mean), memcpy(ttr.std, sd, sizeof sd);
     memcpy(tte.mean, mean, sizeof mean), memcpy(tte.std, sd, sizeof sd);
+    memcpy(tval.mean, mean, sizeof mean), memcpy(tval.std, sd, sizeof sd);
+    /* every image the epochs will evaluate, decoded once now: a bad one stops the
+     * run before it trains, not after an epoch that would then be lost */
+    if ((rc = check_images(te, &tte, NULL, n_test, workers)) ||
+        (split && (rc = check_images(tr, &tval, split, n_val, workers))))
+        goto fail_data;
     r.cfg.in_ch = di.channels;
     r.cfg.size = dp_variant_size(r.variant, di.size);
     r.cfg.classes = di.classes;
@@ -811,18 +1058,23 @@ int cmd_train(int argc, char **argv)
         }
         printf("resuming %s at epoch %d, step %d (from %s)\n", r.out, p.epoch + 1, p.batch + 1, ck);
     } else {
-        struct stat st;
-        if (stat(ck, &st) == 0) {
-            fprintf(stderr, "dynopool: %s already holds a run; continue it with "
-                            "'dynopool train --resume %s', or choose another --out\n", r.out, r.out);
-            rc = 2;
-            goto fail_model;
-        }
         if (cli_mkdirs(r.out)) {
             fprintf(stderr, "dynopool: cannot create %s: %s\n", r.out, strerror(errno));
             rc = 1;
             goto fail_model;
         }
+        if (lock_run(r.out) < 0) { /* before the look: a run starting there now has no checkpoint yet */
+            rc = 1;
+            goto fail_model;
+        }
+        struct stat st;
+        if (stat(ck, &st) == 0) {
+            fprintf(stderr, "dynopool: %s already holds a run; continue it with "
+                            "'%s train --resume %s', or choose another --out\n", r.out, cli_prog, r.out);
+            rc = 2;
+            goto fail_model;
+        }
+        remove_stale_temps(r.out);
         cJSON *o = run_to_json(&r);
         dp_model *h = NULL;
         dp_model_config hc = r.cfg;
@@ -856,9 +1108,11 @@ int cmd_train(int argc, char **argv)
     dp_model_info info;
     dp_model_info_get(m, &info);
     const int tty = isatty(fileno(stdout));
-    printf("training %s (%s, width %g) on %s%s%s: %d train / %d test images of %dx%dx%d, %d classes\n",
+    char nval[48] = "";
+    if (split) snprintf(nval, sizeof nval, " / %d validation", n_val);
+    printf("training %s (%s, width %g) on %s%s%s: %d train%s / %d test images of %dx%dx%d, %d classes\n",
            dp_arch_name(r.cfg.arch), dp_pool_name(r.cfg.pool), r.cfg.width, cli_data_name(r.data),
-           r.variant ? ", variant " : "", r.variant ? dp_variant_name(r.variant) : "", n_train, n_test,
+           r.variant ? ", variant " : "", r.variant ? dp_variant_name(r.variant) : "", n_fit, nval, n_test,
            r.cfg.in_ch, r.cfg.size, r.cfg.size, r.cfg.classes);
     printf("  %d epochs, batch %d, lr %g (alphas %g), cosine, momentum %g%s, wd %g, lambda %g, "
            "max side %d, seed %llu\n  %.4f GMACs per image, %lld parameters; run folder %s\n",
@@ -866,16 +1120,21 @@ int cmd_train(int argc, char **argv)
            r.max_side, r.seed, info.gmacs, info.params, r.out);
     fflush(stdout);
     catch_signals();
-    const int steps_per_epoch = (n_train + r.batch - 1) / r.batch;
+    const int steps_per_epoch = (n_fit + r.batch - 1) / r.batch;
     long steps_here = 0;
     const double t_run = now_s();
-    int diverged = 0;
+    int diverged = 0, live = 0; /* live: a progress line without its newline is on the terminal */
     for (; p.epoch < r.epochs && !g_signal && !diverged; p.epoch++, p.batch = 0) {
         const double cosf = 0.5 * (1.0 + cos(3.14159265358979323846 * p.epoch / r.epochs));
         const float lr = (float)(r.lr * cosf), lra = (float)(r.alpha_lr * cosf);
-        shuffle(order, di.n, mix(r.seed * 1000003ULL + (uint64_t)p.epoch));
+        if (!split) {
+            shuffle(order, di.n, mix(r.seed * 1000003ULL + (uint64_t)p.epoch));
+        } else { /* the same order, over the images not held out */
+            shuffle(order, n_fit, mix(r.seed * 1000003ULL + (uint64_t)p.epoch));
+            for (int i = 0; i < n_fit; i++) order[i] = split[n_val + order[i]];
+        }
         if (p.batch == 0) p.loss = p.task = p.gmacs = 0, p.correct = p.seen = p.capped = 0;
-        if ((rc = dp_loader_start(ld, order, n_train, p.batch, mix(r.seed ^ 0xda7aULL) + (uint64_t)p.epoch))) break;
+        if ((rc = dp_loader_start(ld, order, n_fit, p.batch, mix(r.seed ^ 0xda7aULL) + (uint64_t)p.epoch))) break;
         double wait_sum = 0.0, t_epoch = now_s(), t_log = t_epoch, t_ref = t_epoch;
         long imgs_here = 0, steps_epoch = 0;
         const float *x;
@@ -888,16 +1147,28 @@ int cmd_train(int argc, char **argv)
             rc = dp_model_train_step(m, x, lab, nb, &tc, poison_after && steps_here >= poison_after ? INFINITY : lr,
                                      lra, &st);
             if (rc == DP_ERR_NONFINITE) {
-                fprintf(stderr, "%sdynopool: the loss is not finite at epoch %d, step %d (lr %g): the run "
+                end_live_line(&live);
+                fprintf(stderr, "dynopool: the loss is not finite at epoch %d, step %d (lr %g): the run "
                                 "diverged.\n  Nothing was saved after the last good checkpoint (%s); "
                                 "try a lower --lr or --lambda.\n",
-                        tty ? "\n" : "", p.epoch + 1, p.batch + 1, (double)lr,
-                        access(ck, F_OK) == 0 ? ck : "none yet");
+                        p.epoch + 1, p.batch + 1, (double)lr, access(ck, F_OK) == 0 ? ck : "none yet");
                 diverged = 1;
                 break;
             }
             if (rc) {
-                fprintf(stderr, "dynopool: training step failed: %s\n", dp_strerror(rc));
+                end_live_line(&live);
+                char first[128];
+                const int bad = dp_model_nonfinite(m, first, sizeof first);
+                if (bad > 0) { /* the step's update went to infinity (e.g. a huge --lr): a divergence */
+                    fprintf(stderr, "dynopool: the training diverged at epoch %d, step %d (lr %g): after the "
+                                    "update %d tensors hold NaN or infinite values (first: %s).\n  Nothing was "
+                                    "saved after the last good checkpoint (%s); try a lower --lr.\n",
+                            p.epoch + 1, p.batch + 1, (double)lr, bad, first, access(ck, F_OK) == 0 ? ck : "none yet");
+                    diverged = 1;
+                } else {
+                    fprintf(stderr, "dynopool: training step failed at epoch %d, step %d: %s\n", p.epoch + 1,
+                            p.batch + 1, dp_strerror(rc));
+                }
                 break;
             }
             p.loss += st.loss * nb, p.task += st.loss_task * nb, p.gmacs += st.loss_gmacs * nb;
@@ -922,6 +1193,7 @@ int cmd_train(int argc, char **argv)
                     struct winsize ws;
                     const int cols = ioctl(fileno(stdout), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20 ? ws.ws_col : 200;
                     printf("\r\033[K%.*s", cols - 1, line);
+                    live = 1;
                 } else {
                     puts(line);
                 }
@@ -929,40 +1201,73 @@ int cmd_train(int argc, char **argv)
                 t_ref = t_log = t;
             }
         }
-        if (tty) printf("\r\033[K");
+        if (rc == 1 && !g_signal) { /* the epoch's end: its summary line replaces the live one */
+            if (live) printf("\r\033[K");
+            live = 0;
+        } else {
+            end_live_line(&live); /* what follows (an interruption, an error) starts on a line of its own */
+        }
         if (rc == 1) rc = DP_OK;
         if (rc && !diverged) {
             if (err[0]) { /* the data failed (an unreadable image): keep what was learned */
                 fprintf(stderr, "dynopool: %s\n", err);
-                if (p.seen && !save(m, r.out, &r, &p, mean, sd))
+                if (p.seen && !save_finite(m, &r, &p, mean, sd))
                     fprintf(stderr, "dynopool: checkpoint saved at epoch %d step %d; fix or remove the file, "
-                                    "then: dynopool train --resume %s\n", p.epoch + 1, p.batch, r.out);
+                                    "then: %s train --resume %s\n", p.epoch + 1, p.batch, cli_prog, r.out);
             }
             break;
         }
         if (diverged || g_signal) break;
-        /* end of the epoch: test, log, checkpoint */
+        /* end of the epoch: validation, test, log, checkpoints */
         const double t_train = now_s() - t_epoch;
-        double tl, ta;
-        if ((rc = cli_evaluate(m, te, &tte, n_test, r.batch, workers, &tl, &ta))) break;
+        double tl, ta, vl = 0, va = 0;
+        if (split && (rc = cli_evaluate(m, tr, &tval, split, n_val, r.batch, workers, &vl, &va))) break;
+        if ((rc = cli_evaluate(m, te, &tte, NULL, n_test, r.batch, workers, &tl, &ta))) break;
+        /* a diverged model is never saved, even when every step's loss was finite
+         * (a huge weight decay can blow the weights up between two losses) */
+        char first[128], why[400];
+        const int bad = dp_model_nonfinite(m, first, sizeof first);
+        if (bad || !isfinite(tl) || (split && !isfinite(vl))) {
+            size_t o = 0;
+            why[0] = 0;
+            if (split && !isfinite(vl))
+                o += (size_t)snprintf(why + o, sizeof why - o, "the validation loss is %s",
+                                      isnan(vl) ? "NaN" : "infinite");
+            if (!isfinite(tl) && o < sizeof why)
+                o += (size_t)snprintf(why + o, sizeof why - o, "%sthe test loss is %s", o ? ", " : "",
+                                      isnan(tl) ? "NaN" : "infinite");
+            if (bad > 0 && o < sizeof why)
+                snprintf(why + o, sizeof why - o, "%s%d tensors hold NaN or infinite values (first: %s)",
+                         o ? ", " : "", bad, first);
+            fprintf(stderr, "dynopool: the run diverged in epoch %d: %s.\n  Nothing was saved after the last good "
+                            "checkpoint (%s); try a lower --lr, --wd or --lambda.\n",
+                    p.epoch + 1, why, access(ck, F_OK) == 0 ? ck : "none yet");
+            diverged = 1;
+            break;
+        }
         dp_model_info_get(m, &info);
-        if (ta > p.best_acc) p.best_acc = ta, p.best_epoch = p.epoch + 1;
-        if ((rc = log_epoch(&r, &p, mpath, lr, lra, tl, ta, &info, imgs_here / t_train,
+        const double chosen = split ? va : ta; /* the best epoch: on held-out training images if any */
+        const int improved = chosen > p.best_acc;
+        if (improved) p.best_acc = chosen, p.best_epoch = p.epoch + 1;
+        if ((rc = log_epoch(&r, &p, mpath, lr, lra, vl, va, tl, ta, &info, imgs_here / t_train,
                             t_train > 0 ? wait_sum / t_train : 0.0, t_train)))
             break;
         progress next = p;
         next.epoch++, next.batch = 0;
-        if ((rc = save(m, r.out, &r, &next, mean, sd))) break;
+        /* the best first: a crash between the two saves repeats this epoch, which
+         * then writes both again */
+        if (improved && (rc = save(m, r.out, BEST_FILE, &r, &next, mean, sd))) break;
+        if ((rc = save(m, r.out, "checkpoint.safetensors", &r, &next, mean, sd))) break;
     }
     if (g_signal && !diverged && rc == DP_OK) {
         const int sig = g_signal;
-        rc = save(m, r.out, &r, &p, mean, sd);
+        rc = save_finite(m, &r, &p, mean, sd);
         char where[64];
         if (p.batch) snprintf(where, sizeof where, "in epoch %d after step %d", p.epoch + 1, p.batch);
         else snprintf(where, sizeof where, "after epoch %d", p.epoch);
-        fprintf(stderr, "dynopool: %s %s; %s\n  continue with: dynopool train --resume %s\n",
+        fprintf(stderr, "dynopool: %s %s; %s\n  continue with: %s train --resume %s\n",
                 sig == SIGTERM ? "terminated" : "interrupted", where,
-                rc ? "the checkpoint could NOT be saved" : "checkpoint saved", r.out);
+                rc ? "the checkpoint could NOT be saved" : "checkpoint saved", cli_prog, r.out);
         rc = rc ? 1 : 128 + sig;
         goto fail_loop;
     }
@@ -977,6 +1282,7 @@ fail_loop:
 fail_model:
     dp_model_free(m);
 fail_data:
+    free(split);
     dp_dataset_free(tr);
     dp_dataset_free(te);
     return rc < 0 ? 1 : rc;

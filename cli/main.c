@@ -275,8 +275,11 @@ static int cmd_demo(int argc, char **argv)
     return diff == 0 ? 0 : 1;
 }
 
+const char *cli_prog = "dynopool";
+
 int main(int argc, char **argv)
 {
+    if (argc > 0 && argv[0] && argv[0][0]) cli_prog = argv[0];
     if (argc < 2) {
         fputs(USAGE, stderr);
         return EXIT_USAGE;

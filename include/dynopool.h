@@ -221,6 +221,14 @@ DP_API int dp_checkpoint_config(const char *path, dp_model_config *cfg, char *er
 /* A loaded checkpoint's metadata value (after dp_model_load), or NULL. */
 DP_API const char *dp_model_meta(const dp_model *m, const char *key);
 
+/* How many of the tensors a checkpoint of m would hold (weights, alphas, BN
+ * running statistics, momentum buffers) contain a NaN or an infinity: 0 when all
+ * are finite.  first (may be NULL) receives the name of the first such tensor.
+ * A run that diverged without a non-finite loss (e.g. a huge weight decay or
+ * learning rate) is caught here before it is saved.  Returns the count (>= 0) or
+ * a negative code. */
+DP_API int dp_model_nonfinite(const dp_model *m, char *first, size_t cap);
+
 /* Raises DynOPool alphas, stage by stage in forward order, so that no output side
  * exceeds max_side (> 1) for the model's input size.  Returns how many alphas it
  * raised (>= 0) or a negative code.  dp_model_train_step calls it when

@@ -1,5 +1,6 @@
 /* model.c — the public model API of dynopool.h over the engine (net.c). */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -234,4 +235,29 @@ int dp_model_info_of_config(const dp_model_config *cfg, dp_model_info *info)
     if (!rc) rc = dp_model_info_get(&m, info);
     dp_net_free(&m.net);
     return rc;
+}
+
+/* Every tensor a checkpoint holds: the parameters (alphas included), the BN
+ * running statistics and, once training has started, the momentum buffers. */
+int dp_model_nonfinite(const dp_model *m, char *first, size_t cap)
+{
+    if (!m) return DP_ERR_NULL;
+    const dp_net *net = &m->net;
+    int bad = 0;
+    if (first && cap) first[0] = 0;
+    for (int pass = 0; pass < 3; pass++) {
+        const float *base = pass == 0 ? net->params : pass == 1 ? net->stats : m->sgd.buf;
+        const int n = pass == 1 ? net->n_sv : net->n_pv;
+        for (int i = 0; base && i < n; i++) {
+            const long long off = pass == 1 ? net->sv[i].off : net->pv[i].off;
+            const long long numel = pass == 1 ? net->sv[i].numel : net->pv[i].numel;
+            long long k = 0;
+            while (k < numel && isfinite(base[off + k])) k++;
+            if (k == numel) continue;
+            if (!bad++ && first && cap)
+                snprintf(first, cap, "%s%s", pass == 2 ? "optimizer.momentum_buffer." : "",
+                         pass == 1 ? net->sv[i].name : net->pv[i].name);
+        }
+    }
+    return bad;
 }

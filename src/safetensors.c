@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define ST_NDT 3
@@ -407,6 +408,28 @@ static int sync_dir(const char *path)
     return r;
 }
 
+/* Creates a new file "<path>.tmp.XXXXXX" beside path (name in tmp, room for
+ * strlen(path) + 32) for writing.  O_CREAT | O_EXCL | O_NOFOLLOW: a file or a
+ * symbolic link already there (planted, or left by a crash) is never opened, so
+ * the write cannot land anywhere else; another name is tried instead.  Returns
+ * the descriptor or -1 with errno set. */
+static int open_temp(const char *path, char *tmp)
+{
+    static unsigned counter;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t z = ((uint64_t)getpid() << 32) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ counter++;
+    for (int tries = 0; tries < 100; tries++) {
+        z += 0x9e3779b97f4a7c15ULL; /* splitmix64 */
+        uint64_t r = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        r = (r ^ (r >> 27)) * 0x94d049bb133111ebULL;
+        sprintf(tmp, "%s.tmp.%08llx", path, (unsigned long long)((r ^ (r >> 31)) & 0xffffffffULL));
+        const int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+        if (fd >= 0 || errno != EEXIST) return fd;
+    }
+    return -1;
+}
+
 int st_save(const char *path, const st_view *t, int n,
             const char *const *meta_keys, const char *const *meta_vals, int nmeta,
             char *err, size_t errlen)
@@ -430,11 +453,16 @@ int st_save(const char *path, const st_view *t, int n,
         cJSON_free(json);
         return rc;
     }
-    sprintf(tmp, "%s.tmp.%ld", path, (long)getpid());
     size_t hl = strlen(json), pad = (8 - hl % 8) % 8;
     unsigned char lb[8];
     for (int i = 0; i < 8; i++) lb[i] = (unsigned char)((unsigned long long)(hl + pad) >> (8 * i));
-    FILE *fp = fopen(tmp, "wb");
+    const int fd = open_temp(path, tmp);
+    FILE *fp = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    if (fd >= 0 && !fp) {
+        const int e0 = errno;
+        close(fd);
+        errno = e0;
+    }
     int ok = fp && fwrite(lb, 1, 8, fp) == 8 && fwrite(json, 1, hl, fp) == hl &&
              fwrite("        ", 1, pad, fp) == pad;
     for (int i = 0; ok && i < n; i++)
@@ -445,7 +473,7 @@ int st_save(const char *path, const st_view *t, int n,
     if (!e && rename(tmp, path) != 0) e = errno;
     if (e) {
         rc = fail(&c, DP_ERR_IO, "cannot write %s: %s", tmp, strerror(e));
-        remove(tmp);
+        if (fd >= 0) remove(tmp); /* ours: never a name that open_temp found taken */
     } else if (sync_dir(path) != 0) {
         rc = fail(&c, DP_ERR_IO, "written, but syncing its directory failed: %s", strerror(errno));
     }

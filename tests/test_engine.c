@@ -345,7 +345,12 @@ static void nonfinite(void)
     int lab[2] = {1, 4};
     fill(x, sizeof x / sizeof x[0], 11);
     dp_train_config tc = dp_train_defaults(DP_VGG16);
+    char first[128] = "?";
+    CHECK(dp_model_nonfinite(m, first, sizeof first) == 0 && !first[0], "a new model is not finite: %s", first);
     CHECK(dp_model_train_step(m, x, lab, 2, &tc, INFINITY, 0.0f, NULL) == DP_OK, "an infinite step");
+    /* the step's loss was finite, but the weights it left are not: found, by name */
+    const int bad = dp_model_nonfinite(m, first, sizeof first);
+    CHECK(bad > 0 && strstr(first, "weight"), "after an infinite step: %d non-finite tensors, first '%s'", bad, first);
     dp_net *net = &m->net;
     const size_t np = sizeof(float) * (size_t)net->n_params, ns = sizeof(float) * (size_t)net->n_stats;
     float *p = malloc(np), *b = malloc(np), *s = malloc(ns);

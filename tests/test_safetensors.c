@@ -199,6 +199,25 @@ static int test_replace(void)
     CHECK(st_load(p, &f, err, sizeof err) == DP_OK);
     CHECK(st_count(f) == 1 && memcmp(st_find(f, "b")->data, b, sizeof b) == 0);
     st_free(f);
+
+    /* A link planted where a temp file could go (here the name this writer once
+     * used) is neither followed nor moved into place: the file it points to keeps
+     * its bytes and p becomes a regular file. */
+    const char *victim = tpath("victim"), *q = tpath("link.st");
+    char planted[500];
+    snprintf(planted, sizeof planted, "%s.tmp.%ld", q, (long)getpid());
+    FILE *vf = fopen(victim, "w");
+    CHECK(vf && fputs("precious", vf) >= 0 && fclose(vf) == 0);
+    CHECK(symlink(victim, planted) == 0);
+    CHECK(st_save(q, vb, 1, NULL, NULL, 0, err, sizeof err) == DP_OK);
+    char got[32] = "";
+    vf = fopen(victim, "r");
+    CHECK(vf && fgets(got, sizeof got, vf) && fclose(vf) == 0);
+    CHECK(strcmp(got, "precious") == 0);
+    struct stat ls;
+    CHECK(lstat(q, &ls) == 0 && S_ISREG(ls.st_mode));
+    CHECK(lstat(planted, &ls) == 0 && S_ISLNK(ls.st_mode) && unlink(planted) == 0);
+    CHECK(count_tmp() == 0);
     return 0;
 }
 

@@ -2,7 +2,9 @@
 # train_test.sh DYNOPOOL TEST_DATA — `dynopool train` and `eval` end to end on
 # small generated datasets (test_data --write-fixtures): a run, an interrupted run
 # resumed to the same bytes, SIGTERM, a NaN stop that keeps the last checkpoint,
-# and a clear error with a non-zero exit for every kind of bad input.
+# divergence that saves nothing, one trainer per run folder, links planted in a
+# run folder, the best checkpoint and --val-split, and a clear error with a
+# non-zero exit for every kind of bad input.
 set -u
 dp=$1; fixtures=$2
 T=$(mktemp -d /tmp/dp_train_test.XXXXXX)
@@ -35,9 +37,14 @@ expect run 0 "Result \\(the paper's Table 5.1 row" $dp train $small --epochs 6 -
 [ "$(wc -l < "$T/a/metrics.jsonl")" -eq 6 ] || { echo "FAIL run: metrics.jsonl lines"; fail=$((fail + 1)); }
 acc=$(sed -n '$s/.*"test_acc":\([0-9.]*\).*/\1/p' "$T/a/metrics.jsonl")
 awk -v a="$acc" 'BEGIN { exit !(a >= 50) }' || { echo "FAIL run: test accuracy $acc% < 50% on a learnable set"; fail=$((fail + 1)); }
+# without --val-split the best epoch is the best test accuracy, and the summary says so
+best=$(sed 's/.*"epoch":\([0-9]*\),.*"test_acc":\([0-9.]*\),.*/\2 \1/' "$T/a/metrics.jsonl" | sort -s -k1,1nr | head -1)
+grep -q "\"best_chosen_on\":[[:space:]]*\"test\"" "$T/a/summary.json" \
+  && grep -q "\"best_epoch\":[[:space:]]*${best#* }," "$T/a/summary.json" && [ -f "$T/a/checkpoint-best.safetensors" ] \
+  || { echo "FAIL run: summary.json does not name best epoch ${best#* } chosen on the test split"; fail=$((fail + 1)); }
 
 # 2. interrupted twice (mid-epoch, then in the next epoch), resumed: the same bytes
-expect interrupt 130 "continue with: dynopool train --resume $T/b" \
+expect interrupt 130 "continue with: $dp train --resume $T/b" \
   $dp train $small --epochs 6 --out "$T/b" --interrupt-after 3
 expect interrupt_again 130 "resuming $T/b at epoch 1, step 4" $dp train --resume "$T/b" --interrupt-after 9
 expect resume 0 "Result" $dp train --resume "$T/b"
@@ -46,6 +53,16 @@ cmp -s "$T/a/checkpoint.safetensors" "$T/b/checkpoint.safetensors" \
 untimed "$T/a/metrics.jsonl" > "$T/ma"; untimed "$T/b/metrics.jsonl" > "$T/mb"
 cmp -s "$T/ma" "$T/mb" || { echo "FAIL resume: metrics differ"; diff "$T/ma" "$T/mb" | head -4; fail=$((fail + 1)); }
 expect resume_done 0 "all 6 epochs are done" $dp train --resume "$T/b"
+# a run folder cannot redirect a write: links planted at temporary names are not
+# followed (the file they point to keeps its bytes), and are cleared away
+printf precious > "$T/victim"
+for f in summary.json metrics.jsonl run.json; do ln -s "$T/victim" "$T/b/$f.tmp"; done
+expect resume_links 0 "all 6 epochs are done" $dp train --resume "$T/b"
+[ "$(cat "$T/victim")" = precious ] || { echo "FAIL resume_links: a planted link was written through"; fail=$((fail + 1)); }
+for f in summary.json metrics.jsonl run.json; do
+  { [ -f "$T/b/$f" ] && [ ! -L "$T/b/$f" ] && [ ! -L "$T/b/$f.tmp" ]; } \
+    || { echo "FAIL resume_links: $f is a link or its planted link is still there"; fail=$((fail + 1)); }
+done
 expect resume_done_row 0 "vgg16 x0.25 +dynopool +good +$(printf %.2f "$acc")%" $dp train --resume "$T/b"
 expect extend 0 "epoch 7/7" $dp train --resume "$T/b" --epochs 7
 expect extended 0 "all 7 epochs are done" $dp train --resume "$T/b"
@@ -63,6 +80,32 @@ else
 fi
 expect sigterm_resume 130 "resuming $T/s" $dp train --resume "$T/s" --interrupt-after 1
 
+# 3b. one trainer per run folder: a second start and a --resume while it runs are
+# refused, naming the folder and the PID; the epochs are written once each
+$dp train $small --epochs 3 --out "$T/l" > "$T/l.log" 2>&1 &
+pid=$!
+i=0
+while [ $i -lt 300 ] && ! grep -q "^training " "$T/l.log"; do sleep 0.1; i=$((i + 1)); done
+expect lock_second 1 "$T/l is in use by another 'dynopool train' \\(PID $pid\\)" $dp train $small --epochs 3 --out "$T/l"
+expect lock_resume 1 "$T/l is in use by another 'dynopool train' \\(PID $pid\\)" $dp train --resume "$T/l"
+wait $pid; rc=$?
+epochs=$(sed 's/^{"epoch":\([0-9]*\),.*/\1/' "$T/l/metrics.jsonl" | tr '\n' ' ')
+[ $rc -eq 0 ] && [ "$epochs" = "1 2 3 " ] \
+  || { echo "FAIL lock: the first trainer exited $rc; epochs in metrics.jsonl: $epochs"; fail=$((fail + 1)); }
+
+# 3c. Ctrl-C on a terminal: the message starts on a line of its own, not glued to
+# the live progress line (script(1) gives the run a terminal)
+if command -v script > /dev/null 2>&1; then
+  script -qec "$dp train $small --epochs 2 --out $T/u --interrupt-after 8" /dev/null > "$T/u.log" 2>&1
+  if tr -d '\r' < "$T/u.log" | grep -a "interrupted" | grep -q "^dynopool: interrupted in epoch 1"; then
+    echo "ok   tty_interrupt"
+  else
+    echo "FAIL tty_interrupt: the message does not start a line"; tr -d '\r' < "$T/u.log" | tail -3; fail=$((fail + 1))
+  fi
+else
+  echo "skip tty_interrupt: no script(1)"
+fi
+
 # 4. a NaN loss stops the run and leaves the last checkpoint untouched
 expect nan_setup 130 "checkpoint saved" $dp train $small --epochs 3 --out "$T/n" --interrupt-after 10
 cp "$T/n/checkpoint.safetensors" "$T/n.before"
@@ -71,6 +114,17 @@ expect nan_message 1 "Nothing was saved after the last good checkpoint \\($T/n/c
   $dp train --resume "$T/n" --poison-after 1
 cmp -s "$T/n.before" "$T/n/checkpoint.safetensors" \
   || { echo "FAIL nan: the checkpoint changed"; fail=$((fail + 1)); }
+# a finite training loss with weights gone to infinity (a huge weight decay): the
+# test loss says it; nothing saved, nothing logged
+expect diverge_wd 1 "the run diverged in epoch 1: the test loss is NaN" \
+  $dp train $small --limit 64 --epochs 2 --wd 1e30 --out "$T/wd"
+{ [ ! -e "$T/wd/checkpoint.safetensors" ] && [ ! -e "$T/wd/checkpoint-best.safetensors" ] && [ ! -s "$T/wd/metrics.jsonl" ]; } \
+  || { echo "FAIL diverge_wd: a diverged epoch was saved or logged"; ls "$T/wd"; fail=$((fail + 1)); }
+# an update that overflows (a learning rate too large for floats): a divergence, not a step "failure"
+expect diverge_lr 1 "the training diverged at epoch 1, step 1 \\(lr inf\\): after the update [0-9]+ tensors hold NaN" \
+  $dp train $small --epochs 1 --lr 1e308 --out "$T/lr"
+expect diverge_lr_hint 1 "Nothing was saved after the last good checkpoint \\(none yet\\); try a lower --lr" \
+  $dp train $small --epochs 1 --lr 1e308 --out "$T/lr2"
 
 # 5. eval: the accuracy the run logged, JSON, and mismatches
 expect eval 0 "accuracy +$(printf %.2f "$acc")%" $dp eval --checkpoint "$T/a" --data "$D" --limit 128
@@ -79,6 +133,15 @@ expect eval_other_data 1 "model for 1x16x16 inputs and 10 classes, but .*/cifar 
   $dp eval --checkpoint "$T/a" --data "$T/fx/cifar" --split train
 expect eval_not_checkpoint 1 "metrics.jsonl" $dp eval --checkpoint "$T/a/metrics.jsonl"
 expect eval_no_checkpoint 2 "needs --checkpoint" $dp eval --data "$D"
+# a model with a NaN weight: its loss is NaN, and eval says so and exits 1
+cp "$T/a/checkpoint.safetensors" "$T/nanw.safetensors"
+hl=$(od -An -tu8 -N8 "$T/nanw.safetensors" | tr -d ' ')
+off=$(head -c $((8 + hl)) "$T/nanw.safetensors" | tail -c "$hl" | grep -ao '"classifier\.weight":{[^}]*}' | head -1 \
+  | sed 's/.*"data_offsets":\[\([0-9]*\),.*/\1/')
+[ -n "$off" ] || { echo "FAIL eval_nan: no classifier.weight in the checkpoint's header"; fail=$((fail + 1)); off=0; }
+printf '\000\000\300\177' | dd of="$T/nanw.safetensors" bs=1 seek=$((8 + hl + off)) conv=notrunc 2> /dev/null
+expect eval_nan 1 "nanw.safetensors: the loss on 128 images of good is NaN" \
+  $dp eval --checkpoint "$T/nanw.safetensors" --data "$D" --limit 128
 
 # 6. other data: an image folder, CIFAR-10, a toy variant
 expect folder 0 "lr 0.01 \\(alphas 0.001\\)" $dp train --data "$T/fx/folder" --input 16 --width 0.25 --batch 4 --epochs 1 --out "$T/f"
@@ -91,6 +154,35 @@ expect eval_other_model 1 "is a model for 3x16x16 inputs and 2 classes, but .*/g
   $dp eval --checkpoint "$T/f" --data "$D"
 expect cifar_truncated 1 "test_batch.bin: truncated: .*3073-byte records" \
   $dp train --data "$T/fx/cifar" --epochs 1 --out "$T/c"
+# an unreadable test image stops the run before it trains, not after an epoch
+cp -r "$T/fx/folder" "$T/badtest" && printf 'not a png' > "$T/badtest/test/cat/0.png"
+expect bad_test_image 1 "badtest/test/cat/0.png: not a JPEG or PNG file" \
+  $dp train --data "$T/badtest" --input 16 --width 0.25 --batch 4 --epochs 1 --out "$T/bt"
+[ ! -e "$T/bt/run.json" ] || { echo "FAIL bad_test_image: the run started"; fail=$((fail + 1)); }
+
+# 6b. --val-split: the best epoch chosen on held-out training images, recorded,
+# resumable to the same bytes; eval --best uses it
+expect val_split 0 "384 train / 128 validation / 128 test images" \
+  $dp train $small --epochs 3 --val-split 0.25 --out "$T/vs"
+grep -q '"val_split":[[:space:]]*0.25' "$T/vs/run.json" || { echo "FAIL val_split: not in run.json"; fail=$((fail + 1)); }
+[ "$(grep -c '"val_loss":.*"val_acc":' "$T/vs/metrics.jsonl")" -eq 3 ] || { echo "FAIL val_split: metrics lines without val_acc"; fail=$((fail + 1)); }
+vbest=$(sed 's/.*"epoch":\([0-9]*\),.*"val_acc":\([0-9.]*\),.*/\2 \1/' "$T/vs/metrics.jsonl" | sort -s -k1,1nr | head -1)
+vtest=$(sed -n "s/^{\"epoch\":${vbest#* },.*\"test_acc\":\([0-9.]*\),.*/\1/p" "$T/vs/metrics.jsonl")
+{ grep -q '"best_chosen_on":[[:space:]]*"validation"' "$T/vs/summary.json" \
+  && grep -q "\"best_epoch\":[[:space:]]*${vbest#* }," "$T/vs/summary.json"; } \
+  || { echo "FAIL val_split: summary.json does not name best epoch ${vbest#* } chosen on validation"; fail=$((fail + 1)); }
+expect val_split_interrupt 130 "checkpoint saved" $dp train $small --epochs 3 --val-split 0.25 --out "$T/vs2" --interrupt-after 8
+expect val_split_resume 0 "chosen on the validation split \\(25% of the" $dp train --resume "$T/vs2"
+for f in checkpoint.safetensors checkpoint-best.safetensors; do
+  cmp -s "$T/vs/$f" "$T/vs2/$f" || { echo "FAIL val_split_resume: $f differs"; fail=$((fail + 1)); }
+done
+untimed "$T/vs/metrics.jsonl" > "$T/mv"; untimed "$T/vs2/metrics.jsonl" > "$T/mv2"
+cmp -s "$T/mv" "$T/mv2" || { echo "FAIL val_split_resume: metrics differ"; fail=$((fail + 1)); }
+expect eval_best 0 "accuracy +$(printf %.2f "$vtest")%" $dp eval --checkpoint "$T/vs" --best --limit 128
+expect eval_best_file 2 "--best picks the best checkpoint of a run folder" \
+  $dp eval --checkpoint "$T/vs/checkpoint.safetensors" --best
+expect val_split_bad 2 "--val-split: expected a fraction in \\(0, 1\\), got '1'" $dp train --val-split 1
+expect val_split_resume_opt 2 "only --epochs" $dp train --resume "$T/vs" --val-split 0.5
 
 # the memory guard binds and says so
 expect max_side 0 "sizes 7x7 .*\\(max side bound: alphas raised\\)" $dp train $small --epochs 1 --max-side 7 --out "$T/cap"
@@ -113,7 +205,7 @@ expect width 2 "--width: expected a number in \\(0, 16\\], got '-1'" $dp train -
 expect variant_bad 2 "--variant: expected none, stretch-v, tile or large, got 'wide'" $dp train --variant wide
 expect lr_bad 2 "--lr: expected a positive number" $dp train --lr abc
 expect resume_model 2 "only --epochs" $dp train --resume "$T/a" --model resnet50
-expect out_exists 2 "already holds a run; continue it with 'dynopool train --resume $T/a'" \
+expect out_exists 2 "already holds a run; continue it with '$dp train --resume $T/a'" \
   $dp train $small --epochs 1 --out "$T/a"
 expect resume_missing 1 "$T/zz/run.json: cannot open" $dp train --resume "$T/zz"
 expect help 0 "--resume DIR" $dp train --help
