@@ -115,6 +115,13 @@ typedef struct {
     dnnl_primitive_t reo[3];          /* user w -> fwd w, user w -> bwd-data w, diff w -> user */
     dnnl_memory_desc_t x, y, w_user, w_fwd, w_bwd, dw, b, ws;
     void *wsb;                        /* workspace (bn relu mask, pool indices) */
+    /* conv only, when oneDNN has no JIT kernel for the engine's layout at this
+     * shape (see conv_build): the layouts oneDNN chose (xi, yi), reorders
+     * between them and ours, and one buffer for each */
+    int alt;
+    dnnl_memory_desc_t xi, yi;
+    dnnl_primitive_t rx, rxb, ry, ryb; /* x -> xi, xi -> x, y -> yi, yi -> y */
+    float *bx, *by;
 } dnn_state;
 
 void dnn_free(void **be)
@@ -126,6 +133,11 @@ void dnn_free(void **be)
         if (st->pd[i]) dnnl_primitive_desc_destroy(st->pd[i]);
         if (st->reo[i]) dnnl_primitive_destroy(st->reo[i]);
     }
+    dnnl_primitive_t alt[4] = {st->rx, st->rxb, st->ry, st->ryb};
+    for (int i = 0; i < 4; i++)
+        if (alt[i]) dnnl_primitive_destroy(alt[i]);
+    free(st->bx);
+    free(st->by);
     free(st->wsb);
     free(st);
     *be = NULL;
@@ -157,6 +169,51 @@ static const dnnl_memory_desc_t *pd_md(dnnl_primitive_desc_t pd, dnnl_query_t q)
 
 /* ---- convolution ------------------------------------------------------------- */
 
+/* oneDNN's reference implementations ("ref:any") are correct but 10-100x
+ * slower than its JIT kernels. */
+static int is_ref(const_dnnl_primitive_desc_t pd)
+{
+    const char *impl = NULL;
+    if (dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) != dnnl_success || !impl)
+        return 0;
+    return strncmp(impl, "ref", 3) == 0;
+}
+
+/* The three primitive descriptors of a convolution (forward, backward data,
+ * backward weights) for the given activation descriptors; returns how many of
+ * them oneDNN could only serve with a reference implementation, or -1. */
+static int conv_pds(dnnl_primitive_desc_t pd[3], const dnnl_memory_desc_t *x, const dnnl_memory_desc_t *w,
+                    const dnnl_memory_desc_t *b, const dnnl_memory_desc_t *y, const dnnl_dims_t s,
+                    const dnnl_dims_t pl, const dnnl_dims_t pr)
+{
+    dnnl_convolution_desc_t cd;
+    int rc = DP_OK;
+    TRY(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training, dnnl_convolution_direct, x, w, b,
+                                           y, s, pl, pr));
+    TRY(dnnl_primitive_desc_create(&pd[0], &cd, NULL, g_eng, NULL));
+    TRY(dnnl_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, x, w, y, s, pl, pr));
+    TRY(dnnl_primitive_desc_create(&pd[1], &cd, NULL, g_eng, pd[0]));
+    TRY(dnnl_convolution_backward_weights_desc_init(&cd, dnnl_convolution_direct, x, w, b, y, s, pl,
+                                                    pr));
+    TRY(dnnl_primitive_desc_create(&pd[2], &cd, NULL, g_eng, pd[0]));
+    return is_ref(pd[0]) + is_ref(pd[1]) + is_ref(pd[2]);
+out:
+    (void)rc;
+    return -1;
+}
+
+static void pds_free(dnnl_primitive_desc_t pd[3])
+{
+    for (int i = 0; i < 3; i++)
+        if (pd[i]) dnnl_primitive_desc_destroy(pd[i]), pd[i] = NULL;
+}
+
+/* A convolution on the engine's blocked layout where oneDNN has a JIT kernel
+ * for it.  Some shapes have none on that layout (oneDNN 2.6 on AVX-512: 8
+ * input channels padded to a 16-lane block, which narrow networks such as
+ * VGG-16 at width 0.125 have; depthwise weight gradients on 2x2 maps): there
+ * the convolution runs on another layout that has them, with reorders to and
+ * from ours around it (docs/engine.md, "Layouts"). */
 static int conv_build(dnn_state *st, const dp_act *x, const dp_act *y, int k, int s, int p,
                       int g, int bias)
 {
@@ -178,29 +235,47 @@ static int conv_build(dnn_state *st, const dp_act *x, const dp_act *y, int k, in
     TRY(dnnl_memory_desc_init_by_tag(&b_md, 1, bd, dnnl_f32, dnnl_x));
     st->b = b_md;
     const dnnl_memory_desc_t *bp = bias ? &b_md : NULL;
-    dnnl_convolution_desc_t cd;
-    TRY(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training, dnnl_convolution_direct,
-                                           &st->x, &w_any, bp, &st->y, st2, pad, pr));
-    TRY(dnnl_primitive_desc_create(&st->pd[0], &cd, NULL, g_eng, NULL));
+    int refs = conv_pds(st->pd, &st->x, &w_any, bp, &st->y, st2, pad, pr);
+    if (refs < 0) return DP_ERR_BACKEND;
+    if (refs > 0) {
+        /* the same convolution on other activation layouts (x and y alike):
+         * the first on which all three passes have JIT kernels */
+        static const dnnl_format_tag_t cand[] = {dnnl_nChw8c, dnnl_nhwc, dnnl_nchw, dnnl_nChw16c};
+        const dnnl_dims_t xd = {x->n, x->c, x->h, x->w}, yd = {y->n, y->c, y->h, y->w};
+        dnnl_primitive_desc_t alt[3] = {NULL, NULL, NULL};
+        int r = -1;
+        for (size_t c = 0; c < sizeof cand / sizeof cand[0]; c++) {
+            if (cand[c] == tag_of(x->blk)) continue;
+            TRY(dnnl_memory_desc_init_by_tag(&st->xi, 4, xd, dnnl_f32, cand[c]));
+            TRY(dnnl_memory_desc_init_by_tag(&st->yi, 4, yd, dnnl_f32, cand[c]));
+            r = conv_pds(alt, &st->xi, &w_any, bp, &st->yi, st2, pad, pr);
+            if (r == 0) break;
+            pds_free(alt);
+        }
+        if (r == 0) {
+            pds_free(st->pd);
+            memcpy(st->pd, alt, sizeof alt);
+            st->alt = 1;
+            if ((rc = reorder_make(&st->rx, &st->x, &st->xi)) || (rc = reorder_make(&st->rxb, &st->xi, &st->x)) ||
+                (rc = reorder_make(&st->ry, &st->y, &st->yi)) || (rc = reorder_make(&st->ryb, &st->yi, &st->y)))
+                return rc;
+            if (!(st->bx = alloc_md(&st->xi)) || !(st->by = alloc_md(&st->yi))) return DP_ERR_NOMEM;
+        } else {
+            pds_free(alt);
+        }
+    }
     st->w_fwd = *pd_md(st->pd[0], dnnl_query_weights_md);
     TRY(dnnl_primitive_create(&st->prim[0], st->pd[0]));
     if (!dnnl_memory_desc_equal(&st->w_fwd, &st->w_user) &&
         (rc = reorder_make(&st->reo[0], &st->w_user, &st->w_fwd)))
         return rc;
-    /* backward data (skipped for the network's first conv: x needs no gradient
-     * there, but building it costs little and keeps one code path) */
-    TRY(dnnl_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, &st->x, &w_any,
-                                                 &st->y, st2, pad, pr));
-    TRY(dnnl_primitive_desc_create(&st->pd[1], &cd, NULL, g_eng, st->pd[0]));
+    /* backward data (built for the network's first conv too, whose x needs no
+     * gradient: it costs little and keeps one code path) */
     st->w_bwd = *pd_md(st->pd[1], dnnl_query_weights_md);
     TRY(dnnl_primitive_create(&st->prim[1], st->pd[1]));
     if (!dnnl_memory_desc_equal(&st->w_bwd, &st->w_user) &&
         (rc = reorder_make(&st->reo[1], &st->w_user, &st->w_bwd)))
         return rc;
-    /* backward weights */
-    TRY(dnnl_convolution_backward_weights_desc_init(&cd, dnnl_convolution_direct, &st->x, &w_any,
-                                                    bp, &st->y, st2, pad, pr));
-    TRY(dnnl_primitive_desc_create(&st->pd[2], &cd, NULL, g_eng, st->pd[0]));
     st->dw = *pd_md(st->pd[2], dnnl_query_diff_weights_md);
     TRY(dnnl_primitive_create(&st->prim[2], st->pd[2]));
     if (!dnnl_memory_desc_equal(&st->dw, &st->w_user) &&
@@ -256,9 +331,45 @@ int dnn_conv_forward(dp_net *net, void **be, const dp_act *x, const float *w, co
         if ((rc = reorder_run(st->reo[0], &st->w_user, w, &st->w_fwd, t))) return rc;
         wf = t;
     }
+    if (st->alt) {
+        if ((rc = reorder_run(st->rx, &st->x, x->data, &st->xi, st->bx))) return rc;
+        const dnn_arg a[4] = {{DNNL_ARG_SRC, &st->xi, st->bx}, {DNNL_ARG_WEIGHTS, &st->w_fwd, wf},
+                              {DNNL_ARG_DST, &st->yi, st->by}, {DNNL_ARG_BIAS, &st->b, b}};
+        if ((rc = run(st->prim[0], a, b ? 4 : 3))) return rc;
+        return reorder_run(st->ryb, &st->yi, st->by, &st->y, y->data);
+    }
     const dnn_arg a[4] = {{DNNL_ARG_SRC, &st->x, x->data}, {DNNL_ARG_WEIGHTS, &st->w_fwd, wf},
                           {DNNL_ARG_DST, &st->y, y->data}, {DNNL_ARG_BIAS, &st->b, b}};
     return run(st->prim[0], a, b ? 4 : 3);
+}
+
+/* The backward on oneDNN's own layouts: x and dy reordered into bx and by,
+ * the weight gradient first (it reads bx), then dx into bx and back to ours. */
+static int conv_backward_alt(dp_net *net, dnn_state *st, const dp_act *x, const float *w,
+                             const dp_act *dy, float *dx, float *dw, float *db)
+{
+    int rc;
+    if ((rc = reorder_run(st->rx, &st->x, x->data, &st->xi, st->bx)) ||
+        (rc = reorder_run(st->ry, &st->y, dy->data, &st->yi, st->by)))
+        return rc;
+    float *dwt = dw;
+    if (st->reo[2] && !(dwt = scratch(net, &st->dw))) return DP_ERR_NOMEM;
+    const dnn_arg a[4] = {{DNNL_ARG_SRC, &st->xi, st->bx}, {DNNL_ARG_DIFF_DST, &st->yi, st->by},
+                          {DNNL_ARG_DIFF_WEIGHTS, &st->dw, dwt}, {DNNL_ARG_DIFF_BIAS, &st->b, db}};
+    if ((rc = run(st->prim[2], a, db ? 4 : 3))) return rc;
+    if (st->reo[2] && (rc = reorder_run(st->reo[2], &st->dw, dwt, &st->w_user, dw))) return rc;
+    if (!dx) return DP_OK;
+    const float *wb = w;
+    if (st->reo[1]) {
+        float *t = scratch(net, &st->w_bwd);
+        if (!t) return DP_ERR_NOMEM;
+        if ((rc = reorder_run(st->reo[1], &st->w_user, w, &st->w_bwd, t))) return rc;
+        wb = t;
+    }
+    const dnn_arg b[3] = {{DNNL_ARG_DIFF_DST, &st->yi, st->by}, {DNNL_ARG_WEIGHTS, &st->w_bwd, wb},
+                          {DNNL_ARG_DIFF_SRC, &st->xi, st->bx}};
+    if ((rc = run(st->prim[1], b, 3))) return rc;
+    return reorder_run(st->rxb, &st->xi, st->bx, &st->x, dx);
 }
 
 int dnn_conv_backward(dp_net *net, void **be, const dp_act *x, const float *w, const dp_act *dy,
@@ -266,6 +377,7 @@ int dnn_conv_backward(dp_net *net, void **be, const dp_act *x, const float *w, c
 {
     dnn_state *st = *be;
     if (!st || st->kind != ST_CONV) return DP_ERR_BACKEND; /* forward first */
+    if (st->alt) return conv_backward_alt(net, st, x, w, dy, dx, dw, db);
     int rc;
     if (dx) {
         const float *wb = w;

@@ -1,0 +1,27 @@
+#!/bin/sh
+# No network width may fall off a cliff onto oneDNN's reference convolutions
+# ("ref:any", 10-100x slower than its JIT kernels): for every model at narrow
+# and full widths, one training step must run every convolution on a JIT
+# kernel, whatever CPU (or ONEDNN_MAX_CPU_ISA) this runs on.
+#   no_ref_kernels.sh DYNOPOOL
+set -u
+bin=$1
+fail=0
+for m in vgg16 resnet50 mobilenetv2; do
+  for w in 0.0625 0.125 0.1875 0.25 1; do
+    # 16x16 inputs reach 1x1 and 2x2 maps, where some layouts have no JIT kernel
+    out=$(ONEDNN_VERBOSE=1 "$bin" bench --model "$m" --width "$w" --input 16 --in-ch 1 --classes 10 \
+          --batch 4 --steps 1 2>&1) || { echo "FAIL $m x$w: bench failed"; echo "$out" | tail -3; fail=1; continue; }
+    echo "$out" | grep -q 'onednn_verbose,exec,cpu,convolution' ||
+      { echo "FAIL $m x$w: no oneDNN convolution ran (is ONEDNN_VERBOSE honoured?)"; fail=1; continue; }
+    refs=$(echo "$out" | grep 'onednn_verbose,exec,cpu,convolution' | grep -c ',ref:')
+    if [ "$refs" -ne 0 ]; then
+      echo "FAIL $m x$w: $refs convolution calls on reference kernels:"
+      echo "$out" | grep 'onednn_verbose,exec,cpu,convolution' | grep ',ref:' | cut -d, -f4-6,10 | sort -u | head -5
+      fail=1
+    else
+      echo "ok   $m x$w"
+    fi
+  done
+done
+exit $fail
