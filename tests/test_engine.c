@@ -367,6 +367,39 @@ static void nonfinite(void)
     dp_model_free(m);
 }
 
+/* A NaN inside the network reaches the logits, as in PyTorch (ReLU, max
+ * pooling and DynOPool propagate it), instead of being hidden by a ReLU that
+ * maps it to 0: one NaN pixel of image 0, batch norm on running statistics
+ * (eval), every model and pooling on both backends. */
+static void nan_propagates(void)
+{
+    static const int archs[3] = {DP_VGG16, DP_RESNET50, DP_MOBILENETV2};
+    static const int pools[3] = {DP_POOL_HUMAN, DP_POOL_DYNOPOOL, DP_POOL_SHAPE_ADAPTOR};
+    for (int a = 0; a < 3; a++)
+        for (int p = 0; p < 3; p++)
+            for (int ref = 0; ref < 2; ref++) {
+                dp_model_config c = dp_model_defaults();
+                c.arch = archs[a], c.pool = pools[p], c.size = 16, c.classes = 5, c.width = 0.25f;
+                c.reference = ref;
+                dp_model *m = NULL;
+                if (dp_model_create(&c, &m)) {
+                    CHECK(0, "create %s %s", dp_arch_name(c.arch), dp_pool_name(c.pool));
+                    continue;
+                }
+                float x[2 * 3 * 16 * 16];
+                fill(x, sizeof x / sizeof x[0], 5);
+                x[3 * 16 + 7] = NAN; /* image 0, channel 0, row 3 */
+                int rc = dp_net_forward(&m->net, x, 2, 3, 16, 16, 0, NULL);
+                CHECK(rc == DP_OK, "forward: %s", dp_strerror(rc));
+                const float *lg = m->net.nodes[m->net.out].y.data;
+                int nan0 = 0, fin1 = 0;
+                for (int k = 0; !rc && k < 5; k++) nan0 += isnan(lg[k]) != 0, fin1 += isfinite(lg[5 + k]) != 0;
+                CHECK(rc || (nan0 == 5 && fin1 == 5), "%s %s [%s]: a NaN pixel gave %d NaN logits of 5 in its image, %d finite of 5 in the other",
+                      dp_arch_name(c.arch), dp_pool_name(c.pool), ref ? "reference" : "oneDNN", nan0, fin1);
+                dp_model_free(m);
+            }
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "--write-checkpoint") == 0) return write_checkpoint(argv[2]);
@@ -375,6 +408,7 @@ int main(int argc, char **argv)
     alpha_floor();
     size_cap();
     nonfinite();
+    nan_propagates();
     changing_shapes();
     schedule();
     if (failures) fprintf(stderr, "%d failures\n", failures);

@@ -34,7 +34,7 @@ static int add_forward(dp_net *net, dp_node *nd, int train)
 #pragma omp parallel for simd schedule(static)
         for (size_t i = 0; i < n; i++) {
             const float v = a[i] + b[i];
-            y[i] = v > 0.0f ? v : 0.0f;
+            y[i] = v <= 0.0f ? 0.0f : v; /* NaN passes, as in PyTorch */
         }
     } else {
 #pragma omp parallel for simd schedule(static)
@@ -50,7 +50,7 @@ static int add_backward(dp_net *net, dp_node *nd)
         float *dy = nd->dy.data;
         const float *y = nd->y.data;
 #pragma omp parallel for simd schedule(static)
-        for (size_t i = 0; i < n; i++) dy[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+        for (size_t i = 0; i < n; i++) dy[i] = y[i] <= 0.0f ? 0.0f : dy[i];
     }
     /* input 1 gets a copy, input 0 (the main path) the buffer itself */
     for (int s = 1; s >= 0; s--) {

@@ -58,7 +58,7 @@ void dp_bn_ref_forward(const float *x, float *y, int n, int c, size_t hw, const 
             float *yc = y + ((size_t)in * c + ch) * hw;
             for (size_t i = 0; i < hw; i++) {
                 const float v = g[ch] * ((xc[i] - mean[ch]) * inv) + b[ch];
-                yc[i] = relu && !(v > 0.0f) ? 0.0f : v;
+                yc[i] = relu && v <= 0.0f ? 0.0f : v; /* NaN passes */
             }
         }
     }
@@ -77,7 +77,7 @@ void dp_bn_ref_backward(const float *x, const float *y, const float *dy, float *
         for (int in = 0; in < n; in++) {
             const size_t o = ((size_t)in * c + ch) * hw;
             for (size_t i = 0; i < hw; i++) {
-                const double d = relu && !(y[o + i] > 0.0f) ? 0.0 : dy[o + i];
+                const double d = relu && y[o + i] <= 0.0f ? 0.0 : dy[o + i];
                 sb += d;
                 sg += d * (x[o + i] - mean[ch]) * inv;
             }
@@ -88,10 +88,25 @@ void dp_bn_ref_backward(const float *x, const float *y, const float *dy, float *
         for (int in = 0; in < n; in++) {
             const size_t o = ((size_t)in * c + ch) * hw;
             for (size_t i = 0; i < hw; i++) {
-                const double d = relu && !(y[o + i] > 0.0f) ? 0.0 : dy[o + i];
+                const double d = relu && y[o + i] <= 0.0f ? 0.0 : dy[o + i];
                 const double xh = (x[o + i] - mean[ch]) * inv;
                 dx[o + i] = (float)(g[ch] * inv * (d - sb / m - xh * sg / m));
             }
+        }
+    }
+}
+
+/* Sets every element of channel ch of y to NaN where mean[ch] or var[ch] is
+ * not finite.  y: (n, c, h, w) in blocks of y->blk channels. */
+static void nan_channels(dp_act *y, const float *mean, const float *var)
+{
+    const int B = y->blk, cb = (y->c + B - 1) / B;
+    const size_t hw = (size_t)y->h * y->w;
+    for (int ch = 0; ch < y->c; ch++) {
+        if (isfinite(mean[ch]) && isfinite(var[ch])) continue;
+        for (int in = 0; in < y->n; in++) {
+            float *p = y->data + (((size_t)in * cb + ch / B) * hw) * B + ch % B;
+            for (size_t i = 0; i < hw; i++) p[i * B] = NAN;
         }
     }
 }
@@ -108,17 +123,29 @@ static int bn_forward(dp_net *net, dp_node *nd, int train)
     float *mean = train ? ws : rm, *var = train ? ws + c : rv;
     const float *g = dp_param(net, nd->w_off), *b = dp_param(net, nd->b_off);
     int rc = DP_OK;
-    if (net->backend == DP_BACKEND_DNNL)
-        rc = dnn_bn_forward(&nd->be, x, g, b, mean, var, net->bn_eps, train, nd->relu == 1,
-                            &nd->y);
-    else
+    if (net->backend == DP_BACKEND_DNNL) {
+        /* oneDNN's fused ReLU maps NaN to 0, where PyTorch's passes it on.  In
+         * training a NaN input makes its channel's batch statistics NaN, and
+         * PyTorch then outputs NaN over the whole channel: done here after the
+         * fused kernel.  In evaluation (running statistics) a NaN stays in its
+         * element, so the ReLU runs unfused, as our own NaN-passing loop. */
+        const int fuse = nd->relu == 1 && train;
+        rc = dnn_bn_forward(&nd->be, x, g, b, mean, var, net->bn_eps, train, fuse, &nd->y);
+        if (!rc && fuse) nan_channels(&nd->y, mean, var);
+        if (!rc && nd->relu == 1 && !fuse) {
+            float *y = nd->y.data;
+            const size_t n = dp_act_numel(&nd->y);
+#pragma omp parallel for simd schedule(static)
+            for (size_t i = 0; i < n; i++) y[i] = y[i] <= 0.0f ? 0.0f : y[i];
+        }
+    } else
         dp_bn_ref_forward(x->data, nd->y.data, x->n, c, hw, g, b, mean, var, net->bn_eps, train,
                     nd->relu == 1);
     if (!rc && nd->relu == 6) {
         float *y = nd->y.data;
         const size_t n = dp_act_numel(&nd->y);
 #pragma omp parallel for simd schedule(static)
-        for (size_t i = 0; i < n; i++) y[i] = y[i] > 0.0f ? (y[i] < 6.0f ? y[i] : 6.0f) : 0.0f;
+        for (size_t i = 0; i < n; i++) y[i] = y[i] <= 0.0f ? 0.0f : y[i] >= 6.0f ? 6.0f : y[i];
     }
     if (rc || !train) return rc;
     const float mo = net->bn_momentum, unb = (float)((double)m / (double)(m - 1));
@@ -144,7 +171,7 @@ static int bn_backward(dp_net *net, dp_node *nd)
         const float *y = nd->y.data;
         const size_t n = dp_act_numel(&nd->y);
 #pragma omp parallel for simd schedule(static)
-        for (size_t i = 0; i < n; i++) dy[i] = y[i] > 0.0f && y[i] < 6.0f ? dy[i] : 0.0f;
+        for (size_t i = 0; i < n; i++) dy[i] = y[i] <= 0.0f || y[i] >= 6.0f ? 0.0f : dy[i];
     }
     const dp_act dy = nd->dy;
     /* Both backends may write dx over dy (oneDNN documents in-place batch norm

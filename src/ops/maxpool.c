@@ -27,11 +27,41 @@ static double pool_macs(const dp_net *net, const dp_node *nd)
     return 0.0;
 }
 
+/* oneDNN's max pooling lets a number win over NaN; PyTorch's NaN wins (it
+ * must show, not hide, a diverged network).  After oneDNN's kernel, each NaN
+ * of x makes every output whose window holds it NaN.  x: (n, c, h, w) and
+ * y: (n, c, ho, wo), both in blocks of B = x->blk channels.  A scan for NaN
+ * costs one read of x; the repair runs only when one is found. */
+static void nan_windows(const dp_act *x, dp_act *y, int k, int s, int p)
+{
+    const size_t n = dp_act_numel(x);
+    int any = 0;
+#pragma omp parallel for simd schedule(static) reduction(| : any)
+    for (size_t i = 0; i < n; i++) any |= x->data[i] != x->data[i];
+    if (!any) return;
+    const int B = x->blk, cb = (x->c + B - 1) / B;
+    for (size_t q = 0; q < (size_t)x->n * cb; q++) /* one block of B channels of one image */
+        for (int ii = 0; ii < x->h; ii++)
+            for (int jj = 0; jj < x->w; jj++)
+                for (int l = 0; l < B; l++) {
+                    if (!isnan(x->data[((q * x->h + ii) * x->w + jj) * B + l])) continue;
+                    /* outputs i with i*s - p <= ii <= i*s - p + k - 1 */
+                    const int i0 = ii + p - k + 1 > 0 ? (ii + p - k + 1 + s - 1) / s : 0;
+                    const int j0 = jj + p - k + 1 > 0 ? (jj + p - k + 1 + s - 1) / s : 0;
+                    for (int i = i0; i <= (ii + p) / s && i < y->h; i++)
+                        for (int j = j0; j <= (jj + p) / s && j < y->w; j++)
+                            y->data[((q * y->h + i) * y->w + j) * B + l] = NAN;
+                }
+}
+
 static int pool_forward(dp_net *net, dp_node *nd, int train)
 {
     const dp_act *x = &dp_in(net, nd, 0)->y;
-    if (net->backend == DP_BACKEND_DNNL)
-        return dnn_pool_forward(&nd->be, x, nd->k, nd->stride, nd->pad, train, &nd->y);
+    if (net->backend == DP_BACKEND_DNNL) {
+        const int rc = dnn_pool_forward(&nd->be, x, nd->k, nd->stride, nd->pad, train, &nd->y);
+        if (!rc) nan_windows(x, &nd->y, nd->k, nd->stride, nd->pad);
+        return rc;
+    }
     const int ho = nd->y.h, wo = nd->y.w, k = nd->k, s = nd->stride, p = nd->pad;
     const size_t planes = (size_t)x->n * x->c;
     int *arg = dp_node_ws(nd, sizeof(int) * planes * ho * wo);

@@ -4,7 +4,9 @@
  *   MACs    0 (SPEC 2: activations are not counted)
  *   forward y = max(x, 0)              (clip == 0)
  *           y = min(max(x, 0), clip)   (ReLU6: clip == 6)
- *   backward dx = dy where 0 < x (< clip), else 0   (PyTorch's relu / hardtanh rule) */
+ *   backward dx = dy where 0 < x (< clip), else 0   (PyTorch's relu / hardtanh rule)
+ *   NaN     passes through both ways, as in PyTorch (written as "x <= 0 ? 0 : x",
+ *           never "x > 0 ? x : 0", so that divergence is not hidden) */
 #include <math.h>
 
 #include "engine.h"
@@ -31,10 +33,10 @@ static int relu_forward(dp_net *net, dp_node *nd, int train)
     const float hi = nd->clip;
     if (hi > 0.0f) {
 #pragma omp parallel for simd schedule(static)
-        for (size_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? (x[i] < hi ? x[i] : hi) : 0.0f;
+        for (size_t i = 0; i < n; i++) y[i] = x[i] <= 0.0f ? 0.0f : x[i] >= hi ? hi : x[i];
     } else {
 #pragma omp parallel for simd schedule(static)
-        for (size_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+        for (size_t i = 0; i < n; i++) y[i] = x[i] <= 0.0f ? 0.0f : x[i];
     }
     return DP_OK;
 }
@@ -50,7 +52,7 @@ static int relu_backward(dp_net *net, dp_node *nd)
     const size_t n = dp_act_numel(&nd->y);
     const float hi = nd->clip > 0.0f ? nd->clip : INFINITY;
 #pragma omp parallel for simd schedule(static)
-    for (size_t i = 0; i < n; i++) dx[i] = x[i] > 0.0f && x[i] < hi ? dy[i] : 0.0f;
+    for (size_t i = 0; i < n; i++) dx[i] = x[i] <= 0.0f || x[i] >= hi ? 0.0f : dy[i];
     dp_dx_done(net, nd, 0, dx, acc);
     return DP_OK;
 }
