@@ -376,7 +376,7 @@ static int init_adaptors(dp_net *net, const dp_arch_cfg *cfg)
     return DP_OK;
 }
 
-int dp_build(dp_net *net, const dp_arch_cfg *cfg)
+int dp_build_layout(dp_net *net, const dp_arch_cfg *cfg)
 {
     if (cfg->in_ch <= 0 || cfg->size < 2 || cfg->classes <= 0) return DP_ERR_SIZE;
     if (!(cfg->width > 0.0f && cfg->width <= 16.0f)) return DP_ERR_ARG;
@@ -389,8 +389,14 @@ int dp_build(dp_net *net, const dp_arch_cfg *cfg)
     case DP_MOBILENETV2: mobilenetv2(&b); break;
     default: return DP_ERR_ARG;
     }
-    if (b.rc) return b.rc;
-    int rc = dp_net_alloc(net);
+    return b.rc;
+}
+
+int dp_build(dp_net *net, const dp_arch_cfg *cfg)
+{
+    int rc = dp_build_layout(net, cfg);
+    if (rc) return rc;
+    rc = dp_net_alloc(net);
     if (rc) return rc;
     init_params(net, cfg->arch, cfg->seed);
     if ((rc = init_adaptors(net, cfg))) return rc;
