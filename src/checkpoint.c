@@ -249,6 +249,12 @@ int dp_model_load(dp_model *m, const char *path, char *err, size_t errlen)
     snprintf(num[0], 32, "%d", m->cfg.in_ch);
     snprintf(num[1], 32, "%d", m->cfg.classes);
     snprintf(num[2], 32, "%.9g", (double)m->cfg.width);
+    /* width compared as a float, as dp_checkpoint_config reads it: another writer's
+     * "2.16" is the float that %.9g prints as 2.16000009 */
+    const char *fw = st_meta(f, "width");
+    char *end = NULL;
+    if (fw && (float)strtod(fw, &end) == m->cfg.width && end != fw && !*end && strlen(fw) < 32)
+        snprintf(num[2], 32, "%s", fw);
     if ((rc = check_meta(f, "model", dp_arch_name(m->cfg.arch), path, err, errlen)) ||
         (rc = check_meta(f, "variant", dp_pool_name(m->cfg.pool), path, err, errlen)) ||
         (rc = check_meta(f, "in_ch", num[0], path, err, errlen)) ||
@@ -360,7 +366,7 @@ static int check_layout(const st_file *f, const dp_model_config *c, const char *
     int rc = dp_net_init(&net, DP_BACKEND_REF);
     if (!rc) rc = dp_build_layout(&net, &ac);
     char cfgs[160];
-    snprintf(cfgs, sizeof cfgs, "metadata model %s, variant %s, in_ch %d, classes %d, width %.9g",
+    snprintf(cfgs, sizeof cfgs, "metadata model %s, variant %s, in_ch %d, classes %d, width %.7g",
              dp_arch_name(c->arch), dp_pool_name(c->pool), c->in_ch, c->classes, (double)c->width);
     if (rc && err && errlen) snprintf(err, errlen, "%s: %s: no network: %s", path, cfgs, dp_strerror(rc));
     for (int i = 0; !rc && i < net.n_pv + net.n_sv; i++) {

@@ -451,6 +451,15 @@ static void hostile_checkpoints(void)
     err[0] = 0;
     CHECK(dp_model_load(m, good, err, sizeof err) == DP_OK, "the good checkpoint: %s", err);
     dp_model_free(m);
+    /* a width written by another tool ("0.3", not %.9g's "0.300000012") loads */
+    c.width = 0.3f;
+    CHECK(dp_model_create(&c, &m) == DP_OK, "create");
+    CHECK(dp_model_save(m, good, NULL, NULL, 0, err, sizeof err) == DP_OK, "save: %s", err);
+    CHECK(rewrite(good, bad, "width", "0.3", NULL, 0) == 0, "rewrite");
+    err[0] = 0;
+    CHECK(dp_checkpoint_config(bad, &cc, err, sizeof err) == DP_OK && cc.width == 0.3f, "width 0.3: %s", err);
+    CHECK(dp_model_load(m, bad, err, sizeof err) == DP_OK, "width 0.3: %s", err);
+    dp_model_free(m);
     unlink(good);
     unlink(bad);
     rmdir(dir);
