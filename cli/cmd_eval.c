@@ -1,5 +1,6 @@
 /* cmd_eval.c — `dynopool eval`: a checkpoint's accuracy, loss, GMACs and sizes
  * on a dataset split, with the normalisation and variant it was trained with. */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,17 +35,27 @@ static const char *const EVAL_USAGE =
     "Example:\n"
     "  dynopool eval --checkpoint runs/fmnist/checkpoint.safetensors --json\n";
 
-/* o[key]: an array of n numbers into v; 0 or -1. */
-static int json_floats(const cJSON *o, const char *key, float *v, int n)
+/* o[key]: an array of n numbers in [lo, hi] ((lo, hi] when open) into v; 0, or -1
+ * with what is wrong in msg. */
+static int json_floats(const cJSON *o, const char *key, float *v, int n, double lo, double hi, int open,
+                       char *msg, size_t cap)
 {
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, key);
-    int ok = cJSON_IsArray(a) && cJSON_GetArraySize(a) == n;
-    for (int i = 0; ok && i < n; i++) {
-        const cJSON *e = cJSON_GetArrayItem(a, i);
-        ok = cJSON_IsNumber(e);
-        if (ok) v[i] = (float)e->valuedouble;
+    if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != n) {
+        snprintf(msg, cap, "field '%s' is missing or not a list of %d numbers", key, n);
+        return -1;
     }
-    return ok ? 0 : -1;
+    for (int i = 0; i < n; i++) {
+        const cJSON *e = cJSON_GetArrayItem(a, i);
+        const double d = cJSON_IsNumber(e) ? e->valuedouble : NAN;
+        if (!(d >= lo && d <= hi) || (open && d == lo)) {
+            snprintf(msg, cap, "field '%s' item %d is %.9g, expected a number in %c%g, %g]", key, i, d, open ? '(' : '[',
+                     lo, hi);
+            return -1;
+        }
+        v[i] = (float)d;
+    }
+    return 0;
 }
 
 int cmd_eval(int argc, char **argv)
@@ -83,11 +94,18 @@ int cmd_eval(int argc, char **argv)
             if (strcmp(v, "test") && strcmp(v, "train"))
                 return cli_usage_error("--split: expected test or train, got '%s'", v);
             train = !strcmp(v, "train");
-        } else if (cli_parse_long(v, &n) || n < (!strcmp(a, "--batch") ? 1 : 0) || n > (1 << 24)) {
-            return cli_usage_error("expected a non-negative integer, got '%s'", v);
-        } else if (!strcmp(a, "--limit")) limit = n;
-        else if (!strcmp(a, "--batch")) batch = n;
-        else workers = (int)(n > 16 ? 16 : n);
+        } else {
+            /* --limit, --batch (the train command's range), --workers */
+            const long lo = !strcmp(a, "--batch"), hi = !strcmp(a, "--limit") ? INT_MAX : lo ? 65536 : 16;
+            if (cli_parse_long(v, &n) || n < lo || n > hi) {
+                char msg[96];
+                snprintf(msg, sizeof msg, "%s: expected an integer in [%ld, %ld], got '%%s'", a, lo, hi);
+                return cli_usage_error(msg, v);
+            }
+            if (!strcmp(a, "--limit")) limit = n;
+            else if (lo) batch = n;
+            else workers = (int)n;
+        }
     }
     if (!ckpt) return cli_usage_error("%s", "eval needs --checkpoint FILE");
     char path[4200], err[1024] = "";
@@ -101,10 +119,15 @@ int cmd_eval(int argc, char **argv)
     dp_model_config cfg;
     int rc = dp_checkpoint_config(ckpt, &cfg, err, sizeof err);
     dp_model *m = NULL;
-    if (!rc) rc = dp_model_create(&cfg, &m);
+    if (!rc && (rc = dp_model_create(&cfg, &m))) {
+        fprintf(stderr, "dynopool: %s: cannot build its %s (%s, width %g) for %dx%dx%d inputs: %s\n", ckpt,
+                dp_arch_name(cfg.arch), dp_pool_name(cfg.pool), (double)cfg.width, cfg.in_ch, cfg.size, cfg.size,
+                dp_strerror(rc));
+        return 1;
+    }
     if (!rc) rc = dp_model_load(m, ckpt, err, sizeof err);
     if (rc) {
-        fprintf(stderr, "dynopool: %s\n", err[0] ? err : dp_strerror(rc));
+        fprintf(stderr, "dynopool: %s%s%s\n", err[0] ? "" : ckpt, err[0] ? "" : ": ", err[0] ? err : dp_strerror(rc));
         dp_model_free(m);
         return 1;
     }
@@ -112,18 +135,36 @@ int cmd_eval(int argc, char **argv)
     const char *dsm = dp_model_meta(m, "dataset"), *runm = dp_model_meta(m, "run");
     cJSON *dj = dsm ? cJSON_Parse(dsm) : NULL, *rj = runm ? cJSON_Parse(runm) : NULL;
     float mean[3], sd[3];
-    char vname[32] = "none", trained_on[2048] = "";
+    char vname[32] = "none", trained_on[2048] = "", msg[256] = "";
     double classes_opt = 0, input_opt = 0;
-    const int bad_meta = json_floats(dj, "mean", mean, 3) || json_floats(dj, "std", sd, 3) ||
-                         cli_json_str(dj, "variant", vname, sizeof vname) || dp_variant_parse(vname) < 0;
-    cli_json_str(rj, "data", trained_on, sizeof trained_on);
-    cli_json_num(rj, "classes_opt", &classes_opt);
-    cli_json_num(rj, "input_opt", &input_opt);
+    const char *bad = NULL;
+    if (!dj) {
+        bad = "dataset";
+        snprintf(msg, sizeof msg, "%s (normalisation, variant): was it written by dynopool train?",
+                 dsm ? "is not valid JSON" : "is missing");
+    } else if (cli_json_str(dj, "variant", vname, sizeof vname) || dp_variant_parse(vname) < 0) {
+        bad = "dataset";
+        snprintf(msg, sizeof msg, "field 'variant' is missing or invalid, expected none, stretch-v, tile or large");
+    } else if (json_floats(dj, "mean", mean, 3, 0, 1, 0, msg, sizeof msg) || /* of pixels in [0, 1] */
+               json_floats(dj, "std", sd, 3, 0, 1, 1, msg, sizeof msg)) {
+        bad = "dataset";
+    }
+    if (!bad && rj) { /* the options the data were opened with (0: not given) */
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(rj, "data");
+        if (d && cli_json_str(rj, "data", trained_on, sizeof trained_on)) {
+            bad = "run";
+            snprintf(msg, sizeof msg, "field 'data' is not a folder name shorter than 2048 bytes");
+        } else if (cJSON_GetObjectItemCaseSensitive(rj, "classes_opt") &&
+                 cli_json_range(rj, "classes_opt", 0, 256, CLI_WHOLE, &classes_opt, msg, sizeof msg))
+            bad = "run";
+        else if (cJSON_GetObjectItemCaseSensitive(rj, "input_opt") &&
+                 cli_json_range(rj, "input_opt", 0, 1024, CLI_WHOLE, &input_opt, msg, sizeof msg))
+            bad = "run";
+    }
     cJSON_Delete(dj);
     cJSON_Delete(rj);
-    if (bad_meta) {
-        fprintf(stderr, "dynopool: %s: no dataset metadata (normalisation, variant): was it written by "
-                        "dynopool train?\n", ckpt);
+    if (bad) {
+        fprintf(stderr, "dynopool: %s: metadata '%s' %s\n", ckpt, bad, msg);
         dp_model_free(m);
         return 1;
     }
@@ -148,7 +189,7 @@ int cmd_eval(int argc, char **argv)
     memcpy(t.mean, mean, sizeof mean), memcpy(t.std, sd, sizeof sd);
     const int n = limit && limit < di.n ? (int)limit : di.n;
     double loss, acc;
-    rc = cli_evaluate(m, ds, &t, NULL, n, (int)batch, workers, &loss, &acc);
+    rc = cli_evaluate(m, ds, data, &t, NULL, n, (int)batch, workers, &loss, &acc);
     dp_model_info info;
     if (!rc) rc = dp_model_info_get(m, &info);
     if (!rc && json) {

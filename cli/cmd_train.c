@@ -17,6 +17,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
@@ -93,6 +94,21 @@ static const char *const TRAIN_USAGE =
 
 /* ---- the settings of a run ------------------------------------------------ */
 
+/* The ranges of the settings: options (OPTS) and run.json (run_from_json). */
+#define MAX_WIDTH 16.0    /* dp_model_create's limit */
+#define MAX_CLASSES 256   /* dp_dataset_open's limit for IDX sets */
+#define MIN_INPUT_SIDE 8
+#define MAX_INPUT_SIDE 1024
+#define MAX_WORKERS 16
+#define MAX_EPOCHS 1000000
+#define MAX_BATCH 65536
+#define MAX_LR 100.0
+#define MAX_WD 1.0
+#define MAX_LAMBDA 1000.0
+#define MAX_SIDE (1 << 24)          /* DP_MAX_AXIS */
+#define MAX_SEED 9007199254740992.0 /* 2^53: run.json holds the seed as a JSON number */
+#define MAX_COUNT MAX_SEED          /* images and steps counted in a checkpoint's progress */
+
 typedef struct {
     dp_model_config cfg;
     char data[2048], out[2048];
@@ -151,44 +167,84 @@ int cli_json_str(const cJSON *o, const char *k, char *v, size_t cap)
     return 0;
 }
 
-/* Fills r from run.json's object; returns the name of the first bad field or NULL. */
-static const char *run_from_json(const cJSON *o, run_cfg *r)
+int cli_json_range(const cJSON *o, const char *k, double lo, double hi, int flags, double *v, char *msg,
+                   size_t cap)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, k);
+    const double d = cJSON_IsNumber(it) ? it->valuedouble : NAN;
+    const int whole = flags & CLI_WHOLE, open = flags & CLI_OPEN;
+    if (d >= lo && d <= hi && !(open && d == lo) && !(whole && d != floor(d))) {
+        *v = d;
+        return 0;
+    }
+    char got[48];
+    if (cJSON_IsNumber(it)) snprintf(got, sizeof got, "= %.17g", d);
+    else snprintf(got, sizeof got, "%s", it ? "is not a number" : "is missing");
+    snprintf(msg, cap, "field '%s' %s, expected %s in %c%.16g, %.16g]", k, got, whole ? "an integer" : "a number",
+             open ? '(' : '[', lo, hi);
+    return -1;
+}
+
+/* Fills r from run.json's object; 0, or -1 with the first bad field and what it
+ * should be in msg.  The ranges are those of the options (OPTS); 0 in classes_opt
+ * and input_opt means "not given". */
+static int run_from_json(const cJSON *o, run_cfg *r, char *msg, size_t cap)
 {
     char s[64];
     double v;
-    if (cli_json_str(o, "model", s, sizeof s) || (r->cfg.arch = dp_arch_parse(s)) < 0) return "model";
-    if (cli_json_str(o, "pool", s, sizeof s) || (r->cfg.pool = dp_pool_parse(s)) < 0) return "pool";
-    if (cli_json_num(o, "width", &v) || !(v > 0)) return "width";
-    r->cfg.width = (float)v;
-    if (cli_json_str(o, "data", r->data, sizeof r->data)) return "data";
-    if (cli_json_str(o, "kind", s, sizeof s)) return "kind";
-    r->kind = strcmp(s, "auto") ? dp_data_kind_parse(s) : DP_DATA_AUTO;
-    if (strcmp(s, "auto") && r->kind < 0) return "kind";
-    if (cli_json_str(o, "variant", s, sizeof s) || (r->variant = dp_variant_parse(s)) < 0) return "variant";
-#define GET(key, dst, ok)                                   \
-    if (cli_json_num(o, key, &v) || !(ok)) return key;          \
+    const char *bad = NULL, *want = NULL;
+    if (cli_json_str(o, "model", s, sizeof s) || (r->cfg.arch = dp_arch_parse(s)) < 0)
+        bad = "model", want = "vgg16, resnet50 or mobilenetv2";
+    else if (cli_json_str(o, "pool", s, sizeof s) || (r->cfg.pool = dp_pool_parse(s)) < 0)
+        bad = "pool", want = "human, dynopool or shape-adaptor";
+    else if (cli_json_str(o, "data", r->data, sizeof r->data))
+        bad = "data", want = "a folder name shorter than 2048 bytes";
+    else if (cli_json_str(o, "kind", s, sizeof s) ||
+             (r->kind = strcmp(s, "auto") ? dp_data_kind_parse(s) : DP_DATA_AUTO) < DP_DATA_AUTO)
+        bad = "kind", want = "auto, idx, cifar10, cifar100 or folder";
+    else if (cli_json_str(o, "variant", s, sizeof s) || (r->variant = dp_variant_parse(s)) < 0)
+        bad = "variant", want = "none, stretch-v, tile or large";
+    else if (!cJSON_IsBool(cJSON_GetObjectItemCaseSensitive(o, "nesterov")))
+        bad = "nesterov", want = "true or false";
+    if (bad) {
+        snprintf(msg, cap, "field '%s' is missing or invalid, expected %s", bad, want);
+        return -1;
+    }
+    r->nesterov = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "nesterov"));
+#define GET(key, dst, lo, hi, flags)                                         \
+    if (cli_json_range(o, key, lo, hi, flags, &v, msg, cap)) return -1; \
     dst = v;
-    GET("classes_opt", r->classes, v >= 0)
-    GET("input_opt", r->input, v >= 0)
-    GET("limit", r->limit, v >= 0)
-    GET("limit_test", r->limit_test, v >= 0)
-    GET("epochs", r->epochs, v >= 1)
-    GET("batch", r->batch, v >= 1)
-    GET("lr", r->lr, v > 0)
-    GET("alpha_lr", r->alpha_lr, v >= 0)
-    GET("momentum", r->momentum, v >= 0)
-    GET("weight_decay", r->wd, v >= 0)
-    GET("lambda", r->lambda, v >= 0)
-    GET("max_side", r->max_side, v >= 0)
-    GET("seed", r->seed, v >= 0)
+    GET("width", r->cfg.width, 0, MAX_WIDTH, CLI_OPEN)
+    GET("classes_opt", r->classes, 0, MAX_CLASSES, CLI_WHOLE)
+    GET("input_opt", r->input, 0, MAX_INPUT_SIDE, CLI_WHOLE)
+    GET("limit", r->limit, 0, INT_MAX, CLI_WHOLE)
+    GET("limit_test", r->limit_test, 0, INT_MAX, CLI_WHOLE)
+    GET("epochs", r->epochs, 1, MAX_EPOCHS, CLI_WHOLE)
+    GET("batch", r->batch, 1, MAX_BATCH, CLI_WHOLE)
+    GET("lr", r->lr, 0, MAX_LR, CLI_OPEN)
+    GET("alpha_lr", r->alpha_lr, 0, MAX_LR, 0)
+    GET("momentum", r->momentum, 0, 1, 0)
+    GET("weight_decay", r->wd, 0, MAX_WD, 0)
+    GET("lambda", r->lambda, 0, MAX_LAMBDA, 0)
+    GET("max_side", r->max_side, 0, MAX_SIDE, CLI_WHOLE)
+    GET("seed", r->seed, 0, MAX_SEED, CLI_WHOLE)
 #undef GET
-    const cJSON *n = cJSON_GetObjectItemCaseSensitive(o, "nesterov");
-    if (!cJSON_IsBool(n)) return "nesterov";
-    r->nesterov = cJSON_IsTrue(n);
     const cJSON *vs = cJSON_GetObjectItemCaseSensitive(o, "val_split"); /* optional */
-    if (vs && (!cJSON_IsNumber(vs) || !(vs->valuedouble > 0 && vs->valuedouble < 1))) return "val_split";
+    if (vs && (!cJSON_IsNumber(vs) || !(vs->valuedouble > 0 && vs->valuedouble < 1))) {
+        snprintf(msg, cap, "field 'val_split' is invalid, expected a number in (0, 1)");
+        return -1;
+    }
     r->val_split = vs ? vs->valuedouble : 0.0;
-    return NULL;
+    if (r->input && r->input < MIN_INPUT_SIDE) {
+        snprintf(msg, cap, "field 'input_opt' = %d, expected 0 (not given) or a side in [%d, %d]", r->input,
+                 MIN_INPUT_SIDE, MAX_INPUT_SIDE);
+        return -1;
+    }
+    if (r->max_side == 1) {
+        snprintf(msg, cap, "field 'max_side' = 1, expected 0 (no cap) or a side in [2, %d]", MAX_SIDE);
+        return -1;
+    }
+    return 0;
 }
 
 /* ---- small file helpers ------------------------------------------------------ */
@@ -387,7 +443,7 @@ int cli_open_split(const char *dir, int kind, int train, int classes, int input,
     char err[1024] = "";
     const int rc = dp_dataset_open(dir, kind, train, classes, input, ds, err, sizeof err);
     if (rc) {
-        fprintf(stderr, "dynopool: %s\n", err[0] ? err : dp_strerror(rc));
+        fprintf(stderr, "dynopool: %s%s%s\n", err[0] ? "" : dir, err[0] ? "" : ": ", err[0] ? err : dp_strerror(rc));
         if (!strcmp(dir, CLI_FASHION_MNIST) && rc == DP_ERR_IO)
             fprintf(stderr, "dynopool: the default data come from Debian's package: "
                             "apt-get install dataset-fashion-mnist (or tools/deps.sh)\n");
@@ -397,8 +453,8 @@ int cli_open_split(const char *dir, int kind, int train, int classes, int input,
 
 /* Top-1 accuracy (%) and mean cross-entropy of m on the images idx[0..n) of ds
  * (idx NULL: the first n). */
-int cli_evaluate(dp_model *m, const dp_dataset *ds, const dp_transform *t, const int *idx, int n,
-                 int batch, int workers, double *loss, double *acc)
+int cli_evaluate(dp_model *m, const dp_dataset *ds, const char *data, const dp_transform *t,
+                 const int *idx, int n, int batch, int workers, double *loss, double *acc)
 {
     const int k = dp_model_config_of(m)->classes;
     int *order = malloc(sizeof(int) * (size_t)n);
@@ -430,7 +486,9 @@ int cli_evaluate(dp_model *m, const dp_dataset *ds, const dp_transform *t, const
         }
     }
     if (rc == 1) rc = DP_OK;
-    if (rc) fprintf(stderr, "dynopool: evaluation failed: %s\n", err[0] ? err : dp_strerror(rc));
+    if (rc)
+        fprintf(stderr, "dynopool: evaluation on %s (%d images, batch %d) failed: %s\n", data, n, batch,
+                err[0] ? err : dp_strerror(rc));
     *loss = lsum / n;
     *acc = 100.0 * hits / n;
     dp_loader_free(ld);
@@ -569,28 +627,61 @@ static cJSON *pairs_json(const int (*v)[2], const float (*f)[2], int n)
     return a;
 }
 
+/* o[k] = v as a JSON number that reads back as the same double: cJSON's own
+ * printer may drop the last bit (and --resume must continue bit for bit). */
+static void add_exact(cJSON *o, const char *k, double v)
+{
+    char b[32];
+    snprintf(b, sizeof b, "%.17g", v);
+    if (isfinite(v)) cJSON_AddRawToObject(o, k, b);
+    else cJSON_AddNullToObject(o, k);
+}
+
 static char *progress_json(const progress *p)
 {
-    char *s = malloc(512);
-    if (s)
-        snprintf(s, 512,
-                 "{\"epoch\":%d,\"batch\":%d,\"loss\":%.17g,\"task\":%.17g,\"gmacs\":%.17g,"
-                 "\"correct\":%lld,\"seen\":%lld,\"capped\":%lld,\"best_acc\":%.17g,\"best_epoch\":%d}",
-                 p->epoch, p->batch, p->loss, p->task, p->gmacs, p->correct, p->seen, p->capped,
-                 p->best_acc, p->best_epoch);
+    cJSON *o = cJSON_CreateObject();
+    add_exact(o, "epoch", p->epoch);
+    add_exact(o, "batch", p->batch);
+    add_exact(o, "loss", p->loss);
+    add_exact(o, "task", p->task);
+    add_exact(o, "gmacs", p->gmacs);
+    add_exact(o, "correct", (double)p->correct);
+    add_exact(o, "seen", (double)p->seen);
+    add_exact(o, "capped", (double)p->capped);
+    add_exact(o, "best_acc", p->best_acc);
+    add_exact(o, "best_epoch", p->best_epoch);
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
     return s;
 }
 
-static int progress_parse(const char *s, progress *p)
+/* Fills p from the checkpoint's "progress" metadata s; 0, or -1 with the first
+ * bad field and its range in msg. */
+static int progress_parse(const char *s, progress *p, char *msg, size_t cap)
 {
     cJSON *o = s ? cJSON_Parse(s) : NULL;
+    if (!cJSON_IsObject(o)) {
+        snprintf(msg, cap, "%s, expected a JSON object (was it written by dynopool train?)",
+                 s ? "is not valid JSON" : "is missing");
+        cJSON_Delete(o);
+        return -1;
+    }
+    static const struct { const char *k; double lo, hi; int flags; } F[10] = {
+        {"epoch", 0, MAX_EPOCHS, CLI_WHOLE},      {"batch", 0, INT_MAX, CLI_WHOLE},
+        {"loss", 0, DBL_MAX, 0},                  {"task", 0, DBL_MAX, 0},
+        {"gmacs", 0, DBL_MAX, 0},                 {"correct", 0, MAX_COUNT, CLI_WHOLE},
+        {"seen", 0, MAX_COUNT, CLI_WHOLE},        {"capped", 0, MAX_COUNT, CLI_WHOLE},
+        {"best_acc", -1, 100, 0},                 {"best_epoch", 0, MAX_EPOCHS, CLI_WHOLE},
+    };
     double v[10];
-    const char *k[10] = {"epoch", "batch", "loss", "task", "gmacs", "correct", "seen", "capped",
-                         "best_acc", "best_epoch"};
-    int bad = !o;
-    for (int i = 0; !bad && i < 10; i++) bad = cli_json_num(o, k[i], &v[i]);
+    int bad = 0;
+    for (int i = 0; !bad && i < 10; i++) bad = cli_json_range(o, F[i].k, F[i].lo, F[i].hi, F[i].flags, &v[i], msg, cap);
     cJSON_Delete(o);
     if (bad) return -1;
+    if (v[5] > v[6]) {
+        snprintf(msg, cap, "field 'correct' = %.0f is more than 'seen' = %.0f", v[5], v[6]);
+        return -1;
+    }
     *p = (progress){(int)v[0], (int)v[1], v[2], v[3], v[4], (long long)v[5], (long long)v[6],
                     (long long)v[7], v[8], (int)v[9]};
     return 0;
@@ -599,20 +690,24 @@ static int progress_parse(const char *s, progress *p)
 static int save(dp_model *m, const char *dir, const char *file, const run_cfg *r, const progress *p,
                 const float *mean, const float *std)
 {
-    char path[4200], err[1024] = "", epoch[32], ds[512];
+    char path[4200], err[1024] = "", epoch[32];
     snprintf(path, sizeof path, "%s/%s", dir, file);
     snprintf(epoch, sizeof epoch, "%d", p->epoch);
-    snprintf(ds, sizeof ds,
-             "{\"name\":\"%s\",\"variant\":\"%s\",\"mean\":[%.9g,%.9g,%.9g],\"std\":[%.9g,%.9g,%.9g]}",
-             cli_data_name(r->data), dp_variant_name(r->variant), mean[0], mean[1], mean[2], std[0],
-             std[1], std[2]);
-    cJSON *rj = run_to_json(r);
-    char *runs = cJSON_PrintUnformatted(rj), *prog = progress_json(p);
+    cJSON *dj = cJSON_CreateObject(), *rj = run_to_json(r);
+    cJSON_AddStringToObject(dj, "name", cli_data_name(r->data));
+    cJSON_AddStringToObject(dj, "variant", dp_variant_name(r->variant));
+    cJSON_AddItemToObject(dj, "mean", cJSON_CreateFloatArray(mean, 3));
+    cJSON_AddItemToObject(dj, "std", cJSON_CreateFloatArray(std, 3));
+    char *ds = cJSON_PrintUnformatted(dj), *runs = cJSON_PrintUnformatted(rj), *prog = progress_json(p);
+    cJSON_Delete(dj);
     cJSON_Delete(rj);
     const char *keys[] = {"epoch", "dataset", "run", "progress"};
-    const char *vals[] = {epoch, ds, runs ? runs : "{}", prog ? prog : "{}"};
-    const int rc = dp_model_save(m, path, keys, vals, 4, err, sizeof err);
-    if (rc) fprintf(stderr, "dynopool: cannot save the checkpoint: %s\n", err[0] ? err : dp_strerror(rc));
+    const char *vals[] = {epoch, ds, runs, prog};
+    const int rc = ds && runs && prog ? dp_model_save(m, path, keys, vals, 4, err, sizeof err) : DP_ERR_NOMEM;
+    if (rc)
+        fprintf(stderr, "dynopool: cannot save the checkpoint: %s%s%s\n", err[0] ? "" : path, err[0] ? "" : ": ",
+                err[0] ? err : dp_strerror(rc));
+    free(ds);
     free(runs);
     free(prog);
     return rc;
@@ -767,8 +862,9 @@ static int report(dp_model *m, const run_cfg *r, const progress *p, const char *
     return rc;
 }
 
-/* The options of `train`: value type, smallest value, and whether the option is a
- * setting of the run (then --resume, which takes them from run.json, refuses it). */
+/* The options of `train`: value type, range, and whether the option is a setting
+ * of the run (then --resume, which takes them from run.json, refuses it).  The
+ * ranges are those run.json is checked against on --resume (run_from_json). */
 enum opt_id {
     O_MODEL, O_POOL, O_WIDTH, O_DATA, O_DATASET, O_CLASSES, O_INPUT, O_VARIANT, O_LIMIT, O_LIMIT_TEST,
     O_VAL_SPLIT, O_WORKERS, O_EPOCHS, O_BATCH, O_LR, O_ALPHA_LR, O_MOMENTUM, O_WD, O_LAMBDA, O_MAX_SIDE, O_SEED,
@@ -778,23 +874,36 @@ enum { V_TEXT, V_INT, V_NUM };
 static const struct {
     const char *name;
     int type;
-    long lo;      /* V_INT: smallest value; V_NUM: 1 means "> 0", 0 means ">= 0" */
-    int setting;  /* a setting of the run */
+    double lo, hi; /* V_INT, V_NUM: the range [lo, hi] */
+    int open;      /* V_NUM: lo itself excluded, (lo, hi] */
+    int setting;   /* a setting of the run */
 } OPTS[O_COUNT] = {
-    [O_MODEL] = {"--model", V_TEXT, 0, 1},        [O_POOL] = {"--pool", V_TEXT, 0, 1},
-    [O_WIDTH] = {"--width", V_NUM, 1, 1},         [O_DATA] = {"--data", V_TEXT, 0, 1},
-    [O_DATASET] = {"--dataset", V_TEXT, 0, 1},    [O_CLASSES] = {"--classes", V_INT, 1, 1},
-    [O_INPUT] = {"--input", V_INT, 8, 1},         [O_VARIANT] = {"--variant", V_TEXT, 0, 1},
-    [O_LIMIT] = {"--limit", V_INT, 0, 1},         [O_LIMIT_TEST] = {"--limit-test", V_INT, 0, 1},
-    [O_VAL_SPLIT] = {"--val-split", V_NUM, 1, 1},
-    [O_WORKERS] = {"--workers", V_INT, 0, 0},     [O_EPOCHS] = {"--epochs", V_INT, 1, 0},
-    [O_BATCH] = {"--batch", V_INT, 1, 1},         [O_LR] = {"--lr", V_NUM, 1, 1},
-    [O_ALPHA_LR] = {"--alpha-lr", V_NUM, 0, 1},   [O_MOMENTUM] = {"--momentum", V_NUM, 0, 1},
-    [O_WD] = {"--wd", V_NUM, 0, 1},               [O_LAMBDA] = {"--lambda", V_NUM, 0, 1},
-    [O_MAX_SIDE] = {"--max-side", V_INT, 0, 1},   [O_SEED] = {"--seed", V_INT, 0, 1},
-    [O_OUT] = {"--out", V_TEXT, 0, 0},            [O_RESUME] = {"--resume", V_TEXT, 0, 0},
-    [O_LOG_EVERY] = {"--log-every", V_INT, 1, 0}, [O_INTERRUPT] = {"--interrupt-after", V_INT, 1, 0},
-    [O_POISON] = {"--poison-after", V_INT, 1, 0},
+    [O_MODEL] = {"--model", V_TEXT, 0, 0, 0, 1},
+    [O_POOL] = {"--pool", V_TEXT, 0, 0, 0, 1},
+    [O_WIDTH] = {"--width", V_NUM, 0, MAX_WIDTH, 1, 1},
+    [O_DATA] = {"--data", V_TEXT, 0, 0, 0, 1},
+    [O_DATASET] = {"--dataset", V_TEXT, 0, 0, 0, 1},
+    [O_CLASSES] = {"--classes", V_INT, 1, MAX_CLASSES, 0, 1},
+    [O_INPUT] = {"--input", V_INT, MIN_INPUT_SIDE, MAX_INPUT_SIDE, 0, 1},
+    [O_VARIANT] = {"--variant", V_TEXT, 0, 0, 0, 1},
+    [O_LIMIT] = {"--limit", V_INT, 0, INT_MAX, 0, 1},
+    [O_LIMIT_TEST] = {"--limit-test", V_INT, 0, INT_MAX, 0, 1},
+    [O_VAL_SPLIT] = {"--val-split", V_NUM, 0, 1, 1, 1}, /* and < 1: checked where it is set */
+    [O_WORKERS] = {"--workers", V_INT, 0, MAX_WORKERS, 0, 0},
+    [O_EPOCHS] = {"--epochs", V_INT, 1, MAX_EPOCHS, 0, 0},
+    [O_BATCH] = {"--batch", V_INT, 1, MAX_BATCH, 0, 1},
+    [O_LR] = {"--lr", V_NUM, 0, MAX_LR, 1, 1},
+    [O_ALPHA_LR] = {"--alpha-lr", V_NUM, 0, MAX_LR, 0, 1},
+    [O_MOMENTUM] = {"--momentum", V_NUM, 0, 1, 0, 1},
+    [O_WD] = {"--wd", V_NUM, 0, MAX_WD, 0, 1},
+    [O_LAMBDA] = {"--lambda", V_NUM, 0, MAX_LAMBDA, 0, 1},
+    [O_MAX_SIDE] = {"--max-side", V_INT, 0, MAX_SIDE, 0, 1},
+    [O_SEED] = {"--seed", V_INT, 0, MAX_SEED, 0, 1},
+    [O_OUT] = {"--out", V_TEXT, 0, 0, 0, 0},
+    [O_RESUME] = {"--resume", V_TEXT, 0, 0, 0, 0},
+    [O_LOG_EVERY] = {"--log-every", V_INT, 1, 86400, 0, 0},
+    [O_INTERRUPT] = {"--interrupt-after", V_INT, 1, 1e18, 0, 0},
+    [O_POISON] = {"--poison-after", V_INT, 1, 1e18, 0, 0},
 };
 
 typedef struct { /* what the command line asks beyond the run's settings */
@@ -833,16 +942,22 @@ static int parse_train(int argc, char **argv, run_cfg *r, train_opts *t)
         const char *v = argv[++i];
         long n = 0;
         double d = 0;
-        if (OPTS[k].type == V_INT && (cli_parse_long(v, &n) || n < OPTS[k].lo)) {
-            snprintf(msg, sizeof msg, "%s: expected an integer >= %ld, got '%%s'", a, OPTS[k].lo);
+        const double lo = OPTS[k].lo, hi = OPTS[k].hi;
+        if (OPTS[k].type == V_INT && (cli_parse_long(v, &n) || n < (long)lo || n > (long)hi ||
+                                      (k == O_MAX_SIDE && n == 1))) {
+            if (k == O_MAX_SIDE)
+                snprintf(msg, sizeof msg, "%s: expected 0 (no cap) or a side in [2, %d], got '%%s'", a, MAX_SIDE);
+            else
+                snprintf(msg, sizeof msg, "%s: expected an integer in [%.0f, %.0f], got '%%s'", a, lo, hi);
             return cli_usage_error(msg, v);
         }
-        if (OPTS[k].type == V_NUM && (cli_parse_double(v, &d) || d < 0 || (OPTS[k].lo && d == 0))) {
-            snprintf(msg, sizeof msg, "%s: expected a %s, got '%%s'", a,
-                     k == O_WIDTH       ? "number in (0, 16]"
-                     : k == O_VAL_SPLIT ? "fraction in (0, 1)"
-                     : OPTS[k].lo       ? "positive number"
-                                        : "non-negative number");
+        if (OPTS[k].type == V_NUM && (cli_parse_double(v, &d) || d < lo || d > hi || (OPTS[k].open && d == lo) ||
+                                      (k == O_VAL_SPLIT && d >= 1))) {
+            if (k == O_VAL_SPLIT)
+                snprintf(msg, sizeof msg, "%s: expected a fraction in (0, 1), got '%%s'", a);
+            else
+                snprintf(msg, sizeof msg, "%s: expected a number in %c%g, %g], got '%%s'", a,
+                         OPTS[k].open ? '(' : '[', lo, hi);
             return cli_usage_error(msg, v);
         }
         changed |= OPTS[k].setting;
@@ -856,49 +971,34 @@ static int parse_train(int argc, char **argv, run_cfg *r, train_opts *t)
             if ((r->cfg.pool = dp_pool_parse(v)) < 0)
                 rc = cli_usage_error("--pool: expected human, dynopool or shape-adaptor, got '%s'", v);
             break;
-        case O_WIDTH:
-            if (d > 16) rc = cli_usage_error("--width: expected a number in (0, 16], got '%s'", v);
-            r->cfg.width = (float)d;
-            break;
+        case O_WIDTH: r->cfg.width = (float)d; break;
         case O_DATA: rc = copy_path(r->data, sizeof r->data, strcmp(v, "fashion-mnist") ? v : CLI_FASHION_MNIST, a); break;
         case O_DATASET:
             if ((r->kind = dp_data_kind_parse(v)) < 0)
                 rc = cli_usage_error("--dataset: expected idx, cifar10, cifar100 or folder, got '%s'", v);
             break;
-        case O_CLASSES:
-            if (n > 256) rc = cli_usage_error("--classes: expected 1..256, got '%s'", v);
-            r->classes = (int)n;
-            break;
-        case O_INPUT:
-            if (n > 1024) rc = cli_usage_error("--input: expected a side in [8, 1024], got '%s'", v);
-            r->input = (int)n;
-            break;
+        case O_CLASSES: r->classes = (int)n; break;
+        case O_INPUT: r->input = (int)n; break;
         case O_VARIANT:
             if ((r->variant = dp_variant_parse(v)) < 0)
                 rc = cli_usage_error("--variant: expected none, stretch-v, tile or large, got '%s'", v);
             break;
-        case O_LIMIT: r->limit = (int)(n > INT_MAX ? INT_MAX : n); break;
-        case O_LIMIT_TEST: r->limit_test = (int)(n > INT_MAX ? INT_MAX : n); break;
-        case O_VAL_SPLIT:
-            if (d >= 1) rc = cli_usage_error("--val-split: expected a fraction in (0, 1), got '%s'", v);
-            r->val_split = d;
-            break;
-        case O_WORKERS: t->workers = (int)(n > 16 ? 16 : n); break;
-        case O_EPOCHS: r->epochs = (int)(n > 1000000 ? 1000000 : n), set_epochs = 1; break;
-        case O_BATCH: r->batch = (int)(n > 65536 ? 65536 : n); break;
+        case O_LIMIT: r->limit = (int)n; break;
+        case O_LIMIT_TEST: r->limit_test = (int)n; break;
+        case O_VAL_SPLIT: r->val_split = d; break;
+        case O_WORKERS: t->workers = (int)n; break;
+        case O_EPOCHS: r->epochs = (int)n, set_epochs = 1; break;
+        case O_BATCH: r->batch = (int)n; break;
         case O_LR: r->lr = d, r->lr_set = 1; break;
         case O_ALPHA_LR: r->alpha_lr = d, set_alr = 1; break;
         case O_MOMENTUM: r->momentum = d; break;
         case O_WD: r->wd = d, set_wd = 1; break;
         case O_LAMBDA: r->lambda = d; break;
-        case O_MAX_SIDE:
-            if (n == 1 || n > (1 << 24)) rc = cli_usage_error("--max-side: expected 0 (no cap) or a side >= 2, got '%s'", v);
-            r->max_side = (int)n, set_max = 1;
-            break;
+        case O_MAX_SIDE: r->max_side = (int)n, set_max = 1; break;
         case O_SEED: r->seed = (unsigned long long)n, r->cfg.seed = r->seed; break;
         case O_OUT: rc = copy_path(r->out, sizeof r->out, v, a); break;
         case O_RESUME: t->resume = v; break;
-        case O_LOG_EVERY: t->log_every = (int)(n > 86400 ? 86400 : n); break;
+        case O_LOG_EVERY: t->log_every = (int)n; break;
         case O_INTERRUPT: t->interrupt_after = n; break;
         case O_POISON: t->poison_after = n; break;
         case O_COUNT: break;
@@ -915,6 +1015,37 @@ static int parse_train(int argc, char **argv, run_cfg *r, train_opts *t)
     if (!set_alr) r->alpha_lr = -1; /* lr / 10, once lr is known */
     if (!set_wd) r->wd = r->cfg.arch == DP_MOBILENETV2 ? 4e-5 : 5e-4;
     if (!set_max) r->max_side = -1; /* 2x the input, once it is known */
+    return 0;
+}
+
+/* Before --resume builds a network: the checkpoint's metadata must describe the
+ * tensors it holds (dp_checkpoint_config) and the run being resumed (cfg, from
+ * run.json and the data), so that no file makes it allocate more than it holds. */
+static int check_resume(const char *ck, const dp_model_config *cfg)
+{
+    char err[1024] = "";
+    dp_model_config c;
+    const int rc = dp_checkpoint_config(ck, &c, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "dynopool: cannot resume: %s\n", err[0] ? err : dp_strerror(rc));
+        return 1;
+    }
+    static const char *const key[5] = {"model", "variant", "in_ch", "classes", "width"};
+    char v[2][5][32];
+    const dp_model_config *x[2] = {&c, cfg};
+    for (int i = 0; i < 2; i++) {
+        snprintf(v[i][0], 32, "%s", dp_arch_name(x[i]->arch));
+        snprintf(v[i][1], 32, "%s", dp_pool_name(x[i]->pool));
+        snprintf(v[i][2], 32, "%d", x[i]->in_ch);
+        snprintf(v[i][3], 32, "%d", x[i]->classes);
+        snprintf(v[i][4], 32, "%.9g", (double)x[i]->width);
+    }
+    for (int k = 0; k < 5; k++)
+        if (strcmp(v[0][k], v[1][k])) {
+            fprintf(stderr, "dynopool: cannot resume: %s: checkpoint has %s = %s, this model has %s (from run.json "
+                            "and the data)\n", ck, key[k], v[0][k], v[1][k]);
+            return 1;
+        }
     return 0;
 }
 
@@ -950,9 +1081,9 @@ int cmd_train(int argc, char **argv)
             fprintf(stderr, "dynopool: cannot resume: %s\n", err);
             return 1;
         }
-        const char *bad = run_from_json(rj, &r);
-        if (bad) {
-            fprintf(stderr, "dynopool: cannot resume: %s: field '%s' is missing or invalid\n", path, bad);
+        char msg[256];
+        if (run_from_json(rj, &r, msg, sizeof msg)) {
+            fprintf(stderr, "dynopool: cannot resume: %s: %s\n", path, msg);
             cJSON_Delete(rj);
             return 1;
         }
@@ -1004,7 +1135,8 @@ int cmd_train(int argc, char **argv)
     }
     float mean[3], sd[3];
     if ((rc = dp_dataset_stats(tr, mean, sd, err, sizeof err))) {
-        fprintf(stderr, "dynopool: %s\n", err[0] ? err : dp_strerror(rc));
+        fprintf(stderr, "dynopool: %s%s%s\n", err[0] ? "" : r.data, err[0] ? "" : ": pixel statistics: ",
+                err[0] ? err : dp_strerror(rc));
         goto fail_data;
     }
     dp_transform ttr = dp_transform_defaults(tr, 1, r.variant), tte = dp_transform_defaults(te, 0, r.variant);
@@ -1027,16 +1159,27 @@ int cmd_train(int argc, char **argv)
         snprintf(r.out, sizeof r.out, "runs/%s-%s%s%s-%s", dp_arch_name(r.cfg.arch), dp_pool_name(r.cfg.pool),
                  r.variant ? "-" : "", r.variant ? dp_variant_name(r.variant) : "", cli_data_name(r.data));
 
-    /* model and run folder */
-    dp_model *m = NULL;
-    if ((rc = dp_model_create(&r.cfg, &m))) {
-        fprintf(stderr, "dynopool: cannot build %s (%s) for %dx%dx%d inputs: %s\n", dp_arch_name(r.cfg.arch),
-                dp_pool_name(r.cfg.pool), r.cfg.in_ch, r.cfg.size, r.cfg.size, dp_strerror(rc));
+    if (ttr.pad > di.size) { /* the random crop (docs/guide.md) needs images at least as wide as its padding */
+        fprintf(stderr, "dynopool: %s: the images are %dx%d, smaller than the random crop's zero padding of %d "
+                        "pixels; training needs images of at least %dx%d\n",
+                r.data, di.size, di.size, ttr.pad, ttr.pad, ttr.pad);
+        rc = 1;
         goto fail_data;
     }
+
+    /* model and run folder */
+    dp_model *m = NULL;
     char ck[4200], mpath[4200];
     snprintf(ck, sizeof ck, "%s/checkpoint.safetensors", r.out);
     snprintf(mpath, sizeof mpath, "%s/metrics.jsonl", r.out);
+    if (resume && (rc = check_resume(ck, &r.cfg))) goto fail_data;
+    if ((rc = dp_model_create(&r.cfg, &m))) {
+        fprintf(stderr, "dynopool: cannot build %s (%s) for the %dx%dx%d inputs of %s: %s\n", dp_arch_name(r.cfg.arch),
+                dp_pool_name(r.cfg.pool), r.cfg.in_ch, r.cfg.size, r.cfg.size, r.data,
+                rc == DP_ERR_SIZE ? "the images are too small for its pooling stages (try --pool dynopool, whose "
+                                    "maps keep 2 cells, or larger images)" : dp_strerror(rc));
+        goto fail_data;
+    }
     progress p = {0};
     p.best_acc = -1;
     if (resume) {
@@ -1045,9 +1188,23 @@ int cmd_train(int argc, char **argv)
             else fprintf(stderr, "dynopool: cannot resume from %s: %s\n", ck, dp_strerror(rc));
             goto fail_model;
         }
-        if (progress_parse(dp_model_meta(m, "progress"), &p)) {
-            fprintf(stderr, "dynopool: cannot resume: %s has no valid 'progress' metadata "
-                            "(was it written by dynopool train?)\n", ck);
+        char msg[256];
+        const char *em = dp_model_meta(m, "epoch");
+        const int steps = (n_train + r.batch - 1) / r.batch;
+        if (progress_parse(dp_model_meta(m, "progress"), &p, msg, sizeof msg)) {
+            fprintf(stderr, "dynopool: cannot resume: %s: metadata 'progress' %s\n", ck, msg);
+            rc = 1;
+            goto fail_model;
+        }
+        if (p.batch > steps || (em && strtol(em, NULL, 10) != p.epoch) || p.best_epoch > p.epoch) {
+            if (p.batch > steps)
+                snprintf(msg, sizeof msg, "field 'batch' = %d, expected at most the %d steps of an epoch of %s",
+                         p.batch, steps, r.data);
+            else if (p.best_epoch > p.epoch)
+                snprintf(msg, sizeof msg, "field 'best_epoch' = %d is after 'epoch' = %d", p.best_epoch, p.epoch);
+            else
+                snprintf(msg, sizeof msg, "field 'epoch' = %d, but metadata 'epoch' = '%.20s'", p.epoch, em);
+            fprintf(stderr, "dynopool: cannot resume: %s: metadata 'progress' %s\n", ck, msg);
             rc = 1;
             goto fail_model;
         }
@@ -1101,7 +1258,8 @@ int cmd_train(int argc, char **argv)
     dp_loader *ld = NULL;
     int *order = malloc(sizeof(int) * (size_t)di.n);
     if (!order || (rc = dp_loader_create(tr, &ttr, r.batch, workers, &ld))) {
-        fprintf(stderr, "dynopool: cannot start the data loader: %s\n", dp_strerror(rc ? rc : DP_ERR_NOMEM));
+        fprintf(stderr, "dynopool: cannot start the data loader for %s (batch %d, %d workers): %s\n", r.data, r.batch,
+                workers, dp_strerror(rc ? rc : DP_ERR_NOMEM));
         rc = 1;
         goto fail_loop;
     }
@@ -1123,7 +1281,7 @@ int cmd_train(int argc, char **argv)
     const int steps_per_epoch = (n_fit + r.batch - 1) / r.batch;
     long steps_here = 0;
     const double t_run = now_s();
-    int diverged = 0, live = 0; /* live: a progress line without its newline is on the terminal */
+    int diverged = 0, step_failed = 0, live = 0; /* live: a progress line without its newline is on the terminal */
     for (; p.epoch < r.epochs && !g_signal && !diverged; p.epoch++, p.batch = 0) {
         const double cosf = 0.5 * (1.0 + cos(3.14159265358979323846 * p.epoch / r.epochs));
         const float lr = (float)(r.lr * cosf), lra = (float)(r.alpha_lr * cosf);
@@ -1134,7 +1292,11 @@ int cmd_train(int argc, char **argv)
             for (int i = 0; i < n_fit; i++) order[i] = split[n_val + order[i]];
         }
         if (p.batch == 0) p.loss = p.task = p.gmacs = 0, p.correct = p.seen = p.capped = 0;
-        if ((rc = dp_loader_start(ld, order, n_fit, p.batch, mix(r.seed ^ 0xda7aULL) + (uint64_t)p.epoch))) break;
+        if ((rc = dp_loader_start(ld, order, n_fit, p.batch, mix(r.seed ^ 0xda7aULL) + (uint64_t)p.epoch))) {
+            fprintf(stderr, "dynopool: cannot start epoch %d of %s at step %d: %s\n", p.epoch + 1, r.data, p.batch + 1,
+                    dp_strerror(rc));
+            break;
+        }
         double wait_sum = 0.0, t_epoch = now_s(), t_log = t_epoch, t_ref = t_epoch;
         long imgs_here = 0, steps_epoch = 0;
         const float *x;
@@ -1166,8 +1328,9 @@ int cmd_train(int argc, char **argv)
                             p.epoch + 1, p.batch + 1, (double)lr, bad, first, access(ck, F_OK) == 0 ? ck : "none yet");
                     diverged = 1;
                 } else {
-                    fprintf(stderr, "dynopool: training step failed at epoch %d, step %d: %s\n", p.epoch + 1,
-                            p.batch + 1, dp_strerror(rc));
+                    fprintf(stderr, "dynopool: training step %d of epoch %d on %s failed: %s\n", p.batch + 1,
+                            p.epoch + 1, r.data, dp_strerror(rc));
+                    step_failed = 1;
                 }
                 break;
             }
@@ -1214,6 +1377,9 @@ int cmd_train(int argc, char **argv)
                 if (p.seen && !save_finite(m, &r, &p, mean, sd))
                     fprintf(stderr, "dynopool: checkpoint saved at epoch %d step %d; fix or remove the file, "
                                     "then: %s train --resume %s\n", p.epoch + 1, p.batch, cli_prog, r.out);
+            } else if (!step_failed) {
+                fprintf(stderr, "dynopool: preparing step %d of epoch %d from %s failed: %s\n", p.batch + 1,
+                        p.epoch + 1, r.data, dp_strerror(rc));
             }
             break;
         }
@@ -1221,8 +1387,8 @@ int cmd_train(int argc, char **argv)
         /* end of the epoch: validation, test, log, checkpoints */
         const double t_train = now_s() - t_epoch;
         double tl, ta, vl = 0, va = 0;
-        if (split && (rc = cli_evaluate(m, tr, &tval, split, n_val, r.batch, workers, &vl, &va))) break;
-        if ((rc = cli_evaluate(m, te, &tte, NULL, n_test, r.batch, workers, &tl, &ta))) break;
+        if (split && (rc = cli_evaluate(m, tr, r.data, &tval, split, n_val, r.batch, workers, &vl, &va))) break;
+        if ((rc = cli_evaluate(m, te, r.data, &tte, NULL, n_test, r.batch, workers, &tl, &ta))) break;
         /* a diverged model is never saved, even when every step's loss was finite
          * (a huge weight decay can blow the weights up between two losses) */
         char first[128], why[400];

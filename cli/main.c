@@ -151,7 +151,8 @@ static int cmd_shape(int argc, char **argv)
     for (int s = 0; s < stages; s++) {
         int ho = dp_dynopool_size(h, ah), wo = dp_dynopool_size(w, aw);
         if (ho < 0 || wo < 0) {
-            fprintf(stderr, "\ndynopool: stage %d: %s\n", s + 1, dp_strerror(ho < 0 ? ho : wo));
+            fprintf(stderr, "\ndynopool: stage %d: --input %dx%d with --alpha %g,%g: %s (at most %d cells a side)\n",
+                    s + 1, h, w, (double)ah, (double)aw, dp_strerror(ho < 0 ? ho : wo), DP_MAX_AXIS);
             return 1;
         }
         printf(" -> %dx%d", ho, wo);
@@ -237,7 +238,7 @@ static int cmd_demo(int argc, char **argv)
                (double)dp_dynopool_macs(1, C, H, W, ah, aw), cases[k].what);
     }
     if (rc) {
-        fprintf(stderr, "dynopool: %s\n", dp_strerror(rc));
+        fprintf(stderr, "dynopool: demo: DynOPool on %dx%dx%dx%d: %s\n", N, C, H, W, dp_strerror(rc));
         free(x), free(dx), free(y), free(dy);
         return 1;
     }

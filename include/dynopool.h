@@ -210,13 +210,19 @@ DP_API int dp_model_info_get(dp_model *m, dp_model_info *info);
 DP_API int dp_model_info_of_config(const dp_model_config *cfg, dp_model_info *info);
 /* Checkpoints: safetensors (PyTorch state_dict names, float32, num_batches_tracked
  * int64) with a JSON metadata block; written atomically.  Extra metadata pairs
- * (may be 0) are stored beside the model's own.  Loading checks the architecture
- * and every tensor's shape; err names what did not match. */
+ * (may be 0) are stored beside the model's own.  Loading checks the architecture,
+ * every tensor's shape, that every value is finite and every DynOPool alpha > 0,
+ * and the range of metadata 'steps'; err names the file and what did not match. */
 DP_API int dp_model_save(const dp_model *m, const char *path, const char *const *keys,
                          const char *const *vals, int n, char *err, size_t errlen);
 DP_API int dp_model_load(dp_model *m, const char *path, char *err, size_t errlen);
 /* The configuration a checkpoint was saved with (model, variant, in_ch, size,
- * classes, width; the rest from dp_model_defaults), without loading it. */
+ * classes, width; the rest from dp_model_defaults), without building the model:
+ * each field must be in range (in_ch 1..4096, size 2..16384, classes 1..1000000,
+ * width in (0, 16], steps 0..2^53) and the tensors the configuration implies
+ * must be the file's, so that dp_model_create never allocates more for a
+ * checkpoint than the file holds.  DP_ERR_FORMAT otherwise, err naming the file
+ * and the field. */
 DP_API int dp_checkpoint_config(const char *path, dp_model_config *cfg, char *err, size_t errlen);
 /* A loaded checkpoint's metadata value (after dp_model_load), or NULL. */
 DP_API const char *dp_model_meta(const dp_model *m, const char *key);

@@ -3,6 +3,9 @@
  * buffers as "optimizer.momentum_buffer.<name>" when training has started, and a
  * metadata block: format, model, variant, in_ch, size, classes, width, alphas and
  * sizes (JSON), optimizer (JSON), plus the caller's pairs (epoch, ...). */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,6 +182,52 @@ static void shape_str(const st_view *v, char *out, size_t n)
     if (k < n) snprintf(out + k, n - k, "]");
 }
 
+/* ---- reading the metadata ---------------------------------------------------- */
+
+/* The ranges a checkpoint's metadata must lie in (docs/guide.md): what the
+ * library builds and the CLI can train (IDX sides up to 4096, doubled by the
+ * "large" variant), with room to spare, and nothing near int overflow. */
+#define META_MAX_IN_CH 4096
+#define META_MAX_SIZE 16384
+#define META_MAX_CLASSES 1000000
+#define META_MAX_COUNT 9007199254740992LL /* 2^53: a count a JSON number holds exactly */
+
+/* s as a whole-string decimal integer in [lo, hi]; 0, or -1. */
+static int meta_int(const char *s, long long lo, long long hi, long long *v)
+{
+    if (!s || !(isdigit((unsigned char)s[0]) || (s[0] == '-' && isdigit((unsigned char)s[1]))))
+        return -1;
+    char *end;
+    errno = 0;
+    const long long a = strtoll(s, &end, 10);
+    if (*end || errno || a < lo || a > hi) return -1;
+    *v = a;
+    return 0;
+}
+
+/* "path: metadata 'key' is missing|= 'value', expected what" (a value cut to 40 bytes). */
+static int meta_bad(char *err, size_t n, const char *path, const char *key, const char *got,
+                    const char *what)
+{
+    if (err && n) {
+        if (got)
+            snprintf(err, n, "%s: metadata '%s' = '%.40s%s', expected %s", path, key, got,
+                     strlen(got) > 40 ? "..." : "", what);
+        else
+            snprintf(err, n, "%s: metadata '%s' is missing, expected %s", path, key, what);
+    }
+    return DP_ERR_FORMAT;
+}
+
+static int steps_meta(const char *steps, long long *v, const char *path, char *err, size_t errlen)
+{
+    *v = 0;
+    if (!steps) return DP_OK; /* files written by other tools */
+    if (meta_int(steps, 0, META_MAX_COUNT, v))
+        return meta_bad(err, errlen, path, "steps", steps, "an integer in [0, 2^53]");
+    return DP_OK;
+}
+
 static int check_meta(const st_file *f, const char *key, const char *want, const char *path,
                       char *err, size_t errlen)
 {
@@ -200,6 +249,12 @@ int dp_model_load(dp_model *m, const char *path, char *err, size_t errlen)
     snprintf(num[0], 32, "%d", m->cfg.in_ch);
     snprintf(num[1], 32, "%d", m->cfg.classes);
     snprintf(num[2], 32, "%.9g", (double)m->cfg.width);
+    /* width compared as a float, as dp_checkpoint_config reads it: another writer's
+     * "2.16" is the float that %.9g prints as 2.16000009 */
+    const char *fw = st_meta(f, "width");
+    char *end = NULL;
+    if (fw && (float)strtod(fw, &end) == m->cfg.width && end != fw && !*end && strlen(fw) < 32)
+        snprintf(num[2], 32, "%s", fw);
     if ((rc = check_meta(f, "model", dp_arch_name(m->cfg.arch), path, err, errlen)) ||
         (rc = check_meta(f, "variant", dp_pool_name(m->cfg.pool), path, err, errlen)) ||
         (rc = check_meta(f, "in_ch", num[0], path, err, errlen)) ||
@@ -249,6 +304,22 @@ int dp_model_load(dp_model *m, const char *path, char *err, size_t errlen)
             }
         }
     }
+    /* the values: finite, and every DynOPool alpha > 0 (an output side is
+     * in / alpha, docs/operator.md) */
+    for (int i = 0; i < tl.n; i++) {
+        const st_view *t = st_find(f, tl.v[i].name);
+        const float *x = t->data;
+        const int alpha = i < m->net.n_pv && m->net.pv[i].positive;
+        const size_t nel = tl.v[i].dtype == ST_F32 ? st_numel(t) : 0;
+        for (size_t k = 0; k < nel; k++)
+            if (!isfinite(x[k]) || (alpha && !(x[k] > 0.0f))) {
+                if (err && errlen)
+                    snprintf(err, errlen, "%s: tensor '%s' element %zu is %g, expected %s", path,
+                             tl.v[i].name, k, (double)x[k], alpha ? "a finite alpha > 0" : "a finite number");
+                rc = DP_ERR_FORMAT;
+                goto out;
+            }
+    }
     /* all checked: copy */
     for (int i = 0; i < tl.n; i++) {
         const st_view *t = st_find(f, tl.v[i].name);
@@ -258,8 +329,9 @@ int dp_model_load(dp_model *m, const char *path, char *err, size_t errlen)
     for (int i = 0; i < m->net.n_nodes; i++)
         if (m->net.nodes[i].type == DP_OP_BN) m->net.nodes[i].nbt = tl.nbt[i];
     if (has_opt) m->sgd.started = 1;
-    const char *steps = st_meta(f, "steps");
-    m->steps = steps ? atoll(steps) : 0;
+    long long steps;
+    if ((rc = steps_meta(st_meta(f, "steps"), &steps, path, err, errlen))) goto out;
+    m->steps = steps;
     /* keep the metadata for dp_model_meta */
     dp_model_meta_clear(m);
     {
@@ -282,6 +354,45 @@ out:
     return rc;
 }
 
+/* The tensors a checkpoint of c must hold (names, dtypes, shapes, from the
+ * network's layout: nothing of its size is allocated) against those of f, so
+ * that metadata which describe a larger network than the file holds are refused
+ * before anything is built for them. */
+static int check_layout(const st_file *f, const dp_model_config *c, const char *path, char *err,
+                        size_t errlen)
+{
+    dp_net net;
+    const dp_arch_cfg ac = {c->arch, c->pool, c->in_ch, c->size, c->classes, c->width, c->seed};
+    int rc = dp_net_init(&net, DP_BACKEND_REF);
+    if (!rc) rc = dp_build_layout(&net, &ac);
+    char cfgs[160];
+    snprintf(cfgs, sizeof cfgs, "metadata model %s, variant %s, in_ch %d, classes %d, width %.7g",
+             dp_arch_name(c->arch), dp_pool_name(c->pool), c->in_ch, c->classes, (double)c->width);
+    if (rc && err && errlen) snprintf(err, errlen, "%s: %s: no network: %s", path, cfgs, dp_strerror(rc));
+    for (int i = 0; !rc && i < net.n_pv + net.n_sv; i++) {
+        st_view w = {0};
+        if (i < net.n_pv) {
+            const dp_pview *p = &net.pv[i];
+            w.name = p->name, w.dtype = ST_F32, w.ndim = p->ndim;
+            for (int d = 0; d < p->ndim; d++) w.shape[d] = p->shape[d];
+        } else {
+            const dp_sview *sv = &net.sv[i - net.n_pv];
+            w.name = sv->name, w.dtype = ST_F32, w.ndim = 1, w.shape[0] = sv->numel;
+        }
+        const st_view *t = st_find(f, w.name);
+        if (t && same_shape(t, &w)) continue;
+        char want[96], got[96] = "";
+        shape_str(&w, want, sizeof want);
+        if (t) shape_str(t, got, sizeof got);
+        if (err && errlen)
+            snprintf(err, errlen, "%s: %s imply tensor '%s' %s, the file %s%s", path, cfgs, w.name, want,
+                     t ? "holds " : "has no such tensor", got);
+        rc = DP_ERR_FORMAT;
+    }
+    dp_net_free(&net);
+    return rc;
+}
+
 int dp_checkpoint_config(const char *path, dp_model_config *cfg, char *err, size_t errlen)
 {
     if (!path || !cfg) return DP_ERR_NULL;
@@ -292,17 +403,26 @@ int dp_checkpoint_config(const char *path, dp_model_config *cfg, char *err, size
     const char *fmt = st_meta(f, "format"), *mo = st_meta(f, "model"), *va = st_meta(f, "variant");
     const char *ic = st_meta(f, "in_ch"), *sz = st_meta(f, "size"), *cl = st_meta(f, "classes");
     const char *wd = st_meta(f, "width");
-    if (!fmt || strcmp(fmt, FORMAT_TAG) != 0) {
-        errf(err, errlen, path, "not a dynopool checkpoint (metadata 'format' is not", FORMAT_TAG);
-        rc = DP_ERR_FORMAT;
-    } else if (!mo || (c.arch = dp_arch_parse(mo)) < 0 || !va || (c.pool = dp_pool_parse(va)) < 0 ||
-               !ic || (c.in_ch = atoi(ic)) <= 0 || !sz || (c.size = atoi(sz)) < 2 || !cl ||
-               (c.classes = atoi(cl)) <= 0 || !wd || !((c.width = strtof(wd, NULL)) > 0.0f)) {
-        errf(err, errlen, path, "metadata lacks a valid model, variant, in_ch, size, classes or width", NULL);
-        rc = DP_ERR_FORMAT;
-    } else {
-        *cfg = c;
-    }
+    long long v;
+    char *end = NULL;
+    const double w = wd ? strtod(wd, &end) : 0.0;
+    if (!fmt || strcmp(fmt, FORMAT_TAG) != 0)
+        rc = meta_bad(err, errlen, path, "format", fmt, "'" FORMAT_TAG "' (not a dynopool checkpoint)");
+    else if (!mo || (c.arch = dp_arch_parse(mo)) < 0)
+        rc = meta_bad(err, errlen, path, "model", mo, "vgg16, resnet50 or mobilenetv2");
+    else if (!va || (c.pool = dp_pool_parse(va)) < 0)
+        rc = meta_bad(err, errlen, path, "variant", va, "human, dynopool or shape-adaptor");
+    else if (meta_int(ic, 1, META_MAX_IN_CH, &v) || (c.in_ch = (int)v, 0))
+        rc = meta_bad(err, errlen, path, "in_ch", ic, "an integer in [1, 4096]");
+    else if (meta_int(sz, 2, META_MAX_SIZE, &v) || (c.size = (int)v, 0))
+        rc = meta_bad(err, errlen, path, "size", sz, "an integer in [2, 16384]");
+    else if (meta_int(cl, 1, META_MAX_CLASSES, &v) || (c.classes = (int)v, 0))
+        rc = meta_bad(err, errlen, path, "classes", cl, "an integer in [1, 1000000]");
+    else if (!wd || end == wd || *end || !(w > 0.0 && w <= 16.0))
+        rc = meta_bad(err, errlen, path, "width", wd, "a number in (0, 16]");
+    else if (!(rc = check_layout(f, (c.width = (float)w, &c), path, err, errlen)))
+        rc = steps_meta(st_meta(f, "steps"), &v, path, err, errlen);
+    if (!rc) *cfg = c;
     st_free(f);
     return rc;
 }

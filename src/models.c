@@ -383,7 +383,10 @@ static int init_adaptors(dp_net *net, const dp_arch_cfg *cfg)
     return DP_OK;
 }
 
-static int build(dp_net *net, const dp_arch_cfg *cfg, int shapes_only)
+/* The graph of cfg: nodes, and the parameters' and buffers' names and shapes
+ * (net->pv, net->sv), nothing allocated.  shapes_only: weights are views at
+ * offset -1 that take no place in net->params (alphas keep theirs). */
+static int layout(dp_net *net, const dp_arch_cfg *cfg, int shapes_only)
 {
     if (cfg->in_ch <= 0 || cfg->size < 2 || cfg->classes <= 0) return DP_ERR_SIZE;
     if (!(cfg->width > 0.0f && cfg->width <= 16.0f)) return DP_ERR_ARG;
@@ -396,13 +399,20 @@ static int build(dp_net *net, const dp_arch_cfg *cfg, int shapes_only)
     case DP_MOBILENETV2: mobilenetv2(&b); break;
     default: return DP_ERR_ARG;
     }
-    if (b.rc) return b.rc;
-    int rc = dp_net_alloc(net);
+    return b.rc;
+}
+
+static int build(dp_net *net, const dp_arch_cfg *cfg, int shapes_only)
+{
+    int rc = layout(net, cfg, shapes_only);
     if (rc) return rc;
+    if ((rc = dp_net_alloc(net))) return rc;
     init_params(net, cfg->arch, cfg->seed);
     if ((rc = init_adaptors(net, cfg))) return rc;
     return dp_net_record_initial(net, cfg->in_ch, cfg->size, cfg->size);
 }
+
+int dp_build_layout(dp_net *net, const dp_arch_cfg *cfg) { return layout(net, cfg, 0); }
 
 int dp_build(dp_net *net, const dp_arch_cfg *cfg) { return build(net, cfg, 0); }
 

@@ -2,7 +2,9 @@
  * shape inference every step, forward, backward, the complexity loss (SPEC 2). */
 #include "net.h"
 
+#include <limits.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -343,6 +345,24 @@ const dp_pview *dp_net_find(const dp_net *net, const char *name)
 
 /* ---- running ---------------------------------------------------------------------------- */
 
+/* A shape the engine can index and allocate: extents >= 0, the channels padded
+ * to the block within int, and the element count within PTRDIFF_MAX bytes. */
+static int shape_fits(const dp_act *a)
+{
+    if (a->n < 0 || a->c < 0 || a->h < 0 || a->w < 0 || a->blk < 1) return 0;
+    const long long cp = ((long long)a->c + a->blk - 1) / a->blk * a->blk;
+    if (cp > INT_MAX) return 0;
+    const unsigned long long lim = (unsigned long long)PTRDIFF_MAX / sizeof(float);
+    const unsigned long long f[3] = {(unsigned long long)cp, (unsigned long long)a->h,
+                                     (unsigned long long)a->w};
+    unsigned long long numel = (unsigned long long)a->n;
+    for (int k = 0; k < 3; k++) {
+        if (f[k] && numel > lim / f[k]) return 0;
+        numel *= f[k];
+    }
+    return 1;
+}
+
 int dp_net_shapes(dp_net *net, int n, int c, int h, int w, int alloc, int *bad)
 {
     dp_node *in = &net->nodes[0];
@@ -351,6 +371,7 @@ int dp_net_shapes(dp_net *net, int n, int c, int h, int w, int alloc, int *bad)
     for (int i = 0; i < net->n_nodes; i++) {
         dp_node *nd = &net->nodes[i];
         int rc = dp_op_of(nd->type)->infer(net, nd);
+        if (!rc && !shape_fits(&nd->y)) rc = DP_ERR_OVERFLOW;
         if (!rc && alloc && nd->inplace) {
             nd->y.data = net->nodes[nd->in[0]].y.data; /* same shape and layout (add_infer) */
             nd->y.cap = net->nodes[nd->in[0]].y.cap;

@@ -44,6 +44,9 @@ int dp_build(dp_net *net, const dp_arch_cfg *cfg);
  * (numel, shape) at offset -1, so shapes, MACs and the parameter count come at no
  * memory cost.  Such a net must never run forward, train, save or load. */
 int dp_build_shapes(dp_net *net, const dp_arch_cfg *cfg);
+/* Only the nodes and the parameter and buffer names and shapes (net->pv, net->sv),
+ * nothing allocated for them: what a checkpoint of cfg must hold. */
+int dp_build_layout(dp_net *net, const dp_arch_cfg *cfg);
 /* Indices of the resizing nodes (max-pool, strided conv, DynOPool, shape adaptor)
  * in forward order, as used for "feature-map size after every resizing stage". */
 int dp_net_stages(const dp_net *net, int *idx, int max);

@@ -5,7 +5,11 @@
  *  - checkpoints: a save/load round trip restores weights, statistics, alphas and
  *    optimizer state exactly (the next step matches bit for bit), leaves no
  *    temporary file, and a mismatched model is refused with a message that names it;
+ *  - hostile checkpoints: metadata out of range or describing a larger network
+ *    than the file holds, non-finite weights, alphas <= 0 are refused by file and
+ *    field, and shape inference reports int overflow instead of wrapping;
  *  - the cosine schedule. */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +17,7 @@
 #include <unistd.h>
 
 #include "model.h"
+#include "safetensors.h"
 
 static int failures;
 #define CHECK(c, ...)                                                    \
@@ -400,6 +405,130 @@ static void nan_propagates(void)
             }
 }
 
+/* dst = src with metadata key set to val (key NULL: none changed) and, when
+ * tensor is given, its element 0 set to x; 0 or -1. */
+static int rewrite(const char *src, const char *dst, const char *key, const char *val, const char *tensor, float x)
+{
+    static const char *const keys[] = {"format", "model", "variant", "in_ch", "size", "classes",
+                                       "width", "alphas", "sizes", "optimizer", "steps", "epoch"};
+    enum { NK = sizeof keys / sizeof keys[0] };
+    st_file *f;
+    char err[512];
+    if (st_load(src, &f, err, sizeof err)) return -1;
+    const int n = st_count(f);
+    st_view *v = malloc(sizeof *v * (size_t)n);
+    float *copy = NULL;
+    const char *k[NK], *mv[NK];
+    int nk = 0;
+    for (int i = 0; i < n; i++) {
+        v[i] = *st_get(f, i);
+        if (tensor && strcmp(v[i].name, tensor) == 0) {
+            const size_t bytes = st_numel(&v[i]) * sizeof(float);
+            copy = malloc(bytes);
+            memcpy(copy, v[i].data, bytes);
+            copy[0] = x;
+            v[i].data = copy;
+        }
+    }
+    for (int i = 0; i < NK; i++) {
+        const char *val0 = key && strcmp(keys[i], key) == 0 ? val : st_meta(f, keys[i]);
+        if (val0) k[nk] = keys[i], mv[nk++] = val0;
+    }
+    const int rc = st_save(dst, v, n, k, mv, nk, err, sizeof err);
+    free(copy);
+    free(v);
+    st_free(f);
+    return rc ? -1 : 0;
+}
+
+/* Checkpoints that lie: each is refused with a message naming the file and the
+ * field (and, for metadata that describe more than the file holds, before any
+ * network is built for them). */
+static void hostile_checkpoints(void)
+{
+    char dir[] = "/tmp/dp_hostile_XXXXXX";
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    char good[256], bad[256], err[1024];
+    snprintf(good, sizeof good, "%s/good.safetensors", dir);
+    snprintf(bad, sizeof bad, "%s/bad.safetensors", dir);
+    CHECK(write_checkpoint(good) == 0, "write the checkpoint");
+    dp_model_config c = dp_model_defaults(), cc;
+    c.arch = DP_MOBILENETV2, c.pool = DP_POOL_DYNOPOOL, c.size = 16, c.classes = 5, c.width = 0.25f;
+    static const struct { const char *key, *val, *msg; } meta[] = {
+        {"size", "2147483647", "metadata 'size' = '2147483647', expected an integer in [2, 16384]"},
+        {"size", "16x", "metadata 'size' = '16x', expected an integer in [2, 16384]"},
+        {"in_ch", "99999999999", "metadata 'in_ch' = '99999999999', expected an integer in [1, 4096]"},
+        {"classes", "-5", "metadata 'classes' = '-5', expected an integer in [1, 1000000]"},
+        {"width", "nan", "metadata 'width' = 'nan', expected a number in (0, 16]"},
+        {"model", "vgg19", "metadata 'model' = 'vgg19', expected vgg16, resnet50 or mobilenetv2"},
+        {"steps", "1e300", "metadata 'steps' = '1e300', expected an integer in [0, 2^53]"},
+        /* a larger network than the file holds: refused from the layout alone */
+        {"width", "16", "metadata model mobilenetv2, variant dynopool, in_ch 3, classes 5, width 16 imply "
+                        "tensor 'features.0.0.weight' F32[512, 3, 3, 3], the file holds F32[8, 3, 3, 3]"},
+        {"classes", "100000", "classes 100000, width 0.25 imply tensor 'classifier.weight' F32[100000, 1280], "
+                              "the file holds F32[5, 1280]"},
+    };
+    for (size_t i = 0; i < sizeof meta / sizeof meta[0]; i++) {
+        CHECK(rewrite(good, bad, meta[i].key, meta[i].val, NULL, 0) == 0, "rewrite");
+        err[0] = 0;
+        const int rc = dp_checkpoint_config(bad, &cc, err, sizeof err);
+        CHECK(rc == DP_ERR_FORMAT && strstr(err, bad) && strstr(err, meta[i].msg),
+              "%s = %s: rc %d, message '%s', expected '%s'", meta[i].key, meta[i].val, rc, err, meta[i].msg);
+    }
+    /* dp_model_load (resume) checks 'steps' too */
+    dp_model *m = NULL;
+    CHECK(dp_model_create(&c, &m) == DP_OK, "create");
+    CHECK(rewrite(good, bad, "steps", "-1", NULL, 0) == 0, "rewrite");
+    err[0] = 0;
+    CHECK(dp_model_load(m, bad, err, sizeof err) == DP_ERR_FORMAT && strstr(err, "metadata 'steps' = '-1'"),
+          "steps -1: %s", err);
+    /* values: an alpha <= 0 and a NaN weight */
+    static const struct { const char *tensor; float x; const char *msg; } val[] = {
+        {"features.4.conv.1.3.alpha", 0.0f, "tensor 'features.4.conv.1.3.alpha' element 0 is 0, expected a finite alpha > 0"},
+        {"features.4.conv.1.3.alpha", -1.0f, "element 0 is -1, expected a finite alpha > 0"},
+        {"features.0.0.weight", NAN, "tensor 'features.0.0.weight' element 0 is nan, expected a finite number"},
+    };
+    for (size_t i = 0; i < sizeof val / sizeof val[0]; i++) {
+        CHECK(rewrite(good, bad, NULL, NULL, val[i].tensor, val[i].x) == 0, "rewrite");
+        err[0] = 0;
+        const int rc = dp_model_load(m, bad, err, sizeof err);
+        CHECK(rc == DP_ERR_FORMAT && strstr(err, bad) && strstr(err, val[i].msg), "%s = %g: rc %d, '%s'",
+              val[i].tensor, (double)val[i].x, rc, err);
+    }
+    err[0] = 0;
+    CHECK(dp_model_load(m, good, err, sizeof err) == DP_OK, "the good checkpoint: %s", err);
+    dp_model_free(m);
+    /* a width written by another tool ("0.3", not %.9g's "0.300000012") loads */
+    c.width = 0.3f;
+    CHECK(dp_model_create(&c, &m) == DP_OK, "create");
+    CHECK(dp_model_save(m, good, NULL, NULL, 0, err, sizeof err) == DP_OK, "save: %s", err);
+    CHECK(rewrite(good, bad, "width", "0.3", NULL, 0) == 0, "rewrite");
+    err[0] = 0;
+    CHECK(dp_checkpoint_config(bad, &cc, err, sizeof err) == DP_OK && cc.width == 0.3f, "width 0.3: %s", err);
+    CHECK(dp_model_load(m, bad, err, sizeof err) == DP_OK, "width 0.3: %s", err);
+    dp_model_free(m);
+    unlink(good);
+    unlink(bad);
+    rmdir(dir);
+}
+
+/* Shape inference in 64 bits: sides near INT_MAX give DP_ERR_OVERFLOW, not a
+ * wrapped (negative or tiny) size. */
+static void huge_sizes(void)
+{
+    static const int sides[] = {INT_MAX, INT_MAX - 1, 1 << 30};
+    for (int arch = 0; arch < 3; arch++)
+        for (size_t i = 0; i < sizeof sides / sizeof sides[0]; i++) {
+            dp_model_config c = dp_model_defaults();
+            c.arch = arch, c.size = sides[i], c.width = 0.125f, c.classes = 3;
+            dp_model *m = NULL;
+            const int rc = dp_model_create(&c, &m);
+            CHECK(rc == DP_ERR_OVERFLOW && !m, "%s at %d: %s, expected DP_ERR_OVERFLOW", dp_arch_name(arch), sides[i],
+                  dp_strerror(rc));
+            dp_model_free(m);
+        }
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "--write-checkpoint") == 0) return write_checkpoint(argv[2]);
@@ -411,6 +540,8 @@ int main(int argc, char **argv)
     nan_propagates();
     changing_shapes();
     schedule();
+    hostile_checkpoints();
+    huge_sizes();
     if (failures) fprintf(stderr, "%d failures\n", failures);
     else printf("ok\n");
     return failures != 0;

@@ -1,12 +1,14 @@
 #!/bin/sh
-# train_test.sh DYNOPOOL TEST_DATA — `dynopool train` and `eval` end to end on
-# small generated datasets (test_data --write-fixtures): a run, an interrupted run
-# resumed to the same bytes, SIGTERM, a NaN stop that keeps the last checkpoint,
-# divergence that saves nothing, one trainer per run folder, links planted in a
-# run folder, the best checkpoint and --val-split, and a clear error with a
-# non-zero exit for every kind of bad input.
+# train_test.sh DYNOPOOL TEST_DATA [SANITIZE] — `dynopool train` and `eval` end
+# to end on small generated datasets (test_data --write-fixtures): a run, an
+# interrupted run resumed to the same bytes, SIGTERM, a NaN stop that keeps the
+# last checkpoint, divergence that saves nothing, one trainer per run folder,
+# links planted in a run folder, the best checkpoint and --val-split, and a
+# clear error with a non-zero exit for every kind of bad input.  SANITIZE=1 (an
+# AddressSanitizer build) skips the memory limits.
 set -u
-dp=$1; fixtures=$2
+dp=$1; fixtures=$2; sanitize=${3:-0}
+here=$(dirname "$0")
 T=$(mktemp -d /tmp/dp_train_test.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 fail=0
@@ -114,17 +116,19 @@ expect nan_message 1 "Nothing was saved after the last good checkpoint \\($T/n/c
   $dp train --resume "$T/n" --poison-after 1
 cmp -s "$T/n.before" "$T/n/checkpoint.safetensors" \
   || { echo "FAIL nan: the checkpoint changed"; fail=$((fail + 1)); }
-# a finite training loss with weights gone to infinity (a huge weight decay): the
-# test loss says it; nothing saved, nothing logged
+# a finite training loss with weights gone to infinity (the largest learning
+# rate and weight decay): the test loss says it; nothing saved, nothing logged
 expect diverge_wd 1 "the run diverged in epoch 1: the test loss is NaN" \
-  $dp train $small --limit 64 --epochs 2 --wd 1e30 --out "$T/wd"
+  $dp train $small --limit 64 --epochs 2 --lr 100 --wd 1 --out "$T/wd"
 { [ ! -e "$T/wd/checkpoint.safetensors" ] && [ ! -e "$T/wd/checkpoint-best.safetensors" ] && [ ! -s "$T/wd/metrics.jsonl" ]; } \
   || { echo "FAIL diverge_wd: a diverged epoch was saved or logged"; ls "$T/wd"; fail=$((fail + 1)); }
-# an update that overflows (a learning rate too large for floats): a divergence, not a step "failure"
-expect diverge_lr 1 "the training diverged at epoch 1, step 1 \\(lr inf\\): after the update [0-9]+ tensors hold NaN" \
-  $dp train $small --epochs 1 --lr 1e308 --out "$T/lr"
+# a learning rate too large: said to diverge, with the step and a hint
+expect diverge_lr 1 "the loss is not finite at epoch 1, step [0-9]+ \\(lr 100\\): the run diverged" \
+  $dp train $small --epochs 1 --lr 100 --out "$T/lr"
 expect diverge_lr_hint 1 "Nothing was saved after the last good checkpoint \\(none yet\\); try a lower --lr" \
-  $dp train $small --epochs 1 --lr 1e308 --out "$T/lr2"
+  $dp train $small --epochs 1 --lr 100 --out "$T/lr2"
+# beyond the options' ranges: refused before anything runs
+expect lr_range 2 "--lr: expected a number in \\(0, 100\\], got '1e308'" $dp train $small --lr 1e308 --out "$T/lr3"
 
 # 5. eval: the accuracy the run logged, JSON, and mismatches
 expect eval 0 "accuracy +$(printf %.2f "$acc")%" $dp eval --checkpoint "$T/a" --data "$D" --limit 128
@@ -133,14 +137,14 @@ expect eval_other_data 1 "model for 1x16x16 inputs and 10 classes, but .*/cifar 
   $dp eval --checkpoint "$T/a" --data "$T/fx/cifar" --split train
 expect eval_not_checkpoint 1 "metrics.jsonl" $dp eval --checkpoint "$T/a/metrics.jsonl"
 expect eval_no_checkpoint 2 "needs --checkpoint" $dp eval --data "$D"
-# a model with a NaN weight: its loss is NaN, and eval says so and exits 1
+# a model with a NaN weight: refused with the tensor named, exit 1
 cp "$T/a/checkpoint.safetensors" "$T/nanw.safetensors"
 hl=$(od -An -tu8 -N8 "$T/nanw.safetensors" | tr -d ' ')
 off=$(head -c $((8 + hl)) "$T/nanw.safetensors" | tail -c "$hl" | grep -ao '"classifier\.weight":{[^}]*}' | head -1 \
   | sed 's/.*"data_offsets":\[\([0-9]*\),.*/\1/')
 [ -n "$off" ] || { echo "FAIL eval_nan: no classifier.weight in the checkpoint's header"; fail=$((fail + 1)); off=0; }
 printf '\000\000\300\177' | dd of="$T/nanw.safetensors" bs=1 seek=$((8 + hl + off)) conv=notrunc 2> /dev/null
-expect eval_nan 1 "nanw.safetensors: the loss on 128 images of good is NaN" \
+expect eval_nan 1 "nanw.safetensors: tensor 'classifier.weight' element 0 is nan, expected a finite number" \
   $dp eval --checkpoint "$T/nanw.safetensors" --data "$D" --limit 128
 
 # 6. other data: an image folder, CIFAR-10, a toy variant
@@ -200,15 +204,72 @@ expect notdataset 1 "no dataset found" $dp train --data "$T/fx" --out "$T/x6"
 
 # 8. bad command lines: exit 2 with the reason
 expect unknown 2 "unknown option '--epoch'" $dp train --epoch 3
-expect epochs0 2 "--epochs: expected an integer >= 1, got '0'" $dp train --epochs 0
+expect epochs0 2 "--epochs: expected an integer in \\[1, 1000000\\], got '0'" $dp train --epochs 0
 expect width 2 "--width: expected a number in \\(0, 16\\], got '-1'" $dp train --width -1
 expect variant_bad 2 "--variant: expected none, stretch-v, tile or large, got 'wide'" $dp train --variant wide
-expect lr_bad 2 "--lr: expected a positive number" $dp train --lr abc
+expect lr_bad 2 "--lr: expected a number in \\(0, 100\\], got 'abc'" $dp train --lr abc
 expect resume_model 2 "only --epochs" $dp train --resume "$T/a" --model resnet50
 expect out_exists 2 "already holds a run; continue it with '$dp train --resume $T/a'" \
   $dp train $small --epochs 1 --out "$T/a"
 expect resume_missing 1 "$T/zz/run.json: cannot open" $dp train --resume "$T/zz"
 expect help 0 "--resume DIR" $dp train --help
+
+# 9. names and numbers read back from files
+# a data folder whose name holds JSON's quote and backslash, and one that would
+# inject keys into a hand-built JSON: the checkpoint records the path exactly
+i=0
+for name in 'q"b\s x","width":"16' 'x","mean":[9,9,9],"std":[1,1,1],"variant":"tile","n":"'; do
+  i=$((i + 1)); Q="$T/$name"
+  cp -r "$D" "$Q"
+  expect name$i 0 "Result" $dp train --data "$Q" --width 0.25 --batch 64 --limit 64 --limit-test 64 --epochs 1 --out "$T/q$i"
+  qacc=$(sed -n '$s/.*"test_acc":\([0-9.]*\).*/\1/p' "$T/q$i/metrics.jsonl")
+  qloss=$(sed -n '$s/.*"test_loss":\([0-9.e+-]*\).*/\1/p' "$T/q$i/metrics.jsonl")
+  expect name${i}_eval 0 "\"variant\":[[:space:]]*\"none\",.*\"accuracy\":[[:space:]]*$qacc,[[:space:]]*\"loss\":[[:space:]]*$qloss," \
+    sh -c "$dp eval --checkpoint '$T/q$i' --limit 64 --json | tr -d '\n'"
+  esc=$(printf '%s' "$Q" | sed 's/\\/\\\\/g; s/"/\\"/g')
+  $dp eval --checkpoint "$T/q$i" --limit 64 --json 2>&1 | grep -qF "\"data\":	\"$esc\"," \
+    || { echo "FAIL name${i}_data: eval --json does not give the data path $Q"; fail=$((fail + 1)); }
+  expect name${i}_resume 0 "epoch 2/2" $dp train --resume "$T/q$i" --epochs 2
+done
+
+# checkpoint metadata and run.json out of range: the file, the field, the range
+setmeta() { perl "$here/setmeta.pl" "$@" || { echo "FAIL setmeta $*"; fail=$((fail + 1)); }; }
+prog='"batch":0,"loss":0,"task":0,"gmacs":0,"correct":0,"seen":0,"capped":0,"best_acc":-1,"best_epoch":0}'
+cp -r "$T/a" "$T/p1"
+setmeta "$T/a/checkpoint.safetensors" "$T/p1/checkpoint.safetensors" 0 progress "{\"epoch\":1e300,$prog"
+expect progress_epoch 1 "cannot resume: $T/p1/checkpoint.safetensors: metadata 'progress' field 'epoch' = 1.0000000000000001e\\+300, expected an integer in \\[0, 1000000\\]" \
+  timeout 60 $dp train --resume "$T/p1"
+cp -r "$T/a" "$T/p2"
+setmeta "$T/a/checkpoint.safetensors" "$T/p2/checkpoint.safetensors" 0 epoch 2 progress "{\"epoch\":2,$prog" 
+setmeta "$T/p2/checkpoint.safetensors" "$T/p2/checkpoint.safetensors" 0 progress "{\"epoch\":2,\"batch\":999,$(printf '%s' "$prog" | sed 's/"batch":0,//')"
+expect progress_batch 1 "metadata 'progress' field 'batch' = 999, expected at most the 8 steps of an epoch of $D" \
+  timeout 60 $dp train --resume "$T/p2"
+cp -r "$T/a" "$T/r1"
+sed 's/"batch":[[:space:]]*64/"batch": -5/' "$T/a/run.json" > "$T/r1/run.json"
+expect runjson_batch 1 "cannot resume: $T/r1/run.json: field 'batch' = -5, expected an integer in \\[1, 65536\\]" \
+  $dp train --resume "$T/r1"
+# run.json's width against the checkpoint's, before a width-16 VGG-16 (30 GB) is built
+cp -r "$T/a" "$T/r2"
+sed 's/"width":[[:space:]]*0.25/"width": 16/' "$T/a/run.json" > "$T/r2/run.json"
+out=$( (if [ "$sanitize" != 1 ]; then ulimit -v 1000000; fi
+        OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 timeout 60 $dp train --resume "$T/r2") 2>&1); rc=$?
+if [ $rc -ne 1 ] || ! printf '%s\n' "$out" | grep -q "cannot resume: $T/r2/checkpoint.safetensors: checkpoint has width = 0.25, this model has 16"; then
+  echo "FAIL runjson_width: exit $rc"; printf '%s\n' "$out" | tail -3; fail=$((fail + 1))
+else
+  echo "ok   runjson_width"
+fi
+
+# images smaller than the random crop's padding: said, with the dataset's name
+for side in 2 3; do
+  mkdir -p "$T/tiny$side"
+  for p in train t10k; do
+    { printf "\000\000\010\003\000\000\000\010\000\000\000\\$(printf %03o $side)\000\000\000\\$(printf %03o $side)"
+      head -c $((8 * side * side)) /dev/zero | tr '\0' '\200'; } > "$T/tiny$side/$p-images-idx3-ubyte"
+    printf '\000\000\010\001\000\000\000\010\000\001\002\003\004\005\006\007' > "$T/tiny$side/$p-labels-idx1-ubyte"
+  done
+  expect tiny$side 1 "$T/tiny$side: the images are ${side}x$side, smaller than the random crop's zero padding of 4 pixels" \
+    $dp train --data "$T/tiny$side" --width 0.25 --epochs 1 --out "$T/t$side"
+done
 
 [ $fail -eq 0 ] && echo "train_test: all passed" || echo "train_test: $fail failed"
 exit $fail

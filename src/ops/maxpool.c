@@ -7,6 +7,7 @@
  *   backward dy goes to the winner
  * Reference path: loops on NCHW with the winners' indices in the workspace;
  * fast path: oneDNN on the blocked layout. */
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 
@@ -15,9 +16,11 @@
 static int pool_infer(dp_net *net, dp_node *nd)
 {
     const dp_act *x = &dp_in(net, nd, 0)->y;
-    if (x->h + 2 * nd->pad < nd->k || x->w + 2 * nd->pad < nd->k) return DP_ERR_SIZE;
-    dp_set_shape(&nd->y, x->n, x->c, (x->h + 2 * nd->pad - nd->k) / nd->stride + 1,
-                 (x->w + 2 * nd->pad - nd->k) / nd->stride + 1, x->blk);
+    const long long hp = (long long)x->h + 2LL * nd->pad, wp = (long long)x->w + 2LL * nd->pad;
+    if (hp < nd->k || wp < nd->k) return DP_ERR_SIZE;
+    const long long ho = (hp - nd->k) / nd->stride + 1, wo = (wp - nd->k) / nd->stride + 1;
+    if (ho > INT_MAX || wo > INT_MAX) return DP_ERR_OVERFLOW;
+    dp_set_shape(&nd->y, x->n, x->c, (int)ho, (int)wo, x->blk);
     return DP_OK;
 }
 
