@@ -315,13 +315,13 @@ int cmd_bench(int argc, char **argv)
         const double mb = (double)ru.ru_maxrss / 1024.0;
         if (o.json)
             printf("{\"model\": \"%s\", \"pool\": \"%s\", \"input\": %d, \"batch\": %d, \"steps\": %d, "
-                   "\"images_per_s\": %.2f, \"step_s\": %.5f, \"peak_rss_mb\": %.1f}\n",
+                   "\"images_per_s\": %.2f, \"step_s\": %.5f, \"peak_rss_mb\": %.1f, \"threads\": %d}\n",
                    dp_arch_name(o.cfg.arch), dp_pool_name(o.cfg.pool), o.cfg.size, n, o.steps,
-                   n / med, med, mb);
+                   n / med, med, mb, dp_threads());
         else
             printf("%s (%s) %dx%d batch %d: %.1f images/s (median of %d steps, %.3f s/step), "
-                   "peak RSS %.0f MB\n", dp_arch_name(o.cfg.arch), dp_pool_name(o.cfg.pool),
-                   o.cfg.size, o.cfg.size, n, n / med, o.steps, med, mb);
+                   "peak RSS %.0f MB, %d threads\n", dp_arch_name(o.cfg.arch), dp_pool_name(o.cfg.pool),
+                   o.cfg.size, o.cfg.size, n, n / med, o.steps, med, mb, dp_threads());
     }
     free(x), free(lab), free(t);
     dp_model_free(m);

@@ -48,7 +48,9 @@ static const char *USAGE =
     "\n"
     "The output size of one axis is floor(max(in / alpha, 1.5) + 0.5): alpha = 2 halves\n"
     "a map, alpha < 1 enlarges it, and every map keeps at least 2 cells.\n"
-    "Threads: OMP_NUM_THREADS (default: all cores).\n"
+    "Threads: --threads N with any command; else OMP_NUM_THREADS; else train, eval,\n"
+    "bench and demo use the CPUs that other processes leave idle (measured for\n"
+    "0.25 s at the start).  Results repeat bit for bit for a given thread count.\n"
     "Exit status: 0 success, 1 failure, 2 bad command line.\n";
 
 int cli_parse_long(const char *s, long *v)
@@ -278,9 +280,40 @@ static int cmd_demo(int argc, char **argv)
 
 const char *cli_prog = "dynopool";
 
+/* Takes "--threads N" out of argv, before or after the command, and applies
+ * it.  Without it: OMP_NUM_THREADS when set, else for the commands that
+ * compute (train, eval, bench, demo) the CPUs that other processes leave idle
+ * (250 ms of measurement), since threads that share cores with other work
+ * make every OpenMP barrier wait (docs/engine.md, "Threads").  0, or 2 after
+ * printing a usage error. */
+static int take_threads(int *argc, char **argv)
+{
+    long n = 0;
+    int given = 0;
+    for (int i = 1; i < *argc; i++) {
+        if (strcmp(argv[i], "--threads")) continue;
+        if (i + 1 >= *argc) return cli_usage_error("option '%s' needs a value", "--threads");
+        if (cli_parse_long(argv[i + 1], &n) || n < 1 || n > 4096)
+            return cli_usage_error("--threads: expected an integer in [1, 4096], got '%s'", argv[i + 1]);
+        given = 1;
+        for (int j = i; j + 2 <= *argc; j++) argv[j] = argv[j + 2]; /* argv[argc] (NULL) moves too */
+        *argc -= 2;
+        i--;
+    }
+    if (given) {
+        dp_set_threads((int)n);
+    } else if (!getenv("OMP_NUM_THREADS") && *argc > 1) {
+        static const char *const computing[] = {"train", "eval", "bench", "demo"};
+        for (int i = 0; i < 4; i++)
+            if (!strcmp(argv[1], computing[i])) dp_set_threads(dp_threads_idle(250));
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 0 && argv[0] && argv[0][0]) cli_prog = argv[0];
+    if (take_threads(&argc, argv)) return EXIT_USAGE;
     if (argc < 2) {
         fputs(USAGE, stderr);
         return EXIT_USAGE;

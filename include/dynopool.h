@@ -70,6 +70,24 @@ DP_API const char *dp_strerror(int status);
 /* Library version as "MAJOR.MINOR.PATCH". */
 DP_API const char *dp_version(void);
 
+/* Threads.  Every parallel loop of the library (its own kernels, oneDNN's and
+ * OpenBLAS's) runs on one OpenMP pool, process-wide.
+ * dp_threads_available(): the CPUs this process may run on — its affinity mask,
+ *   capped by a cgroup v2 CPU quota (a container's --cpus) — at least 1.
+ * dp_threads_idle(ms): of those, how many other processes leave idle, measured
+ *   over ms milliseconds (it sleeps that long) from /proc/stat less this
+ *   process's own CPU time; dp_threads_available() where that cannot be read.
+ *   OpenMP's barriers make a step whose threads share cores with other work
+ *   crawl, so the tool uses this many by default (docs/engine.md, "Threads").
+ * dp_set_threads(n): use n threads (1..4096) from now on; DP_ERR_ARG otherwise.
+ * dp_threads(): the number in use.
+ * Results are reproducible bit for bit for a given number of threads; another
+ * number changes the order of some sums (oneDNN's weight gradients). */
+DP_API int dp_threads_available(void);
+DP_API int dp_threads_idle(int ms);
+DP_API int dp_set_threads(int n);
+DP_API int dp_threads(void);
+
 /* ---------------------------------------------------------------------------
  * The DynOPool operator (SPEC.md section 1).
  * ------------------------------------------------------------------------- */
