@@ -9,7 +9,7 @@
 # libdnnl-dev only recommends.
 #   tools/deps.sh --reference  also PyTorch and NumPy for ref/ and bench/ (by hand, not CI)
 set -euo pipefail
-pkgs=(build-essential cmake libdnnl-dev ocl-icd-opencl-dev libopenblas-openmp-dev libcjson-dev zlib1g-dev
+pkgs=(build-essential cmake pkg-config libdnnl-dev ocl-icd-opencl-dev libopenblas-openmp-dev libcjson-dev zlib1g-dev
       libjpeg-dev libpng-dev dataset-fashion-mnist)
 if [[ "${1:-}" == "--reference" ]]; then
   pkgs+=(python3 python3-torch python3-numpy)
