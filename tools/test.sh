@@ -1,15 +1,53 @@
 #!/usr/bin/env bash
-# Builds dynopool twice and runs every test in each build:
-#   build/       Release (-O3 -march=native), as users run it
+# Builds dynopool twice and runs every test; every stage runs even when an
+# earlier one failed, and the summary at the end reports each:
+#   build/       Release (-O3 -march=native), as users run it, with
+#                  1. oneDNN's kernels for this CPU
+#                  2. ONEDNN_MAX_CPU_ISA=AVX2         (older Intel, AMD Zen 2/3)
+#                  3. ONEDNN_MAX_CPU_ISA=AVX512_CORE  (AVX-512 without AMX/BF16)
+#                (on a CPU without AVX-512, stage 3 runs its AVX2 kernels again)
 #   build-asan/  Debug with AddressSanitizer + UndefinedBehaviorSanitizer
-set -euo pipefail
+#   deps         tools/check_deps.sh: the build used only what tools/deps.sh installs
+set -uo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
+# A fixed thread count: results repeat bit for bit for a given count, and the
+# tests compare runs (the tool would otherwise use the cores left idle).
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
-cmake --build build -j"$jobs"
-ctest --test-dir build --output-on-failure
-cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DDYNOPOOL_SANITIZE=ON -DDYNOPOOL_BENCH=OFF
-cmake --build build-asan -j"$jobs"
-ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  ctest --test-dir build-asan --output-on-failure
+names=()
+results=()
+stage() { # NAME COMMAND...
+  local name=$1
+  shift
+  echo "=== $name"
+  local start=$SECONDS
+  if "$@"; then results+=("passed"); else results+=("FAILED"); fi
+  names+=("$name ($((SECONDS - start)) s)")
+}
+release_build() {
+  cmake -S . -B build -DCMAKE_BUILD_TYPE=Release && cmake --build build -j"$jobs"
+}
+asan() {
+  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DDYNOPOOL_SANITIZE=ON -DDYNOPOOL_BENCH=OFF &&
+    cmake --build build-asan -j"$jobs" &&
+    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+      ctest --test-dir build-asan --output-on-failure
+}
+stage "Release build" release_build
+if [[ ${results[0]} == passed ]]; then
+  stage "Release tests, this CPU's kernels" ctest --test-dir build --output-on-failure
+  stage "Release tests, ONEDNN_MAX_CPU_ISA=AVX2" env ONEDNN_MAX_CPU_ISA=AVX2 ctest --test-dir build --output-on-failure
+  stage "Release tests, ONEDNN_MAX_CPU_ISA=AVX512_CORE" \
+    env ONEDNN_MAX_CPU_ISA=AVX512_CORE ctest --test-dir build --output-on-failure
+  stage "deps: only tools/deps.sh's packages used" tools/check_deps.sh build
+fi
+stage "ASan + UBSan build and tests" asan
+echo
+echo "=== summary"
+status=0
+for i in "${!names[@]}"; do
+  printf '  %-7s %s\n' "${results[$i]}" "${names[$i]}"
+  [[ ${results[$i]} == passed ]] || status=1
+done
+if ((status)); then echo "tools/test.sh: some stages FAILED"; else echo "tools/test.sh: all stages passed"; fi
+exit $status
