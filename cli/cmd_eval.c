@@ -30,6 +30,8 @@ static const char *const EVAL_USAGE =
     "  --limit N        the first N images only\n"
     "  --batch B        images per forward pass                    (default 256)\n"
     "  --workers N      loader threads                             (default 1)\n"
+    "  --max-side N     refuse a checkpoint whose alphas make a map side above N\n"
+    "                   (default: twice the input side, as train; 0: no limit)\n"
     "  --json           one JSON object\n"
     "A loss that is not finite (a diverged model) is reported and exits 1.\n"
     "Example:\n"
@@ -62,7 +64,7 @@ int cmd_eval(int argc, char **argv)
 {
     const char *ckpt = NULL, *data = NULL;
     int kind = DP_DATA_AUTO, train = 0, json = 0, workers = 1, best = 0;
-    long limit = 0, batch = 256;
+    long limit = 0, batch = 256, max_side = -1;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -80,7 +82,7 @@ int cmd_eval(int argc, char **argv)
         if (a[0] != '-') return cli_usage_error("unexpected argument '%s'", a);
         const int known = !strcmp(a, "--checkpoint") || !strcmp(a, "--data") || !strcmp(a, "--dataset") ||
                           !strcmp(a, "--split") || !strcmp(a, "--limit") || !strcmp(a, "--batch") ||
-                          !strcmp(a, "--workers");
+                          !strcmp(a, "--workers") || !strcmp(a, "--max-side");
         if (!known) return cli_usage_error("unknown option '%s' (see dynopool eval --help)", a);
         if (i + 1 >= argc) return cli_usage_error("option '%s' needs a value", a);
         const char *v = argv[++i];
@@ -94,6 +96,10 @@ int cmd_eval(int argc, char **argv)
             if (strcmp(v, "test") && strcmp(v, "train"))
                 return cli_usage_error("--split: expected test or train, got '%s'", v);
             train = !strcmp(v, "train");
+        } else if (!strcmp(a, "--max-side")) {
+            if (cli_parse_long(v, &n) || n < 0 || n == 1 || n > 1 << 20)
+                return cli_usage_error("--max-side: expected 0 (no limit) or a side in [2, 1048576], got '%s'", v);
+            max_side = n;
         } else {
             /* --limit, --batch (the train command's range), --workers */
             const long lo = !strcmp(a, "--batch"), hi = !strcmp(a, "--limit") ? INT_MAX : lo ? 65536 : 16;
@@ -131,6 +137,24 @@ int cmd_eval(int argc, char **argv)
         dp_model_free(m);
         return 1;
     }
+    /* alphas a checkpoint brings may make maps far larger than training allowed
+     * (alpha 0.01: a 2800x2800 map from 28x28): refused before any memory goes */
+    dp_model_info mi;
+    const long cap = max_side >= 0 ? max_side : 2L * cfg.size;
+    if ((rc = dp_model_info_get(m, &mi))) {
+        fprintf(stderr, "dynopool: %s: its alphas give no valid shapes for %dx%d inputs: %s\n", ckpt, cfg.size,
+                cfg.size, dp_strerror(rc));
+        dp_model_free(m);
+        return 1;
+    }
+    for (int s = 0; cap && s < mi.n_stages; s++)
+        if (mi.sizes[s][0] > cap || mi.sizes[s][1] > cap) {
+            fprintf(stderr, "dynopool: %s: its alphas make stage %d %dx%d from %dx%d inputs, above --max-side %ld "
+                            "(default: twice the input side); pass --max-side 0 to evaluate it anyway\n",
+                    ckpt, s + 1, mi.sizes[s][0], mi.sizes[s][1], cfg.size, cfg.size, cap);
+            dp_model_free(m);
+            return 1;
+        }
     /* how the model was trained: normalisation and variant (required), data (optional) */
     const char *dsm = dp_model_meta(m, "dataset"), *runm = dp_model_meta(m, "run");
     cJSON *dj = dsm ? cJSON_Parse(dsm) : NULL, *rj = runm ? cJSON_Parse(runm) : NULL;

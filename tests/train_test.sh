@@ -146,6 +146,15 @@ off=$(head -c $((8 + hl)) "$T/nanw.safetensors" | tail -c "$hl" | grep -ao '"cla
 printf '\000\000\300\177' | dd of="$T/nanw.safetensors" bs=1 seek=$((8 + hl + off)) conv=notrunc 2> /dev/null
 expect eval_nan 1 "nanw.safetensors: tensor 'classifier.weight' element 0 is nan, expected a finite number" \
   $dp eval --checkpoint "$T/nanw.safetensors" --data "$D" --limit 128
+# alphas that make a map far larger than training allowed: refused, unless --max-side 0
+cp "$T/a/checkpoint.safetensors" "$T/tiny_alpha.safetensors"
+off=$(head -c $((8 + hl)) "$T/tiny_alpha.safetensors" | tail -c "$hl" | grep -ao '"[a-z0-9.]*\.alpha":{[^}]*}' | head -1 \
+  | sed 's/.*"data_offsets":\[\([0-9]*\),.*/\1/')
+[ -n "$off" ] || { echo "FAIL eval_max_side: no alpha in the checkpoint's header"; fail=$((fail + 1)); off=0; }
+printf '\315\314\114\075' | dd of="$T/tiny_alpha.safetensors" bs=1 seek=$((8 + hl + off)) conv=notrunc 2> /dev/null
+expect eval_max_side 1 "tiny_alpha.safetensors: its alphas make stage 1 [0-9]+x[0-9]+ from 16x16 inputs, above --max-side 32" \
+  $dp eval --checkpoint "$T/tiny_alpha.safetensors" --data "$D" --limit 16
+expect eval_max_side_off 0 "accuracy" $dp eval --checkpoint "$T/tiny_alpha.safetensors" --data "$D" --limit 16 --max-side 0
 
 # 6. other data: an image folder, CIFAR-10, a toy variant
 expect folder 0 "lr 0.01 \\(alphas 0.001\\)" $dp train --data "$T/fx/folder" --input 16 --width 0.25 --batch 4 --epochs 1 --out "$T/f"
