@@ -14,6 +14,9 @@ enum { EXIT_USAGE = 2 };
 /* The program as the user typed it (argv[0], e.g. "build/dynopool"), for the
  * commands we suggest; "dynopool" when unknown. */
 extern const char *cli_prog;
+/* 1: the thread count follows the cores other processes leave idle (neither
+ * --threads nor OMP_NUM_THREADS was given) */
+extern int cli_threads_auto;
 
 /* Prints "dynopool: <fmt with arg>" and the --help hint; returns EXIT_USAGE. */
 int cli_usage_error(const char *fmt, const char *arg);

@@ -1281,6 +1281,8 @@ int cmd_train(int argc, char **argv)
     const int steps_per_epoch = (n_fit + r.batch - 1) / r.batch;
     long steps_here = 0;
     const double t_run = now_s();
+    dp_cpu_mark cpu_mark = {{0}, 0};
+    if (cli_threads_auto) dp_threads_idle_since(&cpu_mark);
     int diverged = 0, step_failed = 0, live = 0; /* live: a progress line without its newline is on the terminal */
     for (; p.epoch < r.epochs && !g_signal && !diverged; p.epoch++, p.batch = 0) {
         const double cosf = 0.5 * (1.0 + cos(3.14159265358979323846 * p.epoch / r.epochs));
@@ -1418,6 +1420,14 @@ int cmd_train(int argc, char **argv)
         if ((rc = log_epoch(&r, &p, mpath, lr, lra, vl, va, tl, ta, &info, imgs_here / t_train,
                             t_train > 0 ? wait_sum / t_train : 0.0, t_train)))
             break;
+        if (cli_threads_auto) { /* the load changed during the epoch: follow it (docs/engine.md, "Threads") */
+            const int want = dp_threads_idle_since(&cpu_mark), had = dp_threads();
+            if (want != had) {
+                dp_set_threads(want);
+                printf("threads: %d -> %d (other processes keep %d of %d cores busy; --threads N fixes it)\n", had,
+                       want, dp_threads_available() - want, dp_threads_available());
+            }
+        }
         progress next = p;
         next.epoch++, next.batch = 0;
         /* the best first: a crash between the two saves repeats this epoch, which

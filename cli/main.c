@@ -279,6 +279,7 @@ static int cmd_demo(int argc, char **argv)
 }
 
 const char *cli_prog = "dynopool";
+int cli_threads_auto;
 
 /* Takes "--threads N" out of argv, before or after the command, and applies
  * it.  Without it: OMP_NUM_THREADS when set, else for the commands that
@@ -305,7 +306,7 @@ static int take_threads(int *argc, char **argv)
     } else if (!getenv("OMP_NUM_THREADS") && *argc > 1) {
         static const char *const computing[] = {"train", "eval", "bench", "demo"};
         for (int i = 0; i < 4; i++)
-            if (!strcmp(argv[1], computing[i])) dp_set_threads(dp_threads_idle(250));
+            if (!strcmp(argv[1], computing[i])) dp_set_threads(dp_threads_idle(250)), cli_threads_auto = 1;
     }
     return 0;
 }

@@ -79,12 +79,17 @@ DP_API const char *dp_version(void);
  *   process's own CPU time; dp_threads_available() where that cannot be read.
  *   OpenMP's barriers make a step whose threads share cores with other work
  *   crawl, so the tool uses this many by default (docs/engine.md, "Threads").
+ * dp_threads_idle_since(mark): the same over the time since the mark was last
+ *   set (no sleeping: for a long job that checks now and then), and sets it to
+ *   now; a zeroed mark gives dp_threads_available().
  * dp_set_threads(n): use n threads (1..4096) from now on; DP_ERR_ARG otherwise.
  * dp_threads(): the number in use.
  * Results are reproducible bit for bit for a given number of threads; another
  * number changes the order of some sums (oneDNN's weight gradients). */
 DP_API int dp_threads_available(void);
 DP_API int dp_threads_idle(int ms);
+typedef struct dp_cpu_mark { double v[3]; int valid; } dp_cpu_mark;
+DP_API int dp_threads_idle_since(dp_cpu_mark *mark);
 DP_API int dp_set_threads(int n);
 DP_API int dp_threads(void);
 

@@ -318,19 +318,25 @@ static float *scratch(dp_net *net, const dnnl_memory_desc_t *md)
     return net->wscr;
 }
 
+/* w (OIHW) in the layout pass (0 forward, 1 backward data) wants: w itself, or
+ * its reorder into the shared scratch; NULL when out of memory or failing. */
+static const float *weights_for(dp_net *net, dnn_state *st, int pass, const float *w)
+{
+    if (!st->reo[pass]) return w;
+    const dnnl_memory_desc_t *md = pass ? &st->w_bwd : &st->w_fwd;
+    float *t = scratch(net, md);
+    if (!t || reorder_run(st->reo[pass], &st->w_user, w, md, t)) return NULL;
+    return t;
+}
+
 int dnn_conv_forward(dp_net *net, void **be, const dp_act *x, const float *w, const float *b,
                      int k, int s, int p, int g, dp_act *y)
 {
     dnn_state *st;
     int rc = conv_state(be, x, y, k, s, p, g, b != NULL, &st);
     if (rc) return rc;
-    const float *wf = w;
-    if (st->reo[0]) {
-        float *t = scratch(net, &st->w_fwd);
-        if (!t) return DP_ERR_NOMEM;
-        if ((rc = reorder_run(st->reo[0], &st->w_user, w, &st->w_fwd, t))) return rc;
-        wf = t;
-    }
+    const float *wf = weights_for(net, st, 0, w);
+    if (!wf) return DP_ERR_NOMEM;
     if (st->alt) {
         if ((rc = reorder_run(st->rx, &st->x, x->data, &st->xi, st->bx))) return rc;
         const dnn_arg a[4] = {{DNNL_ARG_SRC, &st->xi, st->bx}, {DNNL_ARG_WEIGHTS, &st->w_fwd, wf},
@@ -359,13 +365,8 @@ static int conv_backward_alt(dp_net *net, dnn_state *st, const dp_act *x, const 
     if ((rc = run(st->prim[2], a, db ? 4 : 3))) return rc;
     if (st->reo[2] && (rc = reorder_run(st->reo[2], &st->dw, dwt, &st->w_user, dw))) return rc;
     if (!dx) return DP_OK;
-    const float *wb = w;
-    if (st->reo[1]) {
-        float *t = scratch(net, &st->w_bwd);
-        if (!t) return DP_ERR_NOMEM;
-        if ((rc = reorder_run(st->reo[1], &st->w_user, w, &st->w_bwd, t))) return rc;
-        wb = t;
-    }
+    const float *wb = weights_for(net, st, 1, w);
+    if (!wb) return DP_ERR_NOMEM;
     const dnn_arg b[3] = {{DNNL_ARG_DIFF_DST, &st->yi, st->by}, {DNNL_ARG_WEIGHTS, &st->w_bwd, wb},
                           {DNNL_ARG_DIFF_SRC, &st->xi, st->bx}};
     if ((rc = run(st->prim[1], b, 3))) return rc;
@@ -380,13 +381,8 @@ int dnn_conv_backward(dp_net *net, void **be, const dp_act *x, const float *w, c
     if (st->alt) return conv_backward_alt(net, st, x, w, dy, dx, dw, db);
     int rc;
     if (dx) {
-        const float *wb = w;
-        if (st->reo[1]) {
-            float *t = scratch(net, &st->w_bwd);
-            if (!t) return DP_ERR_NOMEM;
-            if ((rc = reorder_run(st->reo[1], &st->w_user, w, &st->w_bwd, t))) return rc;
-            wb = t;
-        }
+        const float *wb = weights_for(net, st, 1, w);
+        if (!wb) return DP_ERR_NOMEM;
         const dnn_arg a[3] = {{DNNL_ARG_DIFF_DST, &st->y, dy->data},
                               {DNNL_ARG_WEIGHTS, &st->w_bwd, wb}, {DNNL_ARG_DIFF_SRC, &st->x, dx}};
         if ((rc = run(st->prim[1], a, 3))) return rc;

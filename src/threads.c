@@ -70,24 +70,55 @@ static double seconds(clockid_t c)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
+/* Cores of the affinity mask that other processes left idle between two
+ * readings (a, then b) of busy ticks, wall and own CPU seconds. */
+static int idle_between(const double a[3], const double b[3], int ncpu, long hz, int avail)
+{
+    const double wall = b[1] - a[1], self = b[2] - a[2];
+    if (!(wall > 0.0)) return avail;
+    double others = ((b[0] - a[0]) / (double)hz - self) / wall; /* cores kept busy by others */
+    if (others < 0.0) others = 0.0;
+    const int n = (int)((double)ncpu - others + 0.5);
+    return n < 1 ? 1 : n > avail ? avail : n;
+}
+
+/* m[0] busy ticks of the mask's CPUs, m[1] wall seconds, m[2] own CPU seconds */
+static int mark(const cpu_set_t *set, double m[3])
+{
+    double total;
+    if (cpu_ticks(set, &m[0], &total)) return -1;
+    m[1] = seconds(CLOCK_MONOTONIC), m[2] = seconds(CLOCK_PROCESS_CPUTIME_ID);
+    return 0;
+}
+
 int dp_threads_idle(int ms)
 {
     const int avail = dp_threads_available();
     cpu_set_t set;
     const long hz = sysconf(_SC_CLK_TCK);
-    if (ms <= 0 || hz <= 0 || sched_getaffinity(0, sizeof set, &set)) return avail;
-    double b0, t0, b1, t1;
-    const double w0 = seconds(CLOCK_MONOTONIC), s0 = seconds(CLOCK_PROCESS_CPUTIME_ID);
-    if (cpu_ticks(&set, &b0, &t0)) return avail;
+    double a[3], b[3];
+    if (ms <= 0 || hz <= 0 || sched_getaffinity(0, sizeof set, &set) || mark(&set, a)) return avail;
     const struct timespec d = {ms / 1000, (long)(ms % 1000) * 1000000L};
     nanosleep(&d, NULL);
-    if (cpu_ticks(&set, &b1, &t1)) return avail;
-    const double wall = seconds(CLOCK_MONOTONIC) - w0, self = seconds(CLOCK_PROCESS_CPUTIME_ID) - s0;
-    if (!(wall > 0.0)) return avail;
-    double others = ((b1 - b0) / (double)hz - self) / wall; /* cores kept busy by other processes */
-    if (others < 0.0) others = 0.0;
-    const int n = (int)((double)CPU_COUNT(&set) - others + 0.5);
-    return n < 1 ? 1 : n > avail ? avail : n;
+    if (mark(&set, b)) return avail;
+    return idle_between(a, b, CPU_COUNT(&set), hz, avail);
+}
+
+int dp_threads_idle_since(dp_cpu_mark *m)
+{
+    if (!m) return DP_ERR_NULL;
+    const int avail = dp_threads_available();
+    cpu_set_t set;
+    const long hz = sysconf(_SC_CLK_TCK);
+    double now[3];
+    if (hz <= 0 || sched_getaffinity(0, sizeof set, &set) || mark(&set, now)) {
+        m->valid = 0;
+        return avail;
+    }
+    const int n = m->valid ? idle_between(m->v, now, CPU_COUNT(&set), hz, avail) : avail;
+    memcpy(m->v, now, sizeof now);
+    m->valid = 1;
+    return n;
 }
 
 int dp_set_threads(int n)
