@@ -139,19 +139,19 @@ int cmd_eval(int argc, char **argv)
     }
     /* alphas a checkpoint brings may make maps far larger than training allowed
      * (alpha 0.01: a 2800x2800 map from 28x28): refused before any memory goes */
-    dp_model_info mi;
+    dp_model_info info; /* evaluation leaves the alphas as loaded */
     const long cap = max_side >= 0 ? max_side : 2L * cfg.size;
-    if ((rc = dp_model_info_get(m, &mi))) {
+    if ((rc = dp_model_info_get(m, &info))) {
         fprintf(stderr, "dynopool: %s: its alphas give no valid shapes for %dx%d inputs: %s\n", ckpt, cfg.size,
                 cfg.size, dp_strerror(rc));
         dp_model_free(m);
         return 1;
     }
-    for (int s = 0; cap && s < mi.n_stages; s++)
-        if (mi.sizes[s][0] > cap || mi.sizes[s][1] > cap) {
+    for (int s = 0; cap && s < info.n_stages; s++)
+        if (info.sizes[s][0] > cap || info.sizes[s][1] > cap) {
             fprintf(stderr, "dynopool: %s: its alphas make stage %d %dx%d from %dx%d inputs, above --max-side %ld "
                             "(default: twice the input side); pass --max-side 0 to evaluate it anyway\n",
-                    ckpt, s + 1, mi.sizes[s][0], mi.sizes[s][1], cfg.size, cfg.size, cap);
+                    ckpt, s + 1, info.sizes[s][0], info.sizes[s][1], cfg.size, cfg.size, cap);
             dp_model_free(m);
             return 1;
         }
@@ -214,8 +214,6 @@ int cmd_eval(int argc, char **argv)
     const int n = limit && limit < di.n ? (int)limit : di.n;
     double loss, acc;
     rc = cli_evaluate(m, ds, data, &t, NULL, n, (int)batch, workers, &loss, &acc);
-    dp_model_info info;
-    if (!rc) rc = dp_model_info_get(m, &info);
     if (!rc && json) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "checkpoint", ckpt);

@@ -1,6 +1,5 @@
 /* cmd_model.c — `dynopool info` and `dynopool bench`: a model's cost and size,
  * and the speed of its training step on synthetic data. */
-#define _GNU_SOURCE /* program_invocation_name: argv[0] as typed */
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -14,15 +13,6 @@
 #include <unistd.h>
 
 #include "cli.h"
-
-/* The program as the user typed it, for the commands that messages suggest. */
-static const char *prog(void)
-{
-#ifdef __GLIBC__
-    if (program_invocation_name && program_invocation_name[0]) return program_invocation_name;
-#endif
-    return "dynopool";
-}
 
 /* Usage texts: printf formats whose every %s is the program's name. */
 static const char *const INFO_USAGE =
@@ -71,7 +61,7 @@ static int usage_error(int bench, const char *fmt, const char *arg)
 {
     fputs("dynopool: ", stderr);
     fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\nTry '%s %s --help'.\n", prog(), bench ? "bench" : "info");
+    fprintf(stderr, "\nTry '%s %s --help'.\n", cli_prog, bench ? "bench" : "info");
     return EXIT_USAGE;
 }
 
@@ -83,7 +73,7 @@ static int parse(int argc, char **argv, model_opts *o, int bench, const char *us
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            printf(usage, prog(), prog());
+            printf(usage, cli_prog, cli_prog);
             return -1;
         }
         if (!strcmp(a, "--json")) {

@@ -249,61 +249,20 @@ static int run_from_json(const cJSON *o, run_cfg *r, char *msg, size_t cap)
 
 /* ---- small file helpers ------------------------------------------------------ */
 
-static uint64_t mix(uint64_t z);
-
-/* Creates "<path>.tmp.XXXXXXXX" (name in tmp) for writing, with O_CREAT | O_EXCL |
- * O_NOFOLLOW: whatever already has that name in the run folder (a link planted
- * there, a file a crash left) is never opened, so the write cannot land in
- * another file; another name is tried.  The descriptor, or -1 with errno set. */
-static int open_temp(const char *path, char *tmp, size_t cap)
-{
-    static unsigned counter;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    uint64_t z = ((uint64_t)getpid() << 32) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ counter++;
-    for (int tries = 0; tries < 100; tries++) {
-        z = mix(z);
-        if (snprintf(tmp, cap, "%s.tmp.%08llx", path, (unsigned long long)(z & 0xffffffffULL)) >= (int)cap) {
-            errno = ENAMETOOLONG;
-            return -1;
-        }
-        const int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
-        if (fd >= 0 || errno != EEXIST) return fd;
-    }
-    return -1;
-}
-
-/* fsync the folder holding path, so that a rename into it is durable. */
-static int sync_parent(const char *path)
-{
-    char dir[4200];
-    const char *slash = strrchr(path, '/');
-    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) + (slash == path) : 1, slash ? path : ".");
-    const int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    const int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
-/* Writes text to path atomically (a new temporary file, fsync, rename, fsync of
- * the folder); errno tells why on failure. */
+/* path := text and a newline, atomically (dp_write_file_atomic); 0, or -1
+ * with errno set. */
 static int write_atomic(const char *path, const char *text)
 {
-    char tmp[4300];
-    const int fd = open_temp(path, tmp, sizeof tmp);
-    if (fd < 0) return -1;
-    FILE *f = fdopen(fd, "w");
-    int bad = !f || fputs(text, f) < 0 || fputc('\n', f) == EOF || fflush(f) || fsync(fileno(f));
+    const size_t n = strlen(text);
+    char *s = malloc(n + 2);
+    if (!s) return -1;
+    memcpy(s, text, n);
+    s[n] = '\n', s[n + 1] = 0;
+    const int rc = dp_write_file_atomic(path, s, n + 1);
     const int e = errno;
-    bad |= f ? fclose(f) != 0 : close(fd) != 0;
-    if (bad || rename(tmp, path)) {
-        const int e2 = bad ? e : errno;
-        unlink(tmp);
-        errno = e2;
-        return -1;
-    }
-    return sync_parent(path);
+    free(s);
+    errno = e;
+    return rc ? -1 : 0;
 }
 
 /* Takes the run folder for this process: an exclusive flock() on DIR/.lock, held

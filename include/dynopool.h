@@ -70,6 +70,13 @@ DP_API const char *dp_strerror(int status);
 /* Library version as "MAJOR.MINOR.PATCH". */
 DP_API const char *dp_version(void);
 
+/* Writes n bytes of data to path atomically, as checkpoints are written: a
+ * fresh temporary file beside path (created with O_CREAT|O_EXCL|O_NOFOLLOW, so
+ * a link planted in the folder is never followed), fsync, rename over path,
+ * fsync of the folder.  DP_OK, or DP_ERR_IO (DP_ERR_NULL, DP_ERR_NOMEM) with
+ * errno set; on failure path is untouched or whole, never partly written. */
+DP_API int dp_write_file_atomic(const char *path, const void *data, size_t n);
+
 /* Threads.  Every parallel loop of the library (its own kernels, oneDNN's and
  * OpenBLAS's) runs on one OpenMP pool, process-wide.
  * dp_threads_available(): the CPUs this process may run on — its affinity mask,

@@ -430,6 +430,57 @@ static int open_temp(const char *path, char *tmp)
     return -1;
 }
 
+/* Writes the n parts buf[i] (len[i] bytes) to path atomically: a temporary
+ * file beside it (its name in tmp, strlen(path) + 32 bytes), fsync, rename over
+ * path, fsync of the folder.  0, or an errno value with *stage 1 (nothing
+ * written to path; the temporary file removed) or 2 (renamed, but the folder's
+ * sync failed). */
+static int write_parts(const char *path, char *tmp, const void *const *buf, const size_t *len, int n, int *stage)
+{
+    const int fd = open_temp(path, tmp);
+    FILE *fp = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    if (fd >= 0 && !fp) {
+        const int e0 = errno;
+        close(fd);
+        errno = e0;
+    }
+    int ok = fp != NULL;
+    for (int i = 0; ok && i < n; i++) ok = fwrite(buf[i], 1, len[i], fp) == len[i];
+    ok = ok && fflush(fp) == 0 && fsync(fileno(fp)) == 0;
+    int e = ok ? 0 : errno ? errno : EIO;
+    if (fp && fclose(fp) != 0 && !e) e = errno ? errno : EIO;
+    if (!e && rename(tmp, path) != 0) e = errno;
+    if (e) {
+        if (fd >= 0) remove(tmp); /* ours: never a name that open_temp found taken */
+        *stage = 1;
+        return e;
+    }
+    if (sync_dir(path) != 0) {
+        *stage = 2;
+        return errno ? errno : EIO;
+    }
+    return 0;
+}
+
+int dp_write_file_atomic(const char *path, const void *data, size_t n)
+{
+    if (!path || (n && !data)) {
+        errno = EINVAL;
+        return DP_ERR_NULL;
+    }
+    char *tmp = malloc(strlen(path) + 32);
+    if (!tmp) {
+        errno = ENOMEM;
+        return DP_ERR_NOMEM;
+    }
+    const void *buf[1] = {n ? data : ""};
+    int stage = 0;
+    const int e = write_parts(path, tmp, buf, &n, 1, &stage);
+    free(tmp);
+    errno = e;
+    return e ? DP_ERR_IO : DP_OK;
+}
+
 int st_save(const char *path, const st_view *t, int n,
             const char *const *meta_keys, const char *const *meta_vals, int nmeta,
             char *err, size_t errlen)
@@ -456,27 +507,20 @@ int st_save(const char *path, const st_view *t, int n,
     size_t hl = strlen(json), pad = (8 - hl % 8) % 8;
     unsigned char lb[8];
     for (int i = 0; i < 8; i++) lb[i] = (unsigned char)((unsigned long long)(hl + pad) >> (8 * i));
-    const int fd = open_temp(path, tmp);
-    FILE *fp = fd >= 0 ? fdopen(fd, "wb") : NULL;
-    if (fd >= 0 && !fp) {
-        const int e0 = errno;
-        close(fd);
-        errno = e0;
+    const void **buf = malloc(sizeof *buf * ((size_t)n + 3));
+    size_t *len = malloc(sizeof *len * ((size_t)n + 3));
+    if (!buf || !len) {
+        rc = fail(&c, DP_ERR_NOMEM, "out of memory");
+    } else {
+        buf[0] = lb, len[0] = 8, buf[1] = json, len[1] = hl, buf[2] = "        ", len[2] = pad;
+        for (int i = 0; i < n; i++) buf[3 + i] = t[i].data ? t[i].data : "", len[3 + i] = nbytes(&t[i]);
+        int stage = 0;
+        const int e = write_parts(path, tmp, buf, len, n + 3, &stage);
+        if (e && stage == 1) rc = fail(&c, DP_ERR_IO, "cannot write %s: %s", tmp, strerror(e));
+        else if (e) rc = fail(&c, DP_ERR_IO, "written, but syncing its directory failed: %s", strerror(e));
     }
-    int ok = fp && fwrite(lb, 1, 8, fp) == 8 && fwrite(json, 1, hl, fp) == hl &&
-             fwrite("        ", 1, pad, fp) == pad;
-    for (int i = 0; ok && i < n; i++)
-        ok = fwrite(t[i].data ? t[i].data : "", 1, nbytes(&t[i]), fp) == nbytes(&t[i]);
-    ok = ok && fflush(fp) == 0 && fsync(fileno(fp)) == 0;
-    int e = ok ? 0 : errno ? errno : EIO;
-    if (fp && fclose(fp) != 0 && !e) e = errno ? errno : EIO;
-    if (!e && rename(tmp, path) != 0) e = errno;
-    if (e) {
-        rc = fail(&c, DP_ERR_IO, "cannot write %s: %s", tmp, strerror(e));
-        if (fd >= 0) remove(tmp); /* ours: never a name that open_temp found taken */
-    } else if (sync_dir(path) != 0) {
-        rc = fail(&c, DP_ERR_IO, "written, but syncing its directory failed: %s", strerror(errno));
-    }
+    free(buf);
+    free(len);
     cJSON_free(json);
     free(tmp);
     return rc;

@@ -13,20 +13,12 @@ fail=0
 # setmeta IN OUT STRIP [KEY VALUE]...: see setmeta.pl
 setmeta() { perl "$(dirname "$0")/setmeta.pl" "$@" || { echo "FAIL setmeta $*"; fail=$((fail + 1)); }; }
 
-# expect NAME CODE REGEX CMD...: exit status CODE and output matching REGEX, the
-# command run with at most 1 GB of address space (the tool itself needs ~450 MB
+. "$(dirname "$0")/expect.sh" # expect
+# every command with at most 1 GB of address space (the tool itself needs ~450 MB
 # for OpenBLAS and oneDNN; a model built from a lying width 16 needs 7 to 30 GB)
-expect() {
-  name=$1; code=$2; regex=$3; shift 3
-  out=$( (if [ "$sanitize" != 1 ]; then ulimit -v 1000000; fi
-          OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 timeout 60 "$@") 2>&1); rc=$?
-  if [ "$rc" -ne "$code" ]; then
-    echo "FAIL $name: exit $rc, expected $code"; printf '%s\n' "$out" | tail -5; fail=$((fail + 1))
-  elif ! printf '%s\n' "$out" | grep -Eq -- "$regex"; then
-    echo "FAIL $name: output does not match /$regex/"; printf '%s\n' "$out" | tail -5; fail=$((fail + 1))
-  else
-    echo "ok   $name"
-  fi
+run_cmd() {
+  (if [ "$sanitize" != 1 ]; then ulimit -v 1000000; fi
+   OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 timeout 60 "$@")
 }
 
 # the fixture: mobilenetv2 dynopool, 3x16x16, 5 classes, width 0.25

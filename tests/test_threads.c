@@ -7,17 +7,7 @@
 #include <unistd.h>
 
 #include "dynopool.h"
-
-static int failures;
-#define CHECK(c, ...)                                                            \
-    do {                                                                         \
-        if (!(c)) {                                                              \
-            fprintf(stderr, "  FAIL %s:%d: %s: ", __FILE__, __LINE__, #c);       \
-            fprintf(stderr, __VA_ARGS__);                                        \
-            fprintf(stderr, "\n");                                               \
-            failures++;                                                          \
-        }                                                                        \
-    } while (0)
+#include "testutil.h"
 
 static double now(void)
 {
@@ -53,7 +43,5 @@ int main(void)
         CHECK(since <= avail - 1, "with one busy process, %d of %d idle (since the mark)", since, avail);
         printf("available %d; with one busy process: %d idle (400 ms), %d since the mark\n", avail, during, since);
     }
-    if (failures) fprintf(stderr, "%d failures\n", failures);
-    else printf("ok\n");
-    return failures != 0;
+    return tu_finish("test_threads");
 }
