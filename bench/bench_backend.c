@@ -31,8 +31,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "dnn.h"
-#include "net.h"
+#include "engine/dnn.h"
+#include "engine/net.h"
 
 #define TOL 1e-3
 

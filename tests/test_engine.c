@@ -17,8 +17,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "model.h"
-#include "safetensors.h"
+#include "engine/model.h"
+#include "store/safetensors.h"
 
 static int failures;
 #define CHECK(c, ...)                                                    \

@@ -4,7 +4,7 @@
  * JPEG RGB and grey of flat 8x8 blocks within 3; both channel conversions; odd
  * sizes; then every error case (status code, message, outputs left unwritten)
  * and several threads decoding at once. */
-#include "image.h"
+#include "io/image.h"
 #include "testutil.h"
 
 #include <dirent.h>

@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model.h"
-#include "safetensors.h"
+#include "engine/model.h"
+#include "store/safetensors.h"
 
 static int failures;
 

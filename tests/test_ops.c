@@ -70,8 +70,8 @@
  *
  * Environment: DP_OPS_CASE=substring runs the matching cases only; DP_FD_STEP
  * overrides the relative step (experiments). */
-#include "dnn.h"
-#include "net.h"
+#include "engine/dnn.h"
+#include "engine/net.h"
 #include "testutil.h"
 
 #include <math.h>

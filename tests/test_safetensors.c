@@ -1,7 +1,7 @@
 /* test_safetensors.c — st_save/st_load round trips, the exact bytes of a small
  * file, atomic replacement, and one hand-written corrupt file per validation
  * rule (status code and message checked). */
-#include "safetensors.h"
+#include "store/safetensors.h"
 
 #include "dynopool.h"
 

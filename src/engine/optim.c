@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "net.h"
+#include "engine/net.h"
 
 int dp_sgd_init(dp_sgd *o, const dp_net *net)
 {

@@ -6,7 +6,7 @@
  * No parameters, no MACs.  Computed in double. */
 #include <math.h>
 
-#include "engine.h"
+#include "engine/engine.h"
 
 int dp_softmax_ce(const float *logits, const int *labels, int n, int k, double *loss,
                   float *dlogits)

@@ -9,7 +9,7 @@
 #include <cblas.h>
 #include <string.h>
 
-#include "engine.h"
+#include "engine/engine.h"
 
 static int linear_infer(dp_net *net, dp_node *nd)
 {

@@ -7,7 +7,7 @@
  *   backward da = db = dy (times [y > 0] when nd->relu) */
 #include <string.h>
 
-#include "engine.h"
+#include "engine/engine.h"
 
 static int add_infer(dp_net *net, dp_node *nd)
 {

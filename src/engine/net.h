@@ -3,7 +3,7 @@
 #ifndef DP_NET_H
 #define DP_NET_H
 
-#include "engine.h"
+#include "engine/engine.h"
 
 int dp_net_init(dp_net *net, int backend);
 void dp_net_free(dp_net *net);

@@ -11,7 +11,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "dnn.h"
+#include "engine/dnn.h"
 
 static int pool_infer(dp_net *net, dp_node *nd)
 {

@@ -8,7 +8,7 @@
  * call's frame), so several loader threads may decode at once.  On an error every buffer is freed and no output
  * is written; the decoders describe the problem in `why`, and dp_image_load
  * prefixes it with the path. */
-#include "image.h"
+#include "io/image.h"
 
 #include <errno.h>
 #include <setjmp.h>

@@ -12,8 +12,8 @@
 
 #include <cjson/cJSON.h>
 
-#include "model.h"
-#include "safetensors.h"
+#include "engine/model.h"
+#include "store/safetensors.h"
 
 #define FORMAT_TAG "dynopool-checkpoint-1"
 

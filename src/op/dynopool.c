@@ -20,7 +20,7 @@
  *    order: the result does not depend on the number of threads.
  */
 #include "dynopool.h"
-#include "engine.h"
+#include "engine/engine.h"
 
 #include <limits.h>
 #include <math.h>

@@ -6,7 +6,7 @@
  * misaligned for their dtype are copied into a second allocation.  The parsed
  * cJSON tree is kept: tensor names and metadata strings point into it.
  */
-#include "safetensors.h"
+#include "store/safetensors.h"
 
 #include "dynopool.h"
 

@@ -17,7 +17,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "dnn.h"
+#include "engine/dnn.h"
 
 static int bn_infer(dp_net *net, dp_node *nd)
 {

@@ -6,7 +6,7 @@
 #ifndef DP_DNN_H
 #define DP_DNN_H
 
-#include "engine.h"
+#include "engine/engine.h"
 
 /* The channel block the engine should use: 16 where oneDNN runs AVX-512 kernels,
  * else 8.  0 when oneDNN cannot start. */

@@ -9,7 +9,7 @@
  *           never "x > 0 ? x : 0", so that divergence is not hidden) */
 #include <math.h>
 
-#include "engine.h"
+#include "engine/engine.h"
 
 static int relu_infer(dp_net *net, dp_node *nd)
 {

@@ -7,7 +7,7 @@
  *   params  alpha (2), held by the node itself or shared with another DynOPool
  *           (nd->owner: ResNet's shortcut uses its block's alpha)
  *   backward dx, and dalpha ADDED to the owner's gradient (two users may share it) */
-#include "engine.h"
+#include "engine/engine.h"
 
 static const float *alpha_of(dp_net *net, const dp_node *nd)
 {

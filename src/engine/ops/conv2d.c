@@ -10,7 +10,7 @@
 #include <limits.h>
 #include <string.h>
 
-#include "dnn.h"
+#include "engine/dnn.h"
 
 static int conv_infer(dp_net *net, dp_node *nd)
 {

@@ -13,7 +13,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "engine.h"
+#include "engine/engine.h"
 
 static float sigma_of(dp_net *net, const dp_node *nd)
 {

@@ -1,6 +1,6 @@
 /* net.c — the network: nodes in topological order, flat parameter buffers,
  * shape inference every step, forward, backward, the complexity loss (SPEC 2). */
-#include "net.h"
+#include "engine/net.h"
 
 #include <limits.h>
 #include <math.h>
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dnn.h"
+#include "engine/dnn.h"
 
 /* ---- buffers ------------------------------------------------------------------ */
 

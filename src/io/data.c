@@ -20,7 +20,7 @@
 #include <zlib.h>
 
 #include "dynopool.h"
-#include "image.h"
+#include "io/image.h"
 
 #define MAX_RESIZED_SIDE 16384 /* an image folder's image after resizing (base_view) */
 

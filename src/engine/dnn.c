@@ -2,7 +2,7 @@
  * explicit tags (nchw / nChw8c / nChw16c, the layout the engine chose); weights
  * are left to oneDNN ("any") and reordered from and to the flat OIHW parameter
  * buffers around each use, since the weights change every step anyway. */
-#include "dnn.h"
+#include "engine/dnn.h"
 
 #include <pthread.h>
 #include <stdlib.h>

@@ -6,7 +6,7 @@
  *   backward dx[n, c, i, j] = dy[n, c] / (h w)   (padded lanes 0) */
 #include <string.h>
 
-#include "engine.h"
+#include "engine/engine.h"
 
 static int gap_infer(dp_net *net, dp_node *nd)
 {

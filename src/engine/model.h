@@ -2,7 +2,7 @@
 #ifndef DP_MODEL_H
 #define DP_MODEL_H
 
-#include "net.h"
+#include "engine/net.h"
 
 struct dp_model {
     dp_model_config cfg;

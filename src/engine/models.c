@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "net.h"
+#include "engine/net.h"
 
 typedef struct {
     dp_net *net;
