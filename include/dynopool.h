@@ -4,8 +4,8 @@
  * DynOPool (Jang et al., "Pooling Revisited: Your Receptive Field is Suboptimal",
  * CVPR 2022) is a pooling layer whose output size is learned: the scale of each
  * axis is 1/alpha, and alpha is a trainable parameter.  This header is the
- * manual; the formulas are those of SPEC.md section 1 (docs/operator.md has them
- * written out).
+ * manual; docs/operator.md writes out the formulas, from "The size rule" to
+ * "Aggregation".
  *
  * Example (forward and backward of one layer, error handling included):
  *
@@ -101,7 +101,7 @@ DP_API int dp_set_threads(int n);
 DP_API int dp_threads(void);
 
 /* ---------------------------------------------------------------------------
- * The DynOPool operator (SPEC.md section 1).
+ * The DynOPool operator (docs/operator.md; paper, section 4.1).
  * ------------------------------------------------------------------------- */
 
 /* Size of one output axis: floor(max(in / alpha, 1.5) + 0.5), computed in double
@@ -183,14 +183,17 @@ typedef struct dp_model_config {
 
 typedef struct dp_train_config {
     float lr;                /* base learning rate (the schedule scales it) */
-    float alpha_lr_ratio;    /* alpha's learning rate = ratio * lr (SPEC 6: 0.1) */
+    float alpha_lr_ratio;    /* alpha's learning rate = ratio * lr (0.1; docs/guide.md,
+                                "The training recipe") */
     float momentum, weight_decay;
     int nesterov;
-    float lambda;            /* weight of L_GMACs in L_total (SPEC 2) */
+    float lambda;            /* weight of L_GMACs in L_total (docs/operator.md,
+                                "The complexity loss") */
     float alpha_min;         /* DynOPool alphas are clamped to >= this after each step (0.25) */
     int max_side;            /* memory guard: no DynOPool output side may exceed this; an alpha
                                 that would enlarge a map beyond it is raised to the smallest
-                                value that keeps it (0 = no cap; SPEC 6) */
+                                value that keeps it (0 = no cap; docs/guide.md,
+                                "The training recipe") */
 } dp_train_config;
 
 typedef struct dp_step_stats {
@@ -201,18 +204,20 @@ typedef struct dp_step_stats {
 
 #define DP_MAX_STAGES 32
 typedef struct dp_model_info {
-    double gmacs;            /* per image, SPEC 2 counting, at the current alphas */
+    double gmacs;            /* per image, at the current alphas (docs/operator.md,
+                                "How MACs are counted") */
     double dynopool_gmacs;   /* DynOPool's own sampling cost per image (Table 5.5) */
     double dynopool_share;   /* dynopool_gmacs / (gmacs + dynopool_gmacs) */
     long long params;        /* trainable parameters (alphas included) */
     int n_stages;            /* resizing stages, in forward order */
     int sizes[DP_MAX_STAGES][2];
-    int n_alphas;            /* DynOPool: (alpha_h, alpha_w); shape adaptor: (s, s) */
+    int n_alphas;            /* DynOPool: (alpha_h, alpha_w); shape adaptor: (1/s, 1/s),
+                                its scale s written as an alpha */
     float alphas[DP_MAX_STAGES][2];
 } dp_model_info;
 
 DP_API dp_model_config dp_model_defaults(void);   /* VGG-16 human, 3x32x32, 100 classes */
-DP_API dp_train_config dp_train_defaults(int arch); /* SPEC 6 */
+DP_API dp_train_config dp_train_defaults(int arch); /* docs/guide.md, "The training recipe" */
 /* "vgg16" / "resnet50" / "mobilenetv2", "human" / "dynopool" / "shape-adaptor":
  * the enum value, or DP_ERR_ARG. */
 DP_API int dp_arch_parse(const char *name);
@@ -309,9 +314,10 @@ typedef struct dp_dataset_info {
 } dp_dataset_info;
 
 typedef struct dp_transform {
-    int train;           /* 1: random augmentation (SPEC 6); 0: the deterministic test view */
+    int train;           /* 1: random augmentation; 0: the deterministic test view
+                            (docs/guide.md, "Data") */
     int variant;         /* enum dp_variant */
-    int pad;             /* zero padding of the random crop (in-memory sets; SPEC 6: 4) */
+    int pad;             /* zero padding of the random crop (in-memory sets: 4; folders: 0) */
     int flip;            /* random horizontal flip (training) */
     float mean[3], std[3];
 } dp_transform;
@@ -331,8 +337,10 @@ DP_API int dp_dataset_label(const dp_dataset *ds, int i);     /* or DP_ERR_ARG *
  * up to 256 images spread over the split). */
 DP_API int dp_dataset_stats(const dp_dataset *ds, float mean[3], float std[3], char *err,
                             size_t errlen);
-/* Augmentation defaults of SPEC 6 for this set (mean/std from dp_dataset_stats
- * must be filled in by the caller). */
+/* Augmentation defaults for this set (docs/guide.md, "Data"): the training or the
+ * test view, crop padding 4 for in-memory sets and 0 for folders, flips on; mean
+ * and std are placeholders (0.5, 0.25) that the caller must fill in from
+ * dp_dataset_stats. */
 DP_API dp_transform dp_transform_defaults(const dp_dataset *ds, int train, int variant);
 /* Side of the images a variant produces from a base side S (the model's input). */
 DP_API int dp_variant_size(int variant, int base);

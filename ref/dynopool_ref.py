@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Independent PyTorch reference of the DynOPool operator (SPEC.md section 1).
+"""Independent PyTorch reference of the DynOPool operator (docs/operator.md, "The size
+rule" to "Aggregation").
 
 It shares no code with the C library: the operator is written with tensor
 indexing and autograd in float64, and every case is cross-checked against
@@ -35,7 +36,7 @@ def f32(v):
 
 
 def out_size(n_in, alpha):
-    """SPEC 1.1: floor(max(in / alpha, 1.5) + 0.5)."""
+    """floor(max(in / alpha, 1.5) + 0.5) (docs/operator.md, "The size rule")."""
     return int(math.floor(max(n_in / alpha, 1.5) + 0.5))
 
 

@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Why the query points are computed with one rounding (SPEC 1.3).
+"""Why the query points are computed with one rounding (docs/operator.md, "Why one
+rounding matters").
 
 At alpha = 2 every query point sits on a whole pixel.  A DynOPool written with
 grid_sample normalises the points to [-1, 1] and grid_sample maps them back; in

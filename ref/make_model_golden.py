@@ -71,7 +71,7 @@ N, C, S, K = 4, 3, 32, 10
 STEPS = 3
 LAMBDA = 0.5
 MOMENTUM, WD = 0.9, 5e-4
-ALPHA_LR_DIV = 10   # lr_alpha = lr / ALPHA_LR_DIV (SPEC 6: a tenth)
+ALPHA_LR_DIV = 10   # lr_alpha = lr / ALPHA_LR_DIV (a tenth: docs/guide.md, "The training recipe")
 # Learning rate per model (see "Learning rate and seed" above): where float32 still follows.
 LR = {"vgg16": 0.05, "resnet50": 1e-4, "mobilenetv2": 1e-4}
 BN_EPS, BN_MOMENTUM = 1e-5, 0.1

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Golden outputs of the paper's toy variants (SPEC 7) at test time, by PyTorch.
+"""Golden outputs of the paper's toy variants (paper, sections 3.1-3.2; docs/guide.md,
+"Data") at test time, by PyTorch.
 
 An 8x8 uint8 pattern p[i][j] = (37 i + 91 j) mod 256, as floats p / 255:
   stretch-v : bilinear (align_corners=False) to 16x8, centre 8x8 crop (rows 4..11)

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """PyTorch reference of the model zoo (docs/models.md): VGG-16, ResNet-50, MobileNetV2 in the
-variants `human`, `dynopool` and `shape-adaptor`, with the complexity loss of SPEC section 2.
+variants `human`, `dynopool` and `shape-adaptor`, with the complexity loss (docs/operator.md,
+"The complexity loss").
 
     /usr/bin/python3 ref/models.py --check     # self-test: human GMACs/sizes against the paper,
                                               # parameter names, complexity loss at init
@@ -11,11 +12,11 @@ variants `human`, `dynopool` and `shape-adaptor`, with the complexity loss of SP
     gmacs, sizes = models.gmacs_info(net, 3, 32)              # thop count incl. BN; stage sizes
 
 The DynOPool modules call the float64 autograd operator of ref/dynopool_ref.py (max aggregation),
-so gradients to x and alpha follow SPEC section 1 exactly. It is slow: use .double() and small
+so gradients to x and alpha follow docs/operator.md exactly. It is slow: use .double() and small
 inputs (tests), or swap `DynOPool.impl` for a fast version (bench/bench_models.py).
 
 complexity_gmacs never runs the network: it walks the module structure with an explicit
-straight-through size chain (docs/models.md, "Complexity loss").
+straight-through size chain (docs/operator.md, "The size chain").
 """
 import argparse
 import math
@@ -54,7 +55,7 @@ class DynOPool(nn.Module):
     """One learned pooling: parameter `alpha` = (alpha_h, alpha_w), max aggregation.
 
     `impl` (class attribute) is the operator: f(x, alpha) -> y. The default is the float64
-    reference of ref/dynopool_ref.py (exact SPEC section 1 gradients)."""
+    reference of ref/dynopool_ref.py (the exact gradients of docs/operator.md)."""
     impl = staticmethod(_ref_dynopool)
 
     def __init__(self, init=2.0):
@@ -485,7 +486,8 @@ def _dtype(model):
 
 
 def complexity_gmacs(model, x_shape):
-    """L_GMACs = sum over convs and linears of (H_t W_t)/(H_0 W_0) * GMACs_0 (SPEC section 2).
+    """L_GMACs = sum over convs and linears of (H_t W_t)/(H_0 W_0) * GMACs_0 (paper, section
+    4.2, eq. 4.7; docs/operator.md, "The complexity loss").
 
     GMACs_0: the layer's MACs per image at the initial alphas (thop rule), in 1e9.
     H_t: the straight-through size chain at the current alphas; gradient only to DynOPool alphas."""

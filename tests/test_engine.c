@@ -1,5 +1,6 @@
 /* test_engine.c — model-level facts that need no golden file:
- *  - the human-designed GMACs and stage sizes of SPEC 4 (paper Table 5.1);
+ *  - the human-designed GMACs and stage sizes of paper Table 5.1 (docs/models.md,
+ *    "The paper's numbers");
  *  - DynOPool variants at their initial alphas: same stage sizes as human, and
  *    DynOPool's own cost under 1% for VGG-16 and ResNet-50 (Table 5.5);
  *  - checkpoints: a save/load round trip restores weights, statistics, alphas and
@@ -44,7 +45,8 @@ static dp_model *make(int arch, int pool, int size, int classes, float width)
 
 static void paper_table(void)
 {
-    /* SPEC 4: GMACs (paper, two decimals) and the stage sizes */
+    /* paper Table 5.1: GMACs (two decimals) and the stage sizes (docs/models.md,
+     * "The paper's numbers") */
     static const struct {
         int arch, size, classes;
         double gmacs;
@@ -85,12 +87,13 @@ static void paper_table(void)
             dp_model_free(m);
         }
     }
-    /* exact figures of SPEC 2 */
+    /* the four-decimal figures of our counting (docs/operator.md, "How MACs are
+     * counted"; docs/models.md, "The paper's numbers") */
     dp_model *v = make(DP_VGG16, DP_POOL_HUMAN, 32, 100, 1.0f), *r = make(DP_RESNET50, DP_POOL_HUMAN, 32, 100, 1.0f);
     dp_model_info a, b;
     if (v && r && !dp_model_info_get(v, &a) && !dp_model_info_get(r, &b)) {
-        CHECK(fabs(a.gmacs - 0.3141) < 5e-5, "VGG-16 32x32/100: %.5f, SPEC 2 says 0.3141", a.gmacs);
-        CHECK(fabs(b.gmacs - 1.3049) < 5e-5, "ResNet-50 32x32/100: %.5f, SPEC 2 says 1.3049", b.gmacs);
+        CHECK(fabs(a.gmacs - 0.3141) < 5e-5, "VGG-16 32x32/100: %.5f, expected 0.3141", a.gmacs);
+        CHECK(fabs(b.gmacs - 1.3049) < 5e-5, "ResNet-50 32x32/100: %.5f, expected 1.3049", b.gmacs);
         CHECK(a.params == 14774436, "VGG-16 params %lld", a.params);
     }
     dp_model_free(v);

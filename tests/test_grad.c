@@ -2,8 +2,9 @@
  *  - dx against central finite differences of L = sum(dy * y), computed with the
  *    library's own forward, skipping elements where a perturbation would flip a
  *    max (a kink; y is piecewise linear in x, exact between kinks);
- *  - dalpha against SPEC 1.4's formula, evaluated by a naive double-precision
- *    implementation inside the test (four-corner bilinear form, no tables);
+ *  - dalpha against the formula of docs/operator.md, "Aggregation", evaluated by
+ *    a naive double-precision implementation inside the test (four-corner
+ *    bilinear form, no tables);
  *  - y against the same naive implementation. */
 #include "dynopool.h"
 #include "testutil.h"

@@ -1,7 +1,8 @@
-/* test_maxpool.c — SPEC 1.5: alpha = (2, 2) on even sizes is 2x2/2 max pooling
- * (sizes >= 4: an axis of 2 would pool to 1 cell, and the 1.5 floor keeps 2),
- * forward and dx bit for bit; and every result is independent of the number of
- * OpenMP threads (bit for bit, dalpha included). */
+/* test_maxpool.c — docs/operator.md, "Properties the tests check": alpha = (2, 2)
+ * on even sizes is 2x2/2 max pooling (sizes >= 4: an axis of 2 would pool to
+ * 1 cell, and the 1.5 floor keeps 2), forward and dx bit for bit; and every
+ * result is independent of the number of OpenMP threads (bit for bit, dalpha
+ * included). */
 #include "dynopool.h"
 #include "testutil.h"
 

@@ -35,9 +35,10 @@
  *
  * DynOPool's alpha is not differenced (the forward is piecewise constant in
  * alpha): the engine's dalpha is compared with dp_dynopool_backward (the verified
- * NCHW operator, SPEC 1.4) on the node's input converted to NCHW and dL/d(output)
- * from an independent double-precision model of the tail (ref_tail, whose logits
- * must match the engine's), summed over the DynOPools sharing the alpha.  The
+ * NCHW operator, docs/operator.md, "Aggregation") on the node's input converted
+ * to NCHW and dL/d(output) from an independent double-precision model of the
+ * tail (ref_tail, whose logits must match the engine's), summed over the
+ * DynOPools sharing the alpha.  The
  * Shape Adaptor's a enters smoothly through sigma and is differenced, with a
  * chosen so that the running size is far from a rounding boundary (asserted).
  *

@@ -1,6 +1,6 @@
-/* test_shared.c — the shared library exports the op-level API of SPEC 1.6:
- * dlopen libdynopool.so, look the three symbols up, call them, and check that
- * they agree with the static library linked into this test. */
+/* test_shared.c — the shared library exports the op-level API (docs/operator.md,
+ * "The C API"): dlopen libdynopool.so, look the three symbols up, call them,
+ * and check that they agree with the static library linked into this test. */
 #include "dynopool.h"
 #include "testutil.h"
 

@@ -1,5 +1,5 @@
-/* test_size.c — dp_dynopool_size: SPEC 1.1's floor of 1.5, round half up, and
- * its errors; dp_dynopool_macs. */
+/* test_size.c — dp_dynopool_size (docs/operator.md, "The size rule"): the floor
+ * of 1.5, round half up, and its errors; dp_dynopool_macs. */
 #include "dynopool.h"
 #include "testutil.h"
 

@@ -168,7 +168,7 @@ static int naive_size(int in, float alpha)
     return (int)floor((s < 1.5 ? 1.5 : s) + 0.5);
 }
 
-/* Query coordinate, SPEC 1.2, in exact rational form. */
+/* Query coordinate (docs/operator.md, "Query points"), in exact rational form. */
 static double coord(int i, int a, int in, int out)
 {
     return ((4.0 * i + 2 * a + 1) * in - 2.0 * out) / (4.0 * out);
@@ -195,7 +195,8 @@ static double px(const float *x, int w, int h, int r, int c)
     return x[(size_t)r * w + c];
 }
 
-/* B(x, u, v) and its partial derivatives (SPEC 1.3, four-corner form). */
+/* B(x, u, v) and its partial derivatives (docs/operator.md, "Bilinear sample",
+ * four-corner form). */
 static double sample(const float *x, int h, int w, double u, double v, double *dbdu, double *dbdv)
 {
     axis_pos pu = clamp_pos(u, h), pv = clamp_pos(v, w);

@@ -1,7 +1,8 @@
 /* testutil.h — shared helpers of the C tests: checks that count failures,
  * tolerance comparison that prints the first mismatches, a seeded RNG, the
  * golden-file reader, and a naive double-precision DynOPool written straight
- * from SPEC.md section 1 (no tables, no separable trick) to test against. */
+ * from the formulas of docs/operator.md ("The size rule" to "Aggregation"; no
+ * tables, no separable trick) to test against. */
 #ifndef DP_TESTUTIL_H
 #define DP_TESTUTIL_H
 
@@ -52,13 +53,15 @@ typedef struct {
 int tu_golden_load(const char *path, tu_golden **cases);
 void tu_golden_free(tu_golden *cases, int count);
 
-/* Naive reference of SPEC 1, in double.  Fills y (n*c*ho*wo), the selected query
- * index per output in sel (0..3, may be NULL) and, per output, the gap between
- * the best and the second-best candidate in gap (may be NULL). */
+/* Naive reference of the operator (docs/operator.md), in double.  Fills y
+ * (n*c*ho*wo), the selected query index per output in sel (0..3, may be NULL)
+ * and, per output, the gap between the best and the second-best candidate in
+ * gap (may be NULL). */
 void tu_naive_forward(const float *x, int n, int c, int h, int w, float ah, float aw,
                       int agg, double *y, int *sel, double *gap);
 
-/* dL/dalpha for L = sum(dy * y), from SPEC 1.1-1.4 directly. */
+/* dL/dalpha for L = sum(dy * y), from the chain of docs/operator.md,
+ * "Aggregation", directly. */
 void tu_naive_dalpha(const float *x, const float *dy, int n, int c, int h, int w, float ah,
                      float aw, int agg, double dalpha[2]);
 
