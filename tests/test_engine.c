@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dynopool.h"
 #include "engine/model.h"
 #include "store/safetensors.h"
 
@@ -353,6 +354,23 @@ static void size_cap(void)
     dp_model_free(m);
 }
 
+/* ResNet's shortcut DynOPools share their block's alpha and hold none: the guard
+ * caps the owner and touches nothing else.  (It once read a sharer's "alpha" at
+ * offset -1: the word before the parameters and the first weight, which it
+ * "raised" when that weight was small and positive.) */
+static void size_cap_shared(void)
+{
+    dp_model *m = make(DP_RESNET50, DP_POOL_DYNOPOOL, 16, 5, 0.25f);
+    if (!m) return;
+    dp_net *net = &m->net;
+    CHECK(net->pv[0].off == 0 && net->pv[0].group == 0, "the first tensor is not a weight at offset 0");
+    net->params[0] = 1e-3f; /* as an alpha: 16 / 1e-3 cells, far above any cap */
+    const int r = dp_model_cap_sizes(m, 24);
+    CHECK(r == 0, "%d alphas raised, expected none (every map is within 24)", r);
+    CHECK(net->params[0] == 1e-3f, "the first weight became %g", (double)net->params[0]);
+    dp_model_free(m);
+}
+
 /* A step whose loss is not finite changes nothing: weights, alphas, momentum,
  * BN running statistics and their counters. */
 static void nonfinite(void)
@@ -549,6 +567,7 @@ int main(int argc, char **argv)
     checkpoints();
     alpha_floor();
     size_cap();
+    size_cap_shared();
     nonfinite();
     nan_propagates();
     changing_shapes();

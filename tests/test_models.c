@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dynopool.h"
 #include "engine/model.h"
 #include "store/safetensors.h"
 

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "dynopool.h"
+#include "dynopool/engine.h"
 
 /* ---- activations ---------------------------------------------------------
  * Logical shape (n, c, h, w).  blk = 1: NCHW.  blk = 8 or 16: oneDNN's
@@ -34,9 +34,19 @@ int dp_act_reserve(dp_act *a);
 void dp_act_free(dp_act *a);
 
 /* ---- nodes ----------------------------------------------------------------- */
+/* Every op of the engine: its type name and the file ops/<file>.c that defines
+ * its table dp_op_<file>.  Adding an op is one file and one row here
+ * (docs/engine.md, "Adding an op"); the order is the numbering of enum dp_optype. */
+#define DP_OPS(X)                                                                      \
+    X(INPUT, input) X(CONV, conv2d) X(BN, batchnorm) X(RELU, relu) X(MAXPOOL, maxpool) \
+    X(GAP, gap) X(LINEAR, linear) X(ADD, add) X(DYNOPOOL, dynopool)                    \
+    X(SHAPE_ADAPTOR, shape_adaptor)
+
 enum dp_optype {
-    DP_OP_INPUT, DP_OP_CONV, DP_OP_BN, DP_OP_RELU, DP_OP_MAXPOOL, DP_OP_GAP, DP_OP_LINEAR,
-    DP_OP_ADD, DP_OP_DYNOPOOL, DP_OP_SHAPE_ADAPTOR, DP_OP_COUNT
+#define DP_OP_ENUM(e, f) DP_OP_##e,
+    DP_OPS(DP_OP_ENUM)
+#undef DP_OP_ENUM
+    DP_OP_COUNT
 };
 
 typedef struct dp_node {
@@ -49,7 +59,9 @@ typedef struct dp_node {
     int groups, bias;   /* conv */
     float clip;         /* relu: 0 = ReLU, else min(max(x, 0), clip) (ReLU6: 6) */
     int relu;           /* bn: 1 ReLU or 6 ReLU6 fused after it; add: 1 ReLU after it */
-    int owner;          /* dynopool: node that owns the alpha (itself, or the shared one) */
+    int owner;          /* node that holds this node's parameters: itself, or another node
+                           whose parameters it shares (a DynOPool on ResNet's shortcut
+                           uses its block's alpha) */
     int stage;          /* a resizing stage of the model (reported by info) */
     /* parameters: offsets into dp_net.params / grads (-1: none) */
     long long w_off, b_off; /* weight (conv, linear, bn gamma, alphas), bias (bn beta) */
@@ -64,9 +76,10 @@ typedef struct dp_node {
     float *ws;          /* op workspace (bn mean/var, pool indices, ...) */
     size_t ws_cap;      /* bytes */
     void *be;           /* backend state (oneDNN primitives), owned by dnn.c */
-    /* the complexity loss (SPEC 2) */
+    double run[2];      /* an op's own running state (shape adaptor: its continuous size) */
+    /* the complexity loss (docs/operator.md, "The complexity loss") */
     int h0, w0;         /* output size at the initial alphas */
-    double macs0;       /* MACs per image at the initial alphas (conv, linear) */
+    double macs0;       /* MACs per image at the initial alphas (ops with cost_in_loss) */
     double gh, gw;      /* dL_GMACs / d(output height, width) on the straight-through chain */
 } dp_node;
 
@@ -98,9 +111,6 @@ typedef struct dp_net {
     dp_pview *pv; int n_pv, cap_pv;
     dp_sview *sv; int n_sv, cap_sv;
     float bn_eps, bn_momentum;
-    /* shape adaptor: running continuous size, reset each shape inference */
-    double sa_d[2];
-    int sa_started;
     float *tmp; size_t tmp_cap;     /* scratch for gradient accumulation */
     /* gradient buffers, lent to a node's dy from its first writer to its own
      * backward: a few maps' worth instead of one per node.  Owned slots grow;
@@ -129,21 +139,51 @@ int dp_dy_hand_over(dp_net *net, dp_node *nd, int slot);
 /* Finishes a dx written to the buffer from dp_dx_target. */
 void dp_dx_done(dp_net *net, dp_node *nd, int slot, float *buf, int accumulate);
 
-/* ---- the op contract: one file per op ------------------------------------- */
+/* ---- the op contract: one file per op ------------------------------------- *
+ * Everything the engine knows about an op is in its table; net.c and model.c
+ * only call these entries.  NULL entries mean: no MACs, no own cost, the size
+ * gradient stops here, no learned factor to report, nothing to cap, no state to
+ * roll back.  docs/engine.md, "Adding an op", walks through writing one. */
 typedef struct dp_op {
     const char *name;
-    /* sets nd->y's shape from the inputs' shapes; DP_OK or an error */
+    /* Sets nd->y's shape from the inputs' shapes (and nd->run); DP_OK or an error.
+     * Called for every node in order at every step: the sizes follow the alphas. */
     int (*infer)(dp_net *net, dp_node *nd);
-    /* multiply-accumulates per image at the current shapes (SPEC 2 counting) */
+    /* Multiply-accumulates per image at the current shapes: the model's count
+     * (docs/operator.md, "The complexity loss") ... */
     double (*macs)(const dp_net *net, const dp_node *nd);
+    /* ... and the op's own cost that the paper reports apart from it (DynOPool's
+     * sampling: Table 5.5). */
+    double (*own_macs)(const dp_net *net, const dp_node *nd);
+    /* 1: the op's MACs are a term of L_GMACs (the learned layers: conv, linear) */
+    int cost_in_loss;
     int (*forward)(dp_net *net, dp_node *nd, int train);
-    /* reads nd->dy; writes the inputs' dy (through dp_dx_target) and the grads */
+    /* Reads nd->dy; writes the inputs' dy (through dp_dx_target) and the grads. */
     int (*backward)(dp_net *net, dp_node *nd);
+    /* The complexity loss's straight-through size gradient: moves nd->gh, nd->gw
+     * (dL_GMACs / d output height, width) to the input's gh, gw, and adds
+     * scale * dL_GMACs / d(its alphas) to galpha (a grads-like buffer) when given. */
+    void (*size_grad)(dp_net *net, dp_node *nd, float scale, float *galpha);
+    /* The node's learned resizing as (alpha_h, alpha_w) = input / output size, for
+     * info and checkpoints; 1 when it has one, else 0. */
+    int (*alphas)(const dp_net *net, const dp_node *nd, float alpha[2]);
+    /* Memory guard: raises the node's alphas so that no output side exceeds
+     * max_side for the input size its producer now has; 1 if it raised one. */
+    int (*cap)(dp_net *net, dp_node *nd, int max_side);
+    /* Undoes what a training forward did to the node's state beyond the stats
+     * buffer (BN: num_batches_tracked), for a step that is rolled back. */
+    void (*rollback)(dp_net *net, dp_node *nd);
 } dp_op;
 
-extern const dp_op dp_op_input, dp_op_conv2d, dp_op_batchnorm, dp_op_relu, dp_op_maxpool,
-    dp_op_gap, dp_op_linear, dp_op_add, dp_op_dynopool, dp_op_shape_adaptor;
+#define DP_OP_EXTERN(e, f) extern const dp_op dp_op_##f;
+DP_OPS(DP_OP_EXTERN)
+#undef DP_OP_EXTERN
 const dp_op *dp_op_of(int type);
+
+/* Size-gradient rules shared by several ops: the output size equals the input's
+ * (elementwise ops; through input 0), or is the input's divided by a stride. */
+void dp_size_grad_same(dp_net *net, dp_node *nd, float scale, float *galpha);
+void dp_size_grad_strided(dp_net *net, dp_node *nd, float scale, float *galpha);
 
 static inline dp_node *dp_in(dp_net *net, const dp_node *nd, int i) { return &net->nodes[nd->in[i]]; }
 
@@ -167,13 +207,5 @@ void dp_bn_ref_backward(const float *x, const float *y, const float *dy, float *
  * Returns DP_OK, or DP_ERR_ARG for a label outside [0, k). */
 int dp_softmax_ce(const float *logits, const int *labels, int n, int k, double *loss,
                   float *dlogits);
-
-/* The DynOPool operator on a blocked layout (dynopool_op.c).  blk = 1 is the
- * NCHW entry point.  cb = ceil(c / blk) channel blocks.
- *   x: (n, cb, h, w, blk)  y: (n, cb, ho, wo, blk)  dx like x; dalpha[2] overwritten */
-int dp_dynopool_forward_blk(const float *x, int n, int cb, int h, int w, int blk, float ah,
-                            float aw, float *y);
-int dp_dynopool_backward_blk(const float *x, const float *dy, int n, int cb, int h, int w,
-                             int blk, float ah, float aw, float *dx, float *dalpha);
 
 #endif

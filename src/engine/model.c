@@ -126,8 +126,10 @@ int dp_model_train_step(dp_model *m, const float *x, const int *labels, int n,
     s.loss = s.loss_task + tc->lambda * s.loss_gmacs;
     if (!isfinite(s.loss)) { /* diverged: leave the model as it was before the step */
         if (net->n_stats) memcpy(net->stats, m->stats_before, sizeof(float) * net->n_stats);
-        for (int i = 0; i < net->n_nodes; i++)
-            if (net->nodes[i].type == DP_OP_BN) net->nodes[i].nbt--;
+        for (int i = 0; i < net->n_nodes; i++) {
+            const dp_op *op = dp_op_of(net->nodes[i].type);
+            if (op->rollback) op->rollback(net, &net->nodes[i]);
+        }
         return DP_ERR_NONFINITE;
     }
     dp_sgd_step(&m->sgd, net, lr, lr_alpha);
@@ -140,36 +142,24 @@ int dp_model_train_step(dp_model *m, const float *x, const int *labels, int n,
     return DP_OK;
 }
 
-/* The smallest alpha (>= a) whose output side from `in` is at most cap. */
-static float alpha_for_cap(int in, float a, int cap)
-{
-    if (dp_dynopool_size(in, a) <= cap) return a;
-    float b = (float)in / ((float)cap + 0.5f); /* the boundary; then up to the first float inside */
-    while (dp_dynopool_size(in, b) > cap) b = nextafterf(b, INFINITY);
-    return b > a ? b : a;
-}
-
 int dp_model_cap_sizes(dp_model *m, int max_side)
 {
     if (!m) return DP_ERR_NULL;
     if (max_side < 2) return DP_ERR_ARG;
     dp_net *net = &m->net;
     int raised = 0, stale = 1;
-    /* stage by stage: raising one alpha shrinks every later map, so the shapes
+    /* node by node: raising one alpha shrinks every later map, so the shapes
      * are inferred again only after a raise */
     for (int i = 0; i < net->n_nodes; i++) {
         dp_node *nd = &net->nodes[i];
-        if (nd->type != DP_OP_DYNOPOOL) continue;
+        const dp_op *op = dp_op_of(nd->type);
+        if (!op->cap) continue;
         if (stale) {
             int rc = dp_net_shapes(net, 1, m->cfg.in_ch, m->cfg.size, m->cfg.size, 0, NULL);
             if (rc) return rc;
             stale = 0;
         }
-        const dp_act *x = &net->nodes[nd->in[0]].y;
-        float *a = net->params + nd->w_off;
-        const float ah = alpha_for_cap(x->h, a[0], max_side), aw = alpha_for_cap(x->w, a[1], max_side);
-        if (ah != a[0] || aw != a[1]) raised++, stale = 1;
-        a[0] = ah, a[1] = aw;
+        if (op->cap(net, nd, max_side)) raised++, stale = 1;
     }
     return raised;
 }
@@ -204,16 +194,8 @@ int dp_model_info_get(dp_model *m, dp_model_info *info)
         const dp_node *nd = &net->nodes[idx[s]];
         info->sizes[s][0] = nd->y.h;
         info->sizes[s][1] = nd->y.w;
-        if (nd->type == DP_OP_DYNOPOOL) {
-            const float *a = net->params + nd->w_off;
-            info->alphas[info->n_alphas][0] = a[0];
-            info->alphas[info->n_alphas++][1] = a[1];
-        } else if (nd->type == DP_OP_SHAPE_ADAPTOR) { /* as alpha = 1 / scale */
-            const double sg = 1.0 / (1.0 + exp(-(double)net->params[nd->w_off]));
-            const float a = (float)(1.0 / (0.5 + 0.5 * sg));
-            info->alphas[info->n_alphas][0] = a;
-            info->alphas[info->n_alphas++][1] = a;
-        }
+        const dp_op *op = dp_op_of(nd->type);
+        if (op->alphas && op->alphas(net, nd, info->alphas[info->n_alphas])) info->n_alphas++;
     }
     return DP_OK;
 }
@@ -239,6 +221,40 @@ int dp_model_info_of_config(const dp_model_config *cfg, dp_model_info *info)
 
 /* Every tensor a checkpoint holds: the parameters (alphas included), the BN
  * running statistics and, once training has started, the momentum buffers. */
+void dp_model_meta_clear(dp_model *m)
+{
+    for (int i = 0; i < m->n_meta; i++) free(m->meta_k[i]), free(m->meta_v[i]);
+    free(m->meta_k);
+    free(m->meta_v);
+    m->meta_k = m->meta_v = NULL;
+    m->n_meta = 0;
+}
+
+int dp_model_meta_add(dp_model *m, const char *key, const char *val)
+{
+    char **k = realloc(m->meta_k, sizeof(char *) * (size_t)(m->n_meta + 1));
+    if (!k) return DP_ERR_NOMEM;
+    m->meta_k = k;
+    char **v = realloc(m->meta_v, sizeof(char *) * (size_t)(m->n_meta + 1));
+    if (!v) return DP_ERR_NOMEM;
+    m->meta_v = v;
+    char *ks = strdup(key), *vs = strdup(val);
+    if (!ks || !vs) {
+        free(ks), free(vs);
+        return DP_ERR_NOMEM;
+    }
+    m->meta_k[m->n_meta] = ks;
+    m->meta_v[m->n_meta++] = vs;
+    return DP_OK;
+}
+
+const char *dp_model_meta(const dp_model *m, const char *key)
+{
+    for (int i = 0; m && key && i < m->n_meta; i++)
+        if (strcmp(m->meta_k[i], key) == 0) return m->meta_v[i];
+    return NULL;
+}
+
 int dp_model_nonfinite(const dp_model *m, char *first, size_t cap)
 {
     if (!m) return DP_ERR_NULL;

@@ -1,4 +1,5 @@
-/* model.h — the dp_model behind the public API (model.c, checkpoint.c). */
+/* model.h — the dp_model behind the public API (model.c); store/checkpoint.c
+ * reads and fills it. */
 #ifndef DP_MODEL_H
 #define DP_MODEL_H
 
@@ -16,6 +17,9 @@ struct dp_model {
     int n_meta;
 };
 
+/* The metadata of the last loaded checkpoint (dp_model_meta reads it): cleared,
+ * and one pair appended (copied; DP_ERR_NOMEM). */
 void dp_model_meta_clear(dp_model *m);
+int dp_model_meta_add(dp_model *m, const char *key, const char *val);
 
 #endif

@@ -1,5 +1,7 @@
 /* net.c — the network: nodes in topological order, flat parameter buffers,
- * shape inference every step, forward, backward, the complexity loss (SPEC 2). */
+ * shape inference every step, forward, backward, the complexity loss
+ * (docs/operator.md, "The complexity loss").  It knows ops only through their
+ * dp_op tables (engine.h). */
 #include "engine/net.h"
 
 #include <limits.h>
@@ -177,39 +179,30 @@ void dp_dx_done(dp_net *net, dp_node *nd, int slot, float *buf, int accumulate)
     p->dy_set = 1;
 }
 
-/* ---- the input op ----------------------------------------------------------------- */
-
-static int input_infer(dp_net *net, dp_node *nd)
-{
-    (void)net, (void)nd; /* set by dp_net_shapes */
-    return DP_OK;
-}
-static double input_macs(const dp_net *net, const dp_node *nd)
-{
-    (void)net, (void)nd;
-    return 0.0;
-}
-static int input_forward(dp_net *net, dp_node *nd, int train)
-{
-    (void)net, (void)nd, (void)train;
-    return DP_OK;
-}
-static int input_backward(dp_net *net, dp_node *nd)
-{
-    (void)net, (void)nd;
-    return DP_OK;
-}
-const dp_op dp_op_input = {"input", input_infer, input_macs, input_forward, input_backward};
-
 const dp_op *dp_op_of(int type)
 {
     static const dp_op *const ops[DP_OP_COUNT] = {
-        [DP_OP_INPUT] = &dp_op_input,     [DP_OP_CONV] = &dp_op_conv2d,
-        [DP_OP_BN] = &dp_op_batchnorm,    [DP_OP_RELU] = &dp_op_relu,
-        [DP_OP_MAXPOOL] = &dp_op_maxpool, [DP_OP_GAP] = &dp_op_gap,
-        [DP_OP_LINEAR] = &dp_op_linear,   [DP_OP_ADD] = &dp_op_add,
-        [DP_OP_DYNOPOOL] = &dp_op_dynopool, [DP_OP_SHAPE_ADAPTOR] = &dp_op_shape_adaptor};
+#define DP_OP_ROW(e, f) [DP_OP_##e] = &dp_op_##f,
+        DP_OPS(DP_OP_ROW)
+#undef DP_OP_ROW
+    };
     return type >= 0 && type < DP_OP_COUNT ? ops[type] : NULL;
+}
+
+void dp_size_grad_same(dp_net *net, dp_node *nd, float scale, float *galpha)
+{
+    (void)scale, (void)galpha;
+    dp_node *x = dp_in(net, nd, 0);
+    x->gh += nd->gh;
+    x->gw += nd->gw;
+}
+
+void dp_size_grad_strided(dp_net *net, dp_node *nd, float scale, float *galpha)
+{
+    (void)scale, (void)galpha;
+    dp_node *x = dp_in(net, nd, 0);
+    x->gh += nd->gh / nd->stride;
+    x->gw += nd->gw / nd->stride;
 }
 
 /* ---- building ------------------------------------------------------------------------ */
@@ -305,7 +298,7 @@ int dp_net_alloc(dp_net *net)
     /* which nodes need dL/dy: those with parameters and everything downstream */
     for (int i = 0; i < net->n_nodes; i++) {
         dp_node *nd = &net->nodes[i];
-        nd->need_dx = nd->w_off >= 0 || nd->type == DP_OP_DYNOPOOL;
+        nd->need_dx = nd->w_off >= 0 || nd->owner != i; /* own or shared parameters */
         for (int s = 0; s < 2; s++)
             if (nd->in[s] >= 0 && net->nodes[nd->in[s]].need_dx) nd->need_dx = 1;
     }
@@ -367,7 +360,6 @@ int dp_net_shapes(dp_net *net, int n, int c, int h, int w, int alloc, int *bad)
 {
     dp_node *in = &net->nodes[0];
     dp_set_shape(&in->y, n, c, h, w, 1);
-    net->sa_started = 0;
     for (int i = 0; i < net->n_nodes; i++) {
         dp_node *nd = &net->nodes[i];
         int rc = dp_op_of(nd->type)->infer(net, nd);
@@ -441,9 +433,7 @@ int dp_net_backward(dp_net *net, const float *dlogits, int *bad)
     return DP_OK;
 }
 
-/* ---- cost (SPEC 2) ------------------------------------------------------------------------- */
-
-static int macs_bearing(int type) { return type == DP_OP_CONV || type == DP_OP_LINEAR; }
+/* ---- cost (docs/operator.md, "The complexity loss") ------------------------------------------------------------------------- */
 
 int dp_net_record_initial(dp_net *net, int c, int h, int w)
 {
@@ -451,31 +441,36 @@ int dp_net_record_initial(dp_net *net, int c, int h, int w)
     if (rc) return rc;
     for (int i = 0; i < net->n_nodes; i++) {
         dp_node *nd = &net->nodes[i];
+        const dp_op *op = dp_op_of(nd->type);
         nd->h0 = nd->y.h, nd->w0 = nd->y.w;
-        nd->macs0 = macs_bearing(nd->type) ? dp_op_of(nd->type)->macs(net, nd) : 0.0;
+        nd->macs0 = op->cost_in_loss && op->macs ? op->macs(net, nd) : 0.0;
     }
     return DP_OK;
 }
 
-double dp_net_macs(dp_net *net, double *dynopool_macs)
+double dp_net_macs(dp_net *net, double *own_macs)
 {
-    double total = 0.0, dyn = 0.0;
+    double total = 0.0, own = 0.0;
     for (int i = 0; i < net->n_nodes; i++) {
         const dp_node *nd = &net->nodes[i];
-        total += dp_op_of(nd->type)->macs(net, nd);
-        if (nd->type == DP_OP_DYNOPOOL) dyn += 16.0 * nd->y.c * nd->y.h * nd->y.w;
+        const dp_op *op = dp_op_of(nd->type);
+        if (op->macs) total += op->macs(net, nd);
+        if (op->own_macs) own += op->own_macs(net, nd);
     }
-    if (dynopool_macs) *dynopool_macs = dyn;
+    if (own_macs) *own_macs = own;
     return total;
 }
 
+/* L_GMACs = sum over the costed nodes of GMACs0 * (h w) / (h0 w0); its gradient
+ * runs back along the sizes, each op passing d/d(its output size) to its input
+ * (and to its alphas) by its own rule (dp_op.size_grad). */
 double dp_net_gmacs_loss(dp_net *net, float scale, float *galpha)
 {
     double loss = 0.0;
     for (int i = 0; i < net->n_nodes; i++) net->nodes[i].gh = net->nodes[i].gw = 0.0;
     for (int i = 0; i < net->n_nodes; i++) {
         dp_node *nd = &net->nodes[i];
-        if (!macs_bearing(nd->type) || nd->macs0 == 0.0) continue;
+        if (nd->macs0 == 0.0) continue;
         const double g0 = nd->macs0 * 1e-9, a0 = (double)nd->h0 * nd->w0;
         loss += (double)nd->y.h * nd->y.w / a0 * g0;
         nd->gh += nd->y.w / a0 * g0;
@@ -483,37 +478,9 @@ double dp_net_gmacs_loss(dp_net *net, float scale, float *galpha)
     }
     for (int i = net->n_nodes - 1; i > 0; i--) {
         dp_node *nd = &net->nodes[i];
-        if (nd->gh == 0.0 && nd->gw == 0.0) continue;
-        dp_node *x = nd->in[0] >= 0 ? &net->nodes[nd->in[0]] : NULL;
-        if (!x) continue;
-        switch (nd->type) {
-        case DP_OP_DYNOPOOL: {
-            const float *al = dp_param(net, net->nodes[nd->owner].w_off);
-            const long long off = net->nodes[nd->owner].w_off;
-            const double ah = al[0], aw = al[1];
-            if (x->y.h / ah > 1.5) {
-                x->gh += nd->gh / ah;
-                if (galpha) galpha[off] += (float)(scale * nd->gh * (-x->y.h / (ah * ah)));
-            }
-            if (x->y.w / aw > 1.5) {
-                x->gw += nd->gw / aw;
-                if (galpha) galpha[off + 1] += (float)(scale * nd->gw * (-x->y.w / (aw * aw)));
-            }
-            break;
-        }
-        case DP_OP_CONV:
-        case DP_OP_MAXPOOL:
-            x->gh += nd->gh / nd->stride;
-            x->gw += nd->gw / nd->stride;
-            break;
-        case DP_OP_GAP:
-        case DP_OP_LINEAR:
-        case DP_OP_SHAPE_ADAPTOR:
-            break; /* constant size, or (shape adaptor) no gradient through the size */
-        default:   /* bn, relu, add (main path = input 0) */
-            x->gh += nd->gh;
-            x->gw += nd->gw;
-        }
+        const dp_op *op = dp_op_of(nd->type);
+        if ((nd->gh == 0.0 && nd->gw == 0.0) || nd->in[0] < 0 || !op->size_grad) continue;
+        op->size_grad(net, nd, scale, galpha);
     }
     return loss;
 }

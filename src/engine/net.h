@@ -26,8 +26,9 @@ int dp_net_backward(dp_net *net, const float *dlogits, int *bad);
 /* Records every node's output size and MACs at the current (initial) alphas:
  * the reference point of the complexity loss. */
 int dp_net_record_initial(dp_net *net, int c, int h, int w);
-/* MACs per image at the current shapes (SPEC 2 counting); DynOPool's own apart. */
-double dp_net_macs(dp_net *net, double *dynopool_macs);
+/* MACs per image at the current shapes (docs/operator.md, "The complexity loss");
+ * *own_macs (may be NULL): the ops' own costs counted apart (DynOPool's sampling). */
+double dp_net_macs(dp_net *net, double *own_macs);
 /* L_GMACs at the current shapes; when grads is given, adds scale * dL_GMACs/dalpha
  * to the alphas' entries of grads. */
 double dp_net_gmacs_loss(dp_net *net, float scale, float *grads);

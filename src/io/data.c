@@ -19,7 +19,7 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
-#include "dynopool.h"
+#include "dynopool/io.h"
 #include "io/image.h"
 
 #define MAX_RESIZED_SIDE 16384 /* an image folder's image after resizing (base_view) */

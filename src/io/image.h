@@ -2,7 +2,7 @@
 #ifndef DP_IMAGE_H
 #define DP_IMAGE_H
 #include <stddef.h>
-#include "dynopool.h"
+#include "dynopool/io.h"
 
 /* Decodes the JPEG or PNG file at path (recognised by its first bytes, not its
  * name) into 8-bit interleaved pixels (h, w, channels), channels 1 (grey) or 3

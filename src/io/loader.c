@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "dynopool.h"
+#include "dynopool/io.h"
 
 enum { EMPTY, FILLING, READY };
 

@@ -19,8 +19,7 @@
  *  - alpha's gradient is reduced per plane into an array and summed in plane
  *    order: the result does not depend on the number of threads.
  */
-#include "dynopool.h"
-#include "engine/engine.h"
+#include "dynopool_op.h"
 
 #include <limits.h>
 #include <math.h>
@@ -55,19 +54,24 @@ typedef struct {
 
 static int alpha_ok(float alpha) { return isfinite(alpha) && alpha > 0.0f; }
 
+/* The size rule, the one place it is written (docs/operator.md, "The size rule"). */
+int dp_size_round(double s)
+{
+    if (s < 1.5) s = 1.5;
+    const double r = floor(s + 0.5);
+    if (!(r <= (double)DP_MAX_AXIS)) return DP_ERR_OVERFLOW; /* also NaN */
+    return (int)r;
+}
+
 int dp_dynopool_size(int in, float alpha)
 {
     if (in <= 0) return DP_ERR_SIZE;
     if (!alpha_ok(alpha)) return DP_ERR_ALPHA;
-    double s = (double)in / (double)alpha;
-    if (s < 1.5) s = 1.5;
-    double r = floor(s + 0.5);
-    if (!(r <= (double)DP_MAX_AXIS)) return DP_ERR_OVERFLOW;
-    return (int)r;
+    return dp_size_round((double)in / (double)alpha);
 }
 
 /* d out / d alpha, straight-through: -in / alpha^2 above the 1.5 floor, else 0. */
-static double size_grad(int in, float alpha)
+double dp_dynopool_size_grad(int in, float alpha)
 {
     double a = (double)alpha;
     return ((double)in / a > 1.5) ? -(double)in / (a * a) : 0.0;
@@ -510,7 +514,7 @@ int dp_dynopool_backward_agg(const float *x, const float *dy, int n, int c, int 
         gh += sums[2 * p];
         gw += sums[2 * p + 1];
     }
-    const double sh = size_grad(h, alpha_h), sw = size_grad(w, alpha_w);
+    const double sh = dp_dynopool_size_grad(h, alpha_h), sw = dp_dynopool_size_grad(w, alpha_w);
     dalpha[0] = sh != 0.0 ? (float)(gh * sh) : 0.0f; /* +0 on the floor, not -0 */
     dalpha[1] = sw != 0.0 ? (float)(gw * sw) : 0.0f;
     free(sums);
@@ -734,7 +738,7 @@ int dp_dynopool_backward_blk(const float *x, const float *dy, int n, int cb, int
     }
     double gh = 0.0, gw = 0.0;
     for (ptrdiff_t p = 0; p < blocks; p++) gh += sums[2 * p], gw += sums[2 * p + 1];
-    const double sh = size_grad(h, alpha_h), sw = size_grad(w, alpha_w);
+    const double sh = dp_dynopool_size_grad(h, alpha_h), sw = dp_dynopool_size_grad(w, alpha_w);
     dalpha[0] = sh != 0.0 ? (float)(gh * sh) : 0.0f;
     dalpha[1] = sw != 0.0 ? (float)(gw * sw) : 0.0f;
     free(sums);

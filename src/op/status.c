@@ -1,5 +1,5 @@
 /* status.c — status codes as text, and the version string. */
-#include "dynopool.h"
+#include "dynopool_op.h"
 
 #define DP_STR2(x) #x
 #define DP_STR(x) DP_STR2(x)

@@ -8,7 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "dynopool.h"
+#include "dynopool_op.h"
 
 /* The CPUs of a cgroup v2 quota ("cpu.max": "QUOTA PERIOD", or "max PERIOD"
  * for none), rounded up; 0 when there is none or it cannot be read. */

@@ -12,26 +12,11 @@
 
 #include <cjson/cJSON.h>
 
+#include "dynopool/store.h"
 #include "engine/model.h"
 #include "store/safetensors.h"
 
 #define FORMAT_TAG "dynopool-checkpoint-1"
-
-void dp_model_meta_clear(dp_model *m)
-{
-    for (int i = 0; i < m->n_meta; i++) free(m->meta_k[i]), free(m->meta_v[i]);
-    free(m->meta_k);
-    free(m->meta_v);
-    m->meta_k = m->meta_v = NULL;
-    m->n_meta = 0;
-}
-
-const char *dp_model_meta(const dp_model *m, const char *key)
-{
-    for (int i = 0; m && key && i < m->n_meta; i++)
-        if (strcmp(m->meta_k[i], key) == 0) return m->meta_v[i];
-    return NULL;
-}
 
 static void errf(char *err, size_t n, const char *path, const char *what, const char *name)
 {
@@ -326,8 +311,8 @@ int dp_model_load(dp_model *m, const char *path, char *err, size_t errlen)
         const size_t bytes = st_numel(t) * st_elem_size(t->dtype);
         memcpy((void *)tl.v[i].data, t->data, bytes);
     }
-    for (int i = 0; i < m->net.n_nodes; i++)
-        if (m->net.nodes[i].type == DP_OP_BN) m->net.nodes[i].nbt = tl.nbt[i];
+    for (int i = 0; i < m->net.n_sv; i++) /* the counters of the nodes with buffers (BN) */
+        m->net.nodes[m->net.sv[i].node].nbt = tl.nbt[m->net.sv[i].node];
     if (has_opt) m->sgd.started = 1;
     long long steps;
     if ((rc = steps_meta(st_meta(f, "steps"), &steps, path, err, errlen))) goto out;
@@ -335,17 +320,13 @@ int dp_model_load(dp_model *m, const char *path, char *err, size_t errlen)
     /* keep the metadata for dp_model_meta */
     dp_model_meta_clear(m);
     {
-        const char *keys[] = {"format", "model", "variant", "in_ch", "size", "classes", "width",
-                              "alphas", "sizes", "optimizer", "steps", "epoch", "config",
-                              "history", "dataset", "run", "progress"};
-        const int nk = (int)(sizeof keys / sizeof *keys);
-        m->meta_k = calloc((size_t)nk, sizeof(char *));
-        m->meta_v = calloc((size_t)nk, sizeof(char *));
-        for (int i = 0; m->meta_k && m->meta_v && i < nk; i++) {
+        static const char *const keys[] = {"format", "model", "variant", "in_ch", "size",
+                                           "classes", "width", "alphas", "sizes", "optimizer",
+                                           "steps", "epoch", "config", "history", "dataset",
+                                           "run", "progress"};
+        for (size_t i = 0; !rc && i < sizeof keys / sizeof *keys; i++) {
             const char *val = st_meta(f, keys[i]);
-            if (!val) continue;
-            m->meta_k[m->n_meta] = strdup(keys[i]);
-            m->meta_v[m->n_meta++] = strdup(val);
+            if (val) rc = dp_model_meta_add(m, keys[i], val);
         }
     }
 out:

@@ -8,7 +8,7 @@
  */
 #include "store/safetensors.h"
 
-#include "dynopool.h"
+#include "dynopool/store.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>

@@ -3,6 +3,7 @@
  *
  *   shape   y like a (b must match: SPEC 3 makes ResNet's two branches share alpha)
  *   MACs    0
+ *   size gradient: through a (the main path; b has the same size)
  *   forward y = a + b, or max(a + b, 0) when nd->relu
  *   backward da = db = dy (times [y > 0] when nd->relu) */
 #include <string.h>
@@ -16,12 +17,6 @@ static int add_infer(dp_net *net, dp_node *nd)
         return DP_ERR_SIZE;
     dp_set_shape(&nd->y, a->n, a->c, a->h, a->w, a->blk);
     return DP_OK;
-}
-
-static double add_macs(const dp_net *net, const dp_node *nd)
-{
-    (void)net, (void)nd;
-    return 0.0;
 }
 
 static int add_forward(dp_net *net, dp_node *nd, int train)
@@ -65,4 +60,5 @@ static int add_backward(dp_net *net, dp_node *nd)
     return DP_OK;
 }
 
-const dp_op dp_op_add = {"add", add_infer, add_macs, add_forward, add_backward};
+const dp_op dp_op_add = {.name = "add", .infer = add_infer, .forward = add_forward,
+                         .backward = add_backward, .size_grad = dp_size_grad_same};

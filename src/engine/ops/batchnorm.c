@@ -8,6 +8,8 @@
  *           running_var  = 0.9 running_var  + 0.1 var * m / (m - 1),  m = n h w
  *           (PyTorch's BatchNorm2d with momentum 0.1); num_batches_tracked += 1
  *   eval    the running averages
+ *   rollback num_batches_tracked -= 1 (the running statistics live in the net's
+ *           stats buffer, which the model restores as a whole)
  *   forward y = act(gamma (x - mean) / sqrt(var + eps) + beta)
  *   backward through act from y alone: ReLU passes where y > 0, ReLU6 where
  *           0 < y < 6 (the same set as 0 < x < 6), so no pre-activation copy is kept
@@ -196,4 +198,13 @@ static int bn_backward(dp_net *net, dp_node *nd)
     return rc;
 }
 
-const dp_op dp_op_batchnorm = {"batchnorm", bn_infer, bn_macs, bn_forward, bn_backward};
+/* A rolled-back training step did not happen: its batch is not counted. */
+static void bn_rollback(dp_net *net, dp_node *nd)
+{
+    (void)net;
+    nd->nbt--;
+}
+
+const dp_op dp_op_batchnorm = {.name = "batchnorm", .infer = bn_infer, .macs = bn_macs,
+                               .forward = bn_forward, .backward = bn_backward,
+                               .size_grad = dp_size_grad_same, .rollback = bn_rollback};

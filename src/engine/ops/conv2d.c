@@ -160,4 +160,6 @@ static int conv_backward(dp_net *net, dp_node *nd)
     return rc;
 }
 
-const dp_op dp_op_conv2d = {"conv2d", conv_infer, conv_macs, conv_forward, conv_backward};
+const dp_op dp_op_conv2d = {.name = "conv2d", .infer = conv_infer, .macs = conv_macs,
+                            .cost_in_loss = 1, .forward = conv_forward, .backward = conv_backward,
+                            .size_grad = dp_size_grad_strided};

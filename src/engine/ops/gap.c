@@ -15,12 +15,6 @@ static int gap_infer(dp_net *net, dp_node *nd)
     return DP_OK;
 }
 
-static double gap_macs(const dp_net *net, const dp_node *nd)
-{
-    (void)net, (void)nd;
-    return 0.0;
-}
-
 static int gap_forward(dp_net *net, dp_node *nd, int train)
 {
     (void)train;
@@ -66,4 +60,6 @@ static int gap_backward(dp_net *net, dp_node *nd)
     return DP_OK;
 }
 
-const dp_op dp_op_gap = {"global_avg_pool", gap_infer, gap_macs, gap_forward, gap_backward};
+/* size gradient: none (the output is 1 x 1 whatever the input) */
+const dp_op dp_op_gap = {.name = "global_avg_pool", .infer = gap_infer, .forward = gap_forward,
+                         .backward = gap_backward};

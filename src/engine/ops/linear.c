@@ -85,4 +85,7 @@ static int linear_backward(dp_net *net, dp_node *nd)
     return DP_OK;
 }
 
-const dp_op dp_op_linear = {"linear", linear_infer, linear_macs, linear_forward, linear_backward};
+/* size gradient: none (1 x 1 in and out) */
+const dp_op dp_op_linear = {.name = "linear", .infer = linear_infer, .macs = linear_macs,
+                            .cost_in_loss = 1, .forward = linear_forward,
+                            .backward = linear_backward};

@@ -24,12 +24,6 @@ static int pool_infer(dp_net *net, dp_node *nd)
     return DP_OK;
 }
 
-static double pool_macs(const dp_net *net, const dp_node *nd)
-{
-    (void)net, (void)nd;
-    return 0.0;
-}
-
 /* oneDNN's max pooling lets a number win over NaN; PyTorch's NaN wins (it
  * must show, not hide, a diverged network).  After oneDNN's kernel, each NaN
  * of x makes every output whose window holds it NaN.  x: (n, c, h, w) and
@@ -112,4 +106,5 @@ static int pool_backward(dp_net *net, dp_node *nd)
     return rc;
 }
 
-const dp_op dp_op_maxpool = {"maxpool", pool_infer, pool_macs, pool_forward, pool_backward};
+const dp_op dp_op_maxpool = {.name = "maxpool", .infer = pool_infer, .forward = pool_forward,
+                             .backward = pool_backward, .size_grad = dp_size_grad_strided};

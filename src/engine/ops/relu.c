@@ -18,12 +18,6 @@ static int relu_infer(dp_net *net, dp_node *nd)
     return DP_OK;
 }
 
-static double relu_macs(const dp_net *net, const dp_node *nd)
-{
-    (void)net, (void)nd;
-    return 0.0;
-}
-
 static int relu_forward(dp_net *net, dp_node *nd, int train)
 {
     (void)train;
@@ -57,4 +51,5 @@ static int relu_backward(dp_net *net, dp_node *nd)
     return DP_OK;
 }
 
-const dp_op dp_op_relu = {"relu", relu_infer, relu_macs, relu_forward, relu_backward};
+const dp_op dp_op_relu = {.name = "relu", .infer = relu_infer, .forward = relu_forward,
+                          .backward = relu_backward, .size_grad = dp_size_grad_same};

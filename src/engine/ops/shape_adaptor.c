@@ -4,7 +4,7 @@
  *
  *   inputs  in[0] = x (identity branch), in[1] = reduce(x) (max-pool or conv/2 + BN)
  *   params  alpha (1) = a;  sigma = sigmoid(a), scale s = 0.5 + 0.5 sigma
- *   shape   the net's running size D (per axis) becomes D s; out = floor(max(D, 1.5) + 0.5)
+ *   shape   the running size D (per axis, nd->run) becomes D s; out = dp_size_round(D)
  *   forward y = (1 - sigma) resize(in1) + sigma resize(in0)
  *   backward d in0 = sigma resize^T(dy), d in1 = (1 - sigma) resize^T(dy),
  *            da = sum dy (resize(in0) - resize(in1)) sigma (1 - sigma)   (not through the size)
@@ -20,29 +20,33 @@ static float sigma_of(dp_net *net, const dp_node *nd)
     return 1.0f / (1.0f + expf(-dp_param(net, nd->w_off)[0]));
 }
 
+/* The running size is a chain through the model's adaptors, in node order: the
+ * first starts from its input's size, each later one from the previous one's
+ * continuous size (nd->run), so rounding does not accumulate. */
 static int sa_infer(dp_net *net, dp_node *nd)
 {
     const dp_act *x = &dp_in(net, nd, 0)->y, *r = &dp_in(net, nd, 1)->y;
     if (x->n != r->n || x->c != r->c || x->blk != r->blk) return DP_ERR_SIZE;
-    if (!net->sa_started) {
-        net->sa_d[0] = x->h, net->sa_d[1] = x->w;
-        net->sa_started = 1;
-    }
+    const dp_node *prev = NULL;
+    for (const dp_node *p = nd - 1; p > net->nodes && !prev; p--)
+        if (p->type == nd->type) prev = p;
+    const double d0[2] = {prev ? prev->run[0] : x->h, prev ? prev->run[1] : x->w};
     const double s = 0.5 + 0.5 * (double)sigma_of(net, nd);
     int out[2];
     for (int a = 0; a < 2; a++) {
-        net->sa_d[a] *= s;
-        const double d = net->sa_d[a] < 1.5 ? 1.5 : net->sa_d[a];
-        out[a] = (int)floor(d + 0.5);
+        nd->run[a] = d0[a] * s;
+        if ((out[a] = dp_size_round(nd->run[a])) < 0) return out[a];
     }
     dp_set_shape(&nd->y, x->n, x->c, out[0], out[1], x->blk);
     return DP_OK;
 }
 
-static double sa_macs(const dp_net *net, const dp_node *nd)
+/* Reported as alpha = 1 / scale on both axes. */
+static int sa_alphas(const dp_net *net, const dp_node *nd, float alpha[2])
 {
-    (void)net, (void)nd;
-    return 0.0;
+    const double sg = 1.0 / (1.0 + exp(-(double)net->params[nd->w_off]));
+    alpha[0] = alpha[1] = (float)(1.0 / (0.5 + 0.5 * sg));
+    return 1;
 }
 
 /* Taps of one axis for align_corners=True: i0, i1 and the weight of i1. */
@@ -174,4 +178,8 @@ static int sa_backward(dp_net *net, dp_node *nd)
     return DP_OK;
 }
 
-const dp_op dp_op_shape_adaptor = {"shape_adaptor", sa_infer, sa_macs, sa_forward, sa_backward};
+/* size gradient: none (the paper's comparison: Shape Adaptor learns its scale
+ * from the task loss only, not through its size) */
+const dp_op dp_op_shape_adaptor = {.name = "shape_adaptor", .infer = sa_infer,
+                                   .forward = sa_forward, .backward = sa_backward,
+                                   .alphas = sa_alphas};

@@ -1,0 +1,125 @@
+/* dynopool/engine.h — models: build VGG-16, ResNet-50 or MobileNetV2 (human,
+ * DynOPool or Shape Adaptor pooling), train them a step at a time, predict, and
+ * measure their cost and sizes.  Part of libdynopool; include <dynopool.h>. */
+#ifndef DYNOPOOL_ENGINE_H
+#define DYNOPOOL_ENGINE_H
+
+#include "dynopool_op.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ==== Models: build, train, measure, save (the engine) ===========================
+ *
+ *     dp_model_config cfg = dp_model_defaults();
+ *     cfg.arch = DP_VGG16; cfg.pool = DP_POOL_DYNOPOOL; cfg.size = 32; cfg.classes = 100;
+ *     dp_model *m;
+ *     if (dp_model_create(&cfg, &m)) ...;
+ *     dp_train_config tc = dp_train_defaults(cfg.arch);
+ *     dp_step_stats st;
+ *     dp_model_train_step(m, x, labels, 128, &tc, tc.lr, tc.lr * tc.alpha_lr_ratio, &st);
+ *     dp_model_save(m, "ckpt.safetensors", NULL, NULL, 0, err, sizeof err);
+ *     dp_model_free(m);
+ *
+ * Images are float32 NCHW (n, in_ch, size, size); labels are ints in [0, classes).
+ * Parameter names and shapes are those of the PyTorch modules in ref/models.py
+ * (docs/models.md), so checkpoints move between the two. */
+enum dp_arch { DP_VGG16 = 0, DP_RESNET50 = 1, DP_MOBILENETV2 = 2 };
+enum dp_pool { DP_POOL_HUMAN = 0, DP_POOL_DYNOPOOL = 1, DP_POOL_SHAPE_ADAPTOR = 2 };
+
+typedef struct dp_model dp_model;
+
+typedef struct dp_model_config {
+    int arch, pool;          /* enum dp_arch, enum dp_pool */
+    int in_ch, size;         /* input channels and side (the network is built for size x size) */
+    int classes;
+    float width;             /* channel multiplier (1 = the paper's networks) */
+    unsigned long long seed; /* weight initialisation */
+    int reference;           /* 1: plain-C reference kernels on NCHW (slow; for testing) */
+} dp_model_config;
+
+typedef struct dp_train_config {
+    float lr;                /* base learning rate (the schedule scales it) */
+    float alpha_lr_ratio;    /* alpha's learning rate = ratio * lr (0.1; docs/guide.md,
+                                "The training recipe") */
+    float momentum, weight_decay;
+    int nesterov;
+    float lambda;            /* weight of L_GMACs in L_total (docs/operator.md,
+                                "The complexity loss") */
+    float alpha_min;         /* DynOPool alphas are clamped to >= this after each step (0.25) */
+    int max_side;            /* memory guard: no DynOPool output side may exceed this; an alpha
+                                that would enlarge a map beyond it is raised to the smallest
+                                value that keeps it (0 = no cap; docs/guide.md,
+                                "The training recipe") */
+} dp_train_config;
+
+typedef struct dp_step_stats {
+    double loss, loss_task, loss_gmacs;  /* L_total, L_task (mean CE), L_GMACs */
+    int correct;                         /* top-1 hits in the batch (before the update) */
+    int capped;                          /* DynOPools whose alpha max_side raised in this step */
+} dp_step_stats;
+
+#define DP_MAX_STAGES 32
+typedef struct dp_model_info {
+    double gmacs;            /* per image, at the current alphas (docs/operator.md,
+                                "How MACs are counted") */
+    double dynopool_gmacs;   /* DynOPool's own sampling cost per image (Table 5.5) */
+    double dynopool_share;   /* dynopool_gmacs / (gmacs + dynopool_gmacs) */
+    long long params;        /* trainable parameters (alphas included) */
+    int n_stages;            /* resizing stages, in forward order */
+    int sizes[DP_MAX_STAGES][2];
+    int n_alphas;            /* DynOPool: (alpha_h, alpha_w); shape adaptor: (1/s, 1/s),
+                                its scale s written as an alpha */
+    float alphas[DP_MAX_STAGES][2];
+} dp_model_info;
+
+DP_API dp_model_config dp_model_defaults(void);   /* VGG-16 human, 3x32x32, 100 classes */
+DP_API dp_train_config dp_train_defaults(int arch); /* docs/guide.md, "The training recipe" */
+/* "vgg16" / "resnet50" / "mobilenetv2", "human" / "dynopool" / "shape-adaptor":
+ * the enum value, or DP_ERR_ARG. */
+DP_API int dp_arch_parse(const char *name);
+DP_API int dp_pool_parse(const char *name);
+DP_API const char *dp_arch_name(int arch);
+DP_API const char *dp_pool_name(int pool);
+
+DP_API int dp_model_create(const dp_model_config *cfg, dp_model **out);
+DP_API void dp_model_free(dp_model *m);
+DP_API const dp_model_config *dp_model_config_of(const dp_model *m);
+/* One step: forward (batch statistics), L_total = L_task + lambda L_GMACs,
+ * backward, SGD update with learning rates lr (weights) and lr_alpha (alphas).
+ * A NaN or infinite loss returns DP_ERR_NONFINITE and leaves the model exactly as
+ * it was (weights, alphas, momentum, BN running statistics). */
+DP_API int dp_model_train_step(dp_model *m, const float *x, const int *labels, int n,
+                               const dp_train_config *tc, float lr, float lr_alpha,
+                               dp_step_stats *st);
+/* Inference (running statistics): logits (n, classes). */
+DP_API int dp_model_predict(dp_model *m, const float *x, int n, float *logits);
+/* Cost, parameters and stage sizes for an input of the model's size. */
+DP_API int dp_model_info_get(dp_model *m, dp_model_info *info);
+/* The same for the model cfg describes, at its initial alphas (what dp_model_create
+ * then dp_model_info_get give), without allocating its weights or activations:
+ * a few kilobytes whatever the width. */
+DP_API int dp_model_info_of_config(const dp_model_config *cfg, dp_model_info *info);
+
+/* A loaded checkpoint's metadata value (dp_model_load in dynopool/store.h keeps them), or NULL. */
+DP_API const char *dp_model_meta(const dp_model *m, const char *key);
+
+/* How many of the tensors a checkpoint of m would hold (weights, alphas, BN
+ * running statistics, momentum buffers) contain a NaN or an infinity: 0 when all
+ * are finite.  first (may be NULL) receives the name of the first such tensor.
+ * A run that diverged without a non-finite loss (e.g. a huge weight decay or
+ * learning rate) is caught here before it is saved.  Returns the count (>= 0) or
+ * a negative code. */
+DP_API int dp_model_nonfinite(const dp_model *m, char *first, size_t cap);
+
+/* Raises DynOPool alphas, stage by stage in forward order, so that no output side
+ * exceeds max_side (> 1) for the model's input size.  Returns how many alphas it
+ * raised (>= 0) or a negative code.  dp_model_train_step calls it when
+ * tc->max_side > 0. */
+DP_API int dp_model_cap_sizes(dp_model *m, int max_side);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* DYNOPOOL_ENGINE_H */

@@ -1,0 +1,109 @@
+/* dynopool/io.h — datasets (IDX, CIFAR, image folders), the paper's toy
+ * variants and a background loader.  Part of libdynopool; include <dynopool.h>. */
+#ifndef DYNOPOOL_IO_H
+#define DYNOPOOL_IO_H
+
+#include "dynopool_op.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ==== Data: datasets, the paper's toy variants, a background loader =============
+ *
+ *     dp_dataset *tr;
+ *     if (dp_dataset_open("/usr/share/datasets/fashion-mnist", DP_DATA_AUTO, 1, 0, 0,
+ *                         &tr, err, sizeof err)) ...;   // err: file, byte offset, what
+ *     dp_transform t = dp_transform_defaults(tr, 1, DP_VARIANT_NONE);
+ *     dp_loader *ld;  dp_loader_create(tr, &t, 128, 1, &ld);
+ *     dp_loader_start(ld, order, n, 0, seed);
+ *     while (dp_loader_next(ld, &x, &labels, &nb, &wait, err, sizeof err) == DP_OK) ...
+ *
+ * Pixels become floats in [0, 1], are augmented (training split), pass through the
+ * variant, and are normalised per channel.  Every random choice for a sample comes
+ * from (seed, its position in the epoch), so batches do not depend on threads. */
+enum dp_data_kind {
+    DP_DATA_AUTO = -1,   /* detect from the files present */
+    DP_DATA_IDX = 0,     /* MNIST-style IDX: {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] */
+    DP_DATA_CIFAR10 = 1, /* data_batch_{1..5}.bin, test_batch.bin */
+    DP_DATA_CIFAR100 = 2,/* train.bin, test.bin (fine labels) */
+    DP_DATA_FOLDER = 3   /* {train,test}/<class>/<image>.{jpg,jpeg,png} */
+};
+enum dp_variant {
+    DP_VARIANT_NONE = 0,
+    DP_VARIANT_STRETCH_V = 1, /* stretch vertically x2 (bilinear), S x S crop (centre at test) */
+    DP_VARIANT_TILE = 2,      /* down-sample to S/2, tile 4 x 4 -> 2S x 2S */
+    DP_VARIANT_LARGE = 3      /* down-sample to S/2, up-sample to 2S x 2S */
+};
+
+typedef struct dp_dataset dp_dataset;
+
+typedef struct dp_dataset_info {
+    int kind;            /* enum dp_data_kind */
+    int n;               /* images in the split */
+    int channels;        /* 1 or 3 */
+    int size;            /* base side S after loading (folders: the crop side) */
+    int classes;
+} dp_dataset_info;
+
+typedef struct dp_transform {
+    int train;           /* 1: random augmentation; 0: the deterministic test view
+                            (docs/guide.md, "Data") */
+    int variant;         /* enum dp_variant */
+    int pad;             /* zero padding of the random crop (in-memory sets: 4; folders: 0) */
+    int flip;            /* random horizontal flip (training) */
+    float mean[3], std[3];
+} dp_transform;
+
+/* Opens one split (train = 1 or 0) of the dataset in dir.  classes: for IDX files
+ * the number of classes (0 = 10); labels at or above it are an error.  size: for
+ * image folders the crop side (0 = 224; images are resized to 8/7 of it first),
+ * ignored otherwise.  In-memory sets are read whole; folders are indexed and
+ * decoded on demand.  On failure err names the file, the byte offset and what
+ * was expected. */
+DP_API int dp_dataset_open(const char *dir, int kind, int train, int classes, int size,
+                           dp_dataset **out, char *err, size_t errlen);
+DP_API void dp_dataset_free(dp_dataset *ds);
+DP_API int dp_dataset_info_get(const dp_dataset *ds, dp_dataset_info *info);
+DP_API int dp_dataset_label(const dp_dataset *ds, int i);     /* or DP_ERR_ARG */
+/* Per-channel mean and standard deviation of the pixels in [0, 1] (folders: over
+ * up to 256 images spread over the split). */
+DP_API int dp_dataset_stats(const dp_dataset *ds, float mean[3], float std[3], char *err,
+                            size_t errlen);
+/* Augmentation defaults for this set (docs/guide.md, "Data"): the training or the
+ * test view, crop padding 4 for in-memory sets and 0 for folders, flips on; mean
+ * and std are placeholders (0.5, 0.25) that the caller must fill in from
+ * dp_dataset_stats. */
+DP_API dp_transform dp_transform_defaults(const dp_dataset *ds, int train, int variant);
+/* Side of the images a variant produces from a base side S (the model's input). */
+DP_API int dp_variant_size(int variant, int base);
+DP_API int dp_variant_parse(const char *name);     /* "none", "stretch-v", "tile", "large" */
+DP_API const char *dp_variant_name(int variant);
+DP_API const char *dp_data_kind_name(int kind);    /* "idx", "cifar10", "cifar100", "folder" */
+DP_API int dp_data_kind_parse(const char *name);
+/* Prepares the images idx[0..n) of ds: x (n, channels, s, s) with
+ * s = dp_variant_size(t->variant, size), labels (n).  Sample j draws its random
+ * crop and flip from (seed, pos0 + j). */
+DP_API int dp_dataset_batch(const dp_dataset *ds, const dp_transform *t, const int *idx, int n,
+                            unsigned long long seed, long long pos0, float *x, int *labels,
+                            char *err, size_t errlen);
+
+/* A background loader: `workers` threads prepare the next batches of an epoch
+ * while the caller trains on the current one. */
+typedef struct dp_loader dp_loader;
+DP_API int dp_loader_create(const dp_dataset *ds, const dp_transform *t, int batch, int workers,
+                            dp_loader **out);
+/* Starts an epoch over order[0..n) (copied), from batch number first_batch. */
+DP_API int dp_loader_start(dp_loader *ld, const int *order, int n, int first_batch,
+                           unsigned long long seed);
+/* The next batch: *x and *labels stay valid until the next call.  Returns DP_OK,
+ * 1 at the end of the epoch, or a negative code with err set.  *wait (may be
+ * NULL) receives the seconds this call blocked waiting for the batch. */
+DP_API int dp_loader_next(dp_loader *ld, const float **x, const int **labels, int *n,
+                          double *wait, char *err, size_t errlen);
+DP_API void dp_loader_free(dp_loader *ld);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* DYNOPOOL_IO_H */
