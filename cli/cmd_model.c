@@ -267,7 +267,7 @@ int cmd_bench(int argc, char **argv)
     for (size_t i = 0; i < per * n; i++) x[i] = cli_randn(&s);
     for (int i = 0; i < n; i++) lab[i] = (int)((s = s * 6364136223846793005ULL + 1) >> 33) % k;
     dp_train_config tc = dp_train_defaults(o.cfg.arch);
-    tc.lr = 0.01f; /* small: timing only, the weights must stay finite */
+    const double lr = 0.01; /* small: timing only, the weights must stay finite */
     tc.lambda = o.cfg.pool == DP_POOL_DYNOPOOL ? 0.1f : 0.0f;
     dp_step_stats st;
     /* progress on one line rewritten in place on a terminal, whole lines otherwise */
@@ -282,7 +282,7 @@ int cmd_bench(int argc, char **argv)
     int done = 0; /* timed steps */
     for (int i = -2; i < o.steps && !rc && !g_interrupted; i++) {
         const double t0 = now_s();
-        rc = dp_model_train_step(m, x, lab, n, &tc, tc.lr, tc.lr * tc.alpha_lr_ratio, &st);
+        rc = dp_model_train_step(m, x, lab, n, &tc, (float)lr, (float)dp_recipe_alpha_lr(lr), &st);
         if (i >= 0) t[i] = now_s() - t0, done = i + 1;
         if (!o.json)
             fprintf(stderr, "%s%s step %d/%d%s", tty ? "\r" : "", i < 0 ? "warm-up" : "timed",

@@ -1211,7 +1211,7 @@ int cmd_train(int argc, char **argv)
     }
 
     dp_train_config tc = dp_train_defaults(r.cfg.arch);
-    tc.lr = (float)r.lr, tc.alpha_lr_ratio = (float)(r.alpha_lr / r.lr), tc.momentum = (float)r.momentum;
+    tc.momentum = (float)r.momentum;
     tc.weight_decay = (float)r.wd, tc.nesterov = r.nesterov, tc.lambda = (float)r.lambda;
     tc.max_side = r.max_side;
     dp_loader *ld = NULL;

@@ -158,9 +158,9 @@ DP_API long long dp_dynopool_macs(int n, int c, int h, int w, float alpha_h, flo
  *     cfg.arch = DP_VGG16; cfg.pool = DP_POOL_DYNOPOOL; cfg.size = 32; cfg.classes = 100;
  *     dp_model *m;
  *     if (dp_model_create(&cfg, &m)) ...;
- *     dp_train_config tc = dp_train_defaults(cfg.arch);
+ *     dp_recipe rec = dp_recipe_defaults(cfg.arch, cfg.pool, DP_DATA_AUTO);
  *     dp_step_stats st;
- *     dp_model_train_step(m, x, labels, 128, &tc, tc.lr, tc.lr * tc.alpha_lr_ratio, &st);
+ *     dp_model_train_step(m, x, labels, 128, &rec.step, (float)rec.lr, (float)rec.alpha_lr, &st);
  *     dp_model_save(m, "ckpt.safetensors", NULL, NULL, 0, err, sizeof err);
  *     dp_model_free(m);
  *
@@ -181,17 +181,31 @@ typedef struct dp_model_config {
     int reference;           /* 1: plain-C reference kernels on NCHW (slow; for testing) */
 } dp_model_config;
 
+/* The settings of one training step (its learning rates are the lr and lr_alpha
+ * arguments of dp_model_train_step, which a schedule changes step by step). */
 typedef struct dp_train_config {
-    float lr;                /* base learning rate (the schedule scales it) */
-    float alpha_lr_ratio;    /* alpha's learning rate = ratio * lr (SPEC 6: 0.1) */
     float momentum, weight_decay;
     int nesterov;
-    float lambda;            /* weight of L_GMACs in L_total (SPEC 2) */
+    float lambda;            /* weight of L_GMACs in L_total (docs/operator.md, "The
+                                complexity loss") */
     float alpha_min;         /* DynOPool alphas are clamped to >= this after each step (0.25) */
     int max_side;            /* memory guard: no DynOPool output side may exceed this; an alpha
                                 that would enlarge a map beyond it is raised to the smallest
-                                value that keeps it (0 = no cap; SPEC 6) */
+                                value that keeps it (0 = no cap; docs/guide.md, "The training
+                                recipe") */
 } dp_train_config;
+
+/* A training run's recipe, the paper's (docs/guide.md, "The training recipe"):
+ * epochs of a cosine schedule over the base learning rates, and the step's
+ * settings.  The learning rates are doubles: a schedule scales them in double
+ * precision and hands every step its floats. */
+typedef struct dp_recipe {
+    int epochs;              /* 200 for the human design, 250 for DynOPool / Shape Adaptor */
+    int batch;               /* 128 */
+    double lr;               /* the weights' base learning rate: 0.1 (0.01 for image folders) */
+    double alpha_lr;         /* the alphas' own group: dp_recipe_alpha_lr(lr), a tenth */
+    dp_train_config step;    /* dp_train_defaults(arch) */
+} dp_recipe;
 
 typedef struct dp_step_stats {
     double loss, loss_task, loss_gmacs;  /* L_total, L_task (mean CE), L_GMACs */
@@ -212,7 +226,14 @@ typedef struct dp_model_info {
 } dp_model_info;
 
 DP_API dp_model_config dp_model_defaults(void);   /* VGG-16 human, 3x32x32, 100 classes */
-DP_API dp_train_config dp_train_defaults(int arch); /* SPEC 6 */
+/* SGD with Nesterov momentum 0.9, weight decay 5e-4 (4e-5 for MobileNetV2), lambda 0,
+ * alpha_min 0.25, no max_side (docs/guide.md, "The training recipe"). */
+DP_API dp_train_config dp_train_defaults(int arch);
+/* The paper's recipe for arch (enum dp_arch) and pool (enum dp_pool) on data of
+ * kind data_kind (enum dp_data_kind; DP_DATA_AUTO when unknown). */
+DP_API dp_recipe dp_recipe_defaults(int arch, int pool, int data_kind);
+/* The alphas' base learning rate that goes with the weights' lr: lr / 10. */
+DP_API double dp_recipe_alpha_lr(double lr);
 /* "vgg16" / "resnet50" / "mobilenetv2", "human" / "dynopool" / "shape-adaptor":
  * the enum value, or DP_ERR_ARG. */
 DP_API int dp_arch_parse(const char *name);

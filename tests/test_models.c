@@ -125,7 +125,7 @@ static void perturb(float *v, size_t n, double eps, uint64_t seed)
 typedef struct {
     dp_model_config cfg;
     dp_train_config tc;
-    float lr_alpha;
+    float lr, lr_alpha;
     int n, steps;
     int *labels;
     const st_view *xin;
@@ -207,7 +207,7 @@ static int run_case(const golden_case *c, const st_file *f, int reference, uint6
     float losses[16];
     for (int s = 0; s < c->steps && s < 16; s++) {
         dp_step_stats st;
-        if ((rc = dp_model_train_step(m, x, c->labels, n, &c->tc, c->tc.lr, c->lr_alpha, &st))) {
+        if ((rc = dp_model_train_step(m, x, c->labels, n, &c->tc, c->lr, c->lr_alpha, &st))) {
             FAIL("step %d: %s", s, dp_strerror(rc));
             goto fail;
         }
@@ -289,7 +289,7 @@ static void run_file(const char *path)
     c.n = atoi(meta(f, "batch")), c.steps = atoi(meta(f, "steps"));
     c.tc = dp_train_defaults(c.cfg.arch);
     c.tc.lambda = strtof(meta(f, "lambda"), NULL);
-    c.tc.lr = strtof(meta(f, "lr"), NULL);
+    c.lr = strtof(meta(f, "lr"), NULL);
     c.lr_alpha = strtof(meta(f, "lr_alpha"), NULL);
     c.tc.momentum = strtof(meta(f, "momentum"), NULL);
     c.tc.weight_decay = strtof(meta(f, "weight_decay"), NULL);
