@@ -16,6 +16,7 @@
 
 #include "model.h"
 #include "safetensors.h"
+#include "testutil.h"
 
 static int failures;
 
@@ -113,10 +114,7 @@ static void put(results *r, const char *key, const float *v, size_t n, double fl
 static void perturb(float *v, size_t n, double eps, uint64_t seed)
 {
     for (size_t i = 0; i < n; i++) {
-        uint64_t z = seed * 0x9E3779B97F4A7C15ull + i;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-        z ^= z >> 31;
+        const uint64_t z = tu_mix(seed * 0x9E3779B97F4A7C15ull + i);
         const double u = (double)(z >> 11) / 9007199254740992.0 * 2.0 - 1.0;
         v[i] = (float)(v[i] * (1.0 + eps * u));
     }
