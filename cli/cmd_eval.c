@@ -1,15 +1,14 @@
 /* cmd_eval.c — `dynopool eval`: a checkpoint's accuracy, loss, GMACs and sizes
  * on a dataset split, with the normalisation and variant it was trained with. */
-#include <limits.h>
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
-#include <cjson/cJSON.h>
-
-#include "cli.h"
+#include "commands.h"
+#include "common.h"
+#include "evaluate.h"
+#include "run.h"
 
 static const char *const EVAL_USAGE =
     "Usage: dynopool eval --checkpoint F|RUN_DIR [--best] [--data DIR] [options] [--json]\n"
@@ -37,231 +36,183 @@ static const char *const EVAL_USAGE =
     "Example:\n"
     "  dynopool eval --checkpoint runs/fmnist/checkpoint.safetensors --json\n";
 
-/* o[key]: an array of n numbers in [lo, hi] ((lo, hi] when open) into v; 0, or -1
- * with what is wrong in msg. */
-static int json_floats(const cJSON *o, const char *key, float *v, int n, double lo, double hi, int open,
-                       char *msg, size_t cap)
+typedef struct {
+    const char *ckpt, *data;
+    char path[4200]; /* a run folder's checkpoint */
+    int kind, train, json, workers, best, limit, batch, max_side, max_side_set;
+} eval_opts;
+
+static int split_parse(const char *s) { return !strcmp(s, "test") ? 0 : !strcmp(s, "train") ? 1 : -1; }
+
+/* The options; 0, or CLI_HELP, or EXIT_USAGE. */
+static int parse(eval_opts *e, int argc, char **argv)
 {
-    const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != n) {
-        snprintf(msg, cap, "field '%s' is missing or not a list of %d numbers", key, n);
-        return -1;
-    }
-    for (int i = 0; i < n; i++) {
-        const cJSON *e = cJSON_GetArrayItem(a, i);
-        const double d = cJSON_IsNumber(e) ? e->valuedouble : NAN;
-        if (!(d >= lo && d <= hi) || (open && d == lo)) {
-            snprintf(msg, cap, "field '%s' item %d is %.9g, expected a number in %c%g, %g]", key, i, d, open ? '(' : '[',
-                     lo, hi);
-            return -1;
-        }
-        v[i] = (float)d;
+    *e = (eval_opts){.kind = DP_DATA_AUTO, .workers = 1, .batch = 256};
+    cli_opt opts[] = {
+        {"--checkpoint", CLI_TEXT, .dst = &e->ckpt},
+        {"--best", CLI_FLAG, .dst = &e->best},
+        {"--data", CLI_TEXT, .dst = &e->data},
+        {"--dataset", CLI_NAME, &e->kind, .want = "idx, cifar10, cifar100 or folder", .to_enum = dp_data_kind_parse},
+        {"--split", CLI_NAME, &e->train, .want = "test or train", .to_enum = split_parse},
+        {"--limit", CLI_INT, &e->limit, .lo = 0, .hi = 2147483647.0},
+        {"--batch", CLI_INT, &e->batch, .lo = 1, .hi = RUN_MAX_BATCH}, /* the train command's range */
+        {"--workers", CLI_INT, &e->workers, .lo = 0, .hi = CLI_MAX_WORKERS},
+        {"--max-side", CLI_INT, &e->max_side, 2, 1 << 20, CLI_OR_ZERO,
+         .want = "0 (no limit) or a side in [2, 1048576]"},
+        {"--json", CLI_FLAG, .dst = &e->json},
+    };
+    cli_cmd c = {"eval", EVAL_USAGE, 0, .opts = opts, .n_opts = sizeof opts / sizeof opts[0]};
+    const int rc = cli_parse(&c, argc, argv);
+    if (rc) return rc;
+    e->max_side_set = opts[8].set;
+    if (e->data && !strcmp(e->data, "fashion-mnist")) e->data = CLI_FASHION_MNIST;
+    if (!e->ckpt) return cli_usage("eval", "%s", "eval needs --checkpoint FILE");
+    struct stat st;
+    if (stat(e->ckpt, &st) == 0 && S_ISDIR(st.st_mode)) {
+        snprintf(e->path, sizeof e->path, "%s/%s", e->ckpt, e->best ? RUN_BEST : RUN_CHECKPOINT);
+        e->ckpt = e->path;
+    } else if (e->best) {
+        return cli_usage("eval", "--best picks the best checkpoint of a run folder, and '%s' is no folder", e->ckpt);
     }
     return 0;
 }
 
-int cmd_eval(int argc, char **argv)
+/* The model of the checkpoint, loaded; NULL after saying why. */
+static dp_model *open_checkpoint(const char *ckpt, dp_model_config *cfg)
 {
-    const char *ckpt = NULL, *data = NULL;
-    int kind = DP_DATA_AUTO, train = 0, json = 0, workers = 1, best = 0;
-    long limit = 0, batch = 256, max_side = -1;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            fputs(EVAL_USAGE, stdout);
-            return 0;
-        }
-        if (!strcmp(a, "--json")) {
-            json = 1;
-            continue;
-        }
-        if (!strcmp(a, "--best")) {
-            best = 1;
-            continue;
-        }
-        if (a[0] != '-') return cli_usage_error("unexpected argument '%s'", a);
-        const int known = !strcmp(a, "--checkpoint") || !strcmp(a, "--data") || !strcmp(a, "--dataset") ||
-                          !strcmp(a, "--split") || !strcmp(a, "--limit") || !strcmp(a, "--batch") ||
-                          !strcmp(a, "--workers") || !strcmp(a, "--max-side");
-        if (!known) return cli_usage_error("unknown option '%s' (see dynopool eval --help)", a);
-        if (i + 1 >= argc) return cli_usage_error("option '%s' needs a value", a);
-        const char *v = argv[++i];
-        long n;
-        if (!strcmp(a, "--checkpoint")) ckpt = v;
-        else if (!strcmp(a, "--data")) data = strcmp(v, "fashion-mnist") ? v : CLI_FASHION_MNIST;
-        else if (!strcmp(a, "--dataset")) {
-            if ((kind = dp_data_kind_parse(v)) < 0)
-                return cli_usage_error("--dataset: expected idx, cifar10, cifar100 or folder, got '%s'", v);
-        } else if (!strcmp(a, "--split")) {
-            if (strcmp(v, "test") && strcmp(v, "train"))
-                return cli_usage_error("--split: expected test or train, got '%s'", v);
-            train = !strcmp(v, "train");
-        } else if (!strcmp(a, "--max-side")) {
-            if (cli_parse_long(v, &n) || n < 0 || n == 1 || n > 1 << 20)
-                return cli_usage_error("--max-side: expected 0 (no limit) or a side in [2, 1048576], got '%s'", v);
-            max_side = n;
-        } else {
-            /* --limit, --batch (the train command's range), --workers */
-            const long lo = !strcmp(a, "--batch"), hi = !strcmp(a, "--limit") ? INT_MAX : lo ? 65536 : 16;
-            if (cli_parse_long(v, &n) || n < lo || n > hi) {
-                char msg[96];
-                snprintf(msg, sizeof msg, "%s: expected an integer in [%ld, %ld], got '%%s'", a, lo, hi);
-                return cli_usage_error(msg, v);
-            }
-            if (!strcmp(a, "--limit")) limit = n;
-            else if (lo) batch = n;
-            else workers = (int)n;
-        }
-    }
-    if (!ckpt) return cli_usage_error("%s", "eval needs --checkpoint FILE");
-    char path[4200], err[1024] = "";
-    struct stat st;
-    if (stat(ckpt, &st) == 0 && S_ISDIR(st.st_mode)) {
-        snprintf(path, sizeof path, "%s/%s", ckpt, best ? "checkpoint-best.safetensors" : "checkpoint.safetensors");
-        ckpt = path;
-    } else if (best) {
-        return cli_usage_error("--best picks the best checkpoint of a run folder, and '%s' is no folder", ckpt);
-    }
-    dp_model_config cfg;
-    int rc = dp_checkpoint_config(ckpt, &cfg, err, sizeof err);
+    char err[1024] = "";
+    int rc = dp_checkpoint_config(ckpt, cfg, err, sizeof err);
     dp_model *m = NULL;
-    if (!rc && (rc = dp_model_create(&cfg, &m))) {
-        fprintf(stderr, "dynopool: %s: cannot build its %s (%s, width %g) for %dx%dx%d inputs: %s\n", ckpt,
-                dp_arch_name(cfg.arch), dp_pool_name(cfg.pool), (double)cfg.width, cfg.in_ch, cfg.size, cfg.size,
-                dp_strerror(rc));
-        return 1;
+    if (!rc && (rc = dp_model_create(cfg, &m))) {
+        cli_fail("%s: cannot build its %s (%s, width %g) for %dx%dx%d inputs: %s", ckpt, dp_arch_name(cfg->arch),
+                 dp_pool_name(cfg->pool), (double)cfg->width, cfg->in_ch, cfg->size, cfg->size, dp_strerror(rc));
+        return NULL;
     }
     if (!rc) rc = dp_model_load(m, ckpt, err, sizeof err);
     if (rc) {
-        fprintf(stderr, "dynopool: %s%s%s\n", err[0] ? "" : ckpt, err[0] ? "" : ": ", err[0] ? err : dp_strerror(rc));
+        cli_fail("%s%s%s", err[0] ? "" : ckpt, err[0] ? "" : ": ", err[0] ? err : dp_strerror(rc));
         dp_model_free(m);
-        return 1;
+        return NULL;
     }
-    /* alphas a checkpoint brings may make maps far larger than training allowed
-     * (alpha 0.01: a 2800x2800 map from 28x28): refused before any memory goes */
-    dp_model_info info; /* evaluation leaves the alphas as loaded */
-    const long cap = max_side >= 0 ? max_side : 2L * cfg.size;
-    if ((rc = dp_model_info_get(m, &info))) {
-        fprintf(stderr, "dynopool: %s: its alphas give no valid shapes for %dx%d inputs: %s\n", ckpt, cfg.size,
-                cfg.size, dp_strerror(rc));
-        dp_model_free(m);
-        return 1;
-    }
-    for (int s = 0; cap && s < info.n_stages; s++)
-        if (info.sizes[s][0] > cap || info.sizes[s][1] > cap) {
-            fprintf(stderr, "dynopool: %s: its alphas make stage %d %dx%d from %dx%d inputs, above --max-side %ld "
-                            "(default: twice the input side); pass --max-side 0 to evaluate it anyway\n",
-                    ckpt, s + 1, info.sizes[s][0], info.sizes[s][1], cfg.size, cfg.size, cap);
-            dp_model_free(m);
-            return 1;
-        }
-    /* how the model was trained: normalisation and variant (required), data (optional) */
-    const char *dsm = dp_model_meta(m, "dataset"), *runm = dp_model_meta(m, "run");
-    cJSON *dj = dsm ? cJSON_Parse(dsm) : NULL, *rj = runm ? cJSON_Parse(runm) : NULL;
-    float mean[3], sd[3];
-    char vname[32] = "none", trained_on[2048] = "", msg[256] = "";
-    double classes_opt = 0, input_opt = 0;
-    const char *bad = NULL;
-    if (!dj) {
-        bad = "dataset";
-        snprintf(msg, sizeof msg, "%s (normalisation, variant): was it written by dynopool train?",
-                 dsm ? "is not valid JSON" : "is missing");
-    } else if (cli_json_str(dj, "variant", vname, sizeof vname) || dp_variant_parse(vname) < 0) {
-        bad = "dataset";
-        snprintf(msg, sizeof msg, "field 'variant' is missing or invalid, expected none, stretch-v, tile or large");
-    } else if (json_floats(dj, "mean", mean, 3, 0, 1, 0, msg, sizeof msg) || /* of pixels in [0, 1] */
-               json_floats(dj, "std", sd, 3, 0, 1, 1, msg, sizeof msg)) {
-        bad = "dataset";
-    }
-    if (!bad && rj) { /* the options the data were opened with (0: not given) */
-        const cJSON *d = cJSON_GetObjectItemCaseSensitive(rj, "data");
-        if (d && cli_json_str(rj, "data", trained_on, sizeof trained_on)) {
-            bad = "run";
-            snprintf(msg, sizeof msg, "field 'data' is not a folder name shorter than 2048 bytes");
-        } else if (cJSON_GetObjectItemCaseSensitive(rj, "classes_opt") &&
-                 cli_json_range(rj, "classes_opt", 0, 256, CLI_WHOLE, &classes_opt, msg, sizeof msg))
-            bad = "run";
-        else if (cJSON_GetObjectItemCaseSensitive(rj, "input_opt") &&
-                 cli_json_range(rj, "input_opt", 0, 1024, CLI_WHOLE, &input_opt, msg, sizeof msg))
-            bad = "run";
-    }
-    cJSON_Delete(dj);
-    cJSON_Delete(rj);
-    if (bad) {
-        fprintf(stderr, "dynopool: %s: metadata '%s' %s\n", ckpt, bad, msg);
-        dp_model_free(m);
-        return 1;
-    }
-    if (!data) data = trained_on[0] ? trained_on : CLI_FASHION_MNIST;
+    return m;
+}
+
+/* Alphas a checkpoint brings may make maps far larger than training allowed
+ * (alpha 0.01: a 2800x2800 map from 28x28): refused before any memory goes.
+ * info := the model's counts (evaluation leaves the alphas as loaded); 0, or 1
+ * after saying why. */
+static int check_sides(const eval_opts *e, dp_model *m, const dp_model_config *cfg, dp_model_info *info)
+{
+    const long cap = e->max_side_set ? e->max_side : run_default_max_side(cfg->size);
+    const int rc = dp_model_info_get(m, info);
+    if (rc)
+        return cli_fail("%s: its alphas give no valid shapes for %dx%d inputs: %s", e->ckpt, cfg->size, cfg->size,
+                        dp_strerror(rc));
+    for (int s = 0; cap && s < info->n_stages; s++)
+        if (info->sizes[s][0] > cap || info->sizes[s][1] > cap)
+            return cli_fail("%s: its alphas make stage %d %dx%d from %dx%d inputs, above --max-side %ld (default: "
+                            "twice the input side); pass --max-side 0 to evaluate it anyway",
+                            e->ckpt, s + 1, info->sizes[s][0], info->sizes[s][1], cfg->size, cfg->size, cap);
+    return 0;
+}
+
+/* The split the model is evaluated on, checked against the model; NULL after
+ * saying why. */
+static dp_dataset *open_data(const eval_opts *e, const dp_model_config *cfg, const run_trained *t)
+{
     dp_dataset *ds = NULL;
-    if (cli_open_split(data, kind, train, (int)classes_opt, (int)input_opt, &ds)) {
-        dp_model_free(m);
-        return 1;
-    }
+    if (cli_open_split(e->data, e->kind, e->train, t->classes_opt, t->input_opt, &ds)) return NULL;
     dp_dataset_info di;
     dp_dataset_info_get(ds, &di);
-    const int variant = dp_variant_parse(vname), side = dp_variant_size(variant, di.size);
-    if (di.channels != cfg.in_ch || side != cfg.size || di.classes != cfg.classes) {
-        fprintf(stderr, "dynopool: %s is a model for %dx%dx%d inputs and %d classes, but %s gives %dx%dx%d "
-                        "images%s%s and %d classes\n", ckpt, cfg.in_ch, cfg.size, cfg.size, cfg.classes, data,
-                di.channels, side, side, variant ? " with variant " : "", variant ? vname : "", di.classes);
+    const int variant = dp_variant_parse(t->variant), side = dp_variant_size(variant, di.size);
+    if (di.channels != cfg->in_ch || side != cfg->size || di.classes != cfg->classes) {
+        cli_fail("%s is a model for %dx%dx%d inputs and %d classes, but %s gives %dx%dx%d images%s%s and %d classes",
+                 e->ckpt, cfg->in_ch, cfg->size, cfg->size, cfg->classes, e->data, di.channels, side, side,
+                 variant ? " with variant " : "", variant ? t->variant : "", di.classes);
         dp_dataset_free(ds);
-        dp_model_free(m);
-        return 1;
+        return NULL;
     }
-    dp_transform t = dp_transform_defaults(ds, 0, variant);
-    memcpy(t.mean, mean, sizeof mean), memcpy(t.std, sd, sizeof sd);
-    const int n = limit && limit < di.n ? (int)limit : di.n;
-    double loss, acc;
-    rc = cli_evaluate(m, ds, data, &t, NULL, n, (int)batch, workers, &loss, &acc);
-    if (!rc && json) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "checkpoint", ckpt);
-        cJSON_AddStringToObject(o, "model", dp_arch_name(cfg.arch));
-        cJSON_AddStringToObject(o, "pool", dp_pool_name(cfg.pool));
-        cJSON_AddNumberToObject(o, "width", cfg.width);
-        cJSON_AddStringToObject(o, "data", data);
-        cJSON_AddStringToObject(o, "split", train ? "train" : "test");
-        cJSON_AddStringToObject(o, "variant", vname);
-        cJSON_AddNumberToObject(o, "images", n);
-        cJSON_AddNumberToObject(o, "accuracy", acc);
-        cJSON_AddNumberToObject(o, "loss", loss);
-        cJSON_AddNumberToObject(o, "gmacs", info.gmacs);
-        cJSON_AddNumberToObject(o, "params", (double)info.params);
-        cJSON *s = cJSON_AddArrayToObject(o, "sizes"), *al = cJSON_AddArrayToObject(o, "alphas");
-        for (int i = 0; i < info.n_stages; i++) {
-            const int hw[2] = {info.sizes[i][0], info.sizes[i][1]};
-            cJSON_AddItemToArray(s, cJSON_CreateIntArray(hw, 2));
-        }
-        for (int i = 0; i < info.n_alphas; i++) {
-            const float a[2] = {info.alphas[i][0], info.alphas[i][1]};
-            cJSON_AddItemToArray(al, cJSON_CreateFloatArray(a, 2));
-        }
-        char *txt = cJSON_Print(o);
-        if (txt) puts(txt);
-        free(txt);
-        cJSON_Delete(o);
-    } else if (!rc) {
-        printf("%s (%s, width %g) on %s, %s split, %d images%s%s\n", dp_arch_name(cfg.arch), dp_pool_name(cfg.pool),
-               cfg.width, cli_data_name(data), train ? "train" : "test", n, variant ? ", variant " : "",
-               variant ? vname : "");
-        printf("  accuracy          %.2f%%\n  loss              %.4f\n  GMACs per image   %.4f\n"
-               "  parameters        %lld\n  sizes             ", acc, loss, info.gmacs, info.params);
-        cli_print_sizes(stdout, &info, cfg.size);
+    return ds;
+}
+
+static void print_json(const eval_opts *e, const dp_model_config *cfg, const char *variant, int n, double acc,
+                       double loss, const dp_model_info *info)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "checkpoint", e->ckpt);
+    cJSON_AddStringToObject(o, "model", dp_arch_name(cfg->arch));
+    cJSON_AddStringToObject(o, "pool", dp_pool_name(cfg->pool));
+    cJSON_AddNumberToObject(o, "width", cfg->width);
+    cJSON_AddStringToObject(o, "data", e->data);
+    cJSON_AddStringToObject(o, "split", e->train ? "train" : "test");
+    cJSON_AddStringToObject(o, "variant", variant);
+    cJSON_AddNumberToObject(o, "images", n);
+    cJSON_AddNumberToObject(o, "accuracy", acc);
+    cJSON_AddNumberToObject(o, "loss", loss);
+    cJSON_AddNumberToObject(o, "gmacs", info->gmacs);
+    cJSON_AddNumberToObject(o, "params", (double)info->params);
+    cJSON *s = cJSON_AddArrayToObject(o, "sizes"), *al = cJSON_AddArrayToObject(o, "alphas");
+    for (int i = 0; i < info->n_stages; i++) cJSON_AddItemToArray(s, cJSON_CreateIntArray(info->sizes[i], 2));
+    for (int i = 0; i < info->n_alphas; i++) cJSON_AddItemToArray(al, cJSON_CreateFloatArray(info->alphas[i], 2));
+    char *txt = cJSON_Print(o);
+    if (txt) puts(txt);
+    free(txt);
+    cJSON_Delete(o);
+}
+
+static void print_text(const eval_opts *e, const dp_model_config *cfg, const char *variant, int n, double acc,
+                       double loss, const dp_model_info *info)
+{
+    const int v = strcmp(variant, "none") != 0;
+    printf("%s (%s, width %g) on %s, %s split, %d images%s%s\n", dp_arch_name(cfg->arch), dp_pool_name(cfg->pool),
+           cfg->width, cli_data_name(e->data), e->train ? "train" : "test", n, v ? ", variant " : "",
+           v ? variant : "");
+    printf("  accuracy          %.2f%%\n  loss              %.4f\n  GMACs per image   %.4f\n"
+           "  parameters        %lld\n  sizes             ", acc, loss, info->gmacs, info->params);
+    cli_print_sizes(stdout, info, cfg->size);
+    putchar('\n');
+    if (info->n_alphas) {
+        printf("  alphas           ");
+        for (int i = 0; i < info->n_alphas; i++) printf(" (%.3f, %.3f)", info->alphas[i][0], info->alphas[i][1]);
         putchar('\n');
-        if (info.n_alphas) {
-            printf("  alphas           ");
-            for (int i = 0; i < info.n_alphas; i++) printf(" (%.3f, %.3f)", info.alphas[i][0], info.alphas[i][1]);
-            putchar('\n');
-        }
     }
-    if (!rc && !isfinite(loss)) { /* a diverged model: never a silent success */
-        fprintf(stderr, "dynopool: %s: the loss on %d images of %s is %s: the model's outputs are not finite "
-                        "(did its training diverge?)\n",
-                ckpt, n, cli_data_name(data), isnan(loss) ? "NaN" : "infinite");
-        rc = 1;
+}
+
+int cmd_eval(int argc, char **argv)
+{
+    eval_opts e;
+    int rc = parse(&e, argc, argv);
+    if (rc) return rc == CLI_HELP ? 0 : rc;
+    dp_model_config cfg;
+    dp_model *m = open_checkpoint(e.ckpt, &cfg);
+    dp_model_info info;
+    run_trained t; /* how the model was trained: normalisation and variant, data */
+    const char *key;
+    char msg[256] = "";
+    if (!m || check_sides(&e, m, &cfg, &info)) goto fail_model;
+    if (run_read_trained(m, &t, &key, msg, sizeof msg)) {
+        cli_fail("%s: metadata '%s' %s", e.ckpt, key, msg);
+        goto fail_model;
     }
+    if (!e.data) e.data = t.data[0] ? t.data : CLI_FASHION_MNIST;
+    dp_dataset *ds = open_data(&e, &cfg, &t);
+    if (!ds) goto fail_model;
+    dp_dataset_info di;
+    dp_dataset_info_get(ds, &di);
+    dp_transform tf = dp_transform_defaults(ds, 0, dp_variant_parse(t.variant));
+    memcpy(tf.mean, t.mean, sizeof t.mean), memcpy(tf.std, t.std, sizeof t.std);
+    const int n = e.limit && e.limit < di.n ? e.limit : di.n;
+    double loss, acc;
+    rc = cli_evaluate(m, ds, e.data, &tf, NULL, n, e.batch, e.workers, &loss, &acc);
+    if (!rc && e.json) print_json(&e, &cfg, t.variant, n, acc, loss, &info);
+    else if (!rc) print_text(&e, &cfg, t.variant, n, acc, loss, &info);
+    if (!rc && !isfinite(loss)) /* a diverged model: never a silent success */
+        rc = cli_fail("%s: the loss on %d images of %s is %s: the model's outputs are not finite (did its training "
+                      "diverge?)", e.ckpt, n, cli_data_name(e.data), isnan(loss) ? "NaN" : "infinite");
     dp_dataset_free(ds);
     dp_model_free(m);
     return rc ? 1 : 0;
+fail_model:
+    dp_model_free(m);
+    return 1;
 }

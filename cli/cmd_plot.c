@@ -1,18 +1,16 @@
 /* cmd_plot.c — `dynopool plot`: the paper's Figure 5.1 (feature-map shapes) and
  * Figure 5.2 (accuracy against GMACs) and the training curves of runs written by
  * `dynopool train`, as SVG written by hand. */
-#define _XOPEN_SOURCE 700 /* realpath */
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
-#include <cjson/cJSON.h>
-
-#include "cli.h"
+#include "commands.h"
+#include "common.h"
+#include "run.h"
 
 static const char *const PLOT_USAGE =
     "Usage: dynopool plot RUN [RUN...] [-o DIR] [--title T]\n"
@@ -36,22 +34,10 @@ static const char *const PLOT_USAGE =
     "Example:\n"
     "  dynopool plot runs/human runs/dynopool runs/shape-adaptor -o figures\n";
 
-enum { MAX_STAGES = 32 };
-enum { M_EPOCH, M_TRAIN_LOSS, M_TEST_LOSS, M_TRAIN_ACC, M_TEST_ACC, M_N }; /* a metrics row */
-
-typedef struct {
-    char name[256], model[32], pool[32], variant[32], dataset[64];
-    int in[2], finished, n_sizes, sizes[MAX_STAGES][2]; /* (h, w) of the input, each stage */
-    double acc, gmacs;      /* test accuracy (%) and GMACs per image; NaN when unknown */
-    int n_ep, cap_ep;
-    double *ep;             /* n_ep rows of M_N: one per line of metrics.jsonl */
-    int n_bad, bad_line;    /* metrics that cannot be drawn (NaN in ep), the first one's line */
-    char bad_key[32];
-} run_t;
-
-/* Values drawn: finite and at most VMAX in size (so that no span overflows); a log
- * axis starts at VMIN or above (so that its decades stay few). */
-#define VMAX 1e30
+/* Values drawn: finite and at most VMAX in size (so that no span overflows; what
+ * run.c keeps of the metrics); a log axis starts at VMIN or above (so that its
+ * decades stay few). */
+#define VMAX RUN_VMAX
 #define VMIN 1e-30
 static int drawable(double v) { return isfinite(v) && fabs(v) <= VMAX; }
 
@@ -65,196 +51,6 @@ static const char *const FONT = "'DejaVu Sans', Helvetica, Arial, sans-serif";
 static int pool_index(const char *p)
 {
     return !strcmp(p, "human") ? 0 : !strcmp(p, "dynopool") ? 1 : !strcmp(p, "shape-adaptor") ? 2 : 3;
-}
-
-static int fail(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("dynopool: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    return 1;
-}
-
-/* ---- reading runs ---------------------------------------------------------- */
-
-/* The whole file, NUL-terminated; NULL with errno set on failure. */
-char *cli_read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    const long n = fseek(f, 0, SEEK_END) ? -1 : ftell(f);
-    char *b = n >= 0 && !fseek(f, 0, SEEK_SET) ? malloc((size_t)n + 1) : NULL;
-    if (b && fread(b, 1, (size_t)n, f) == (size_t)n) b[n] = '\0';
-    else free(b), b = NULL, errno = EIO;
-    fclose(f);
-    return b;
-}
-
-/* One JSON object from S, the text of PATH from line LINE on; prints the file and
- * line of the problem and returns NULL when S is not one. */
-static cJSON *parse_object(const char *path, const char *s, int line)
-{
-    cJSON *j = cJSON_ParseWithOpts(s, NULL, 1);
-    if (cJSON_IsObject(j)) return j;
-    const char *e = j ? NULL : cJSON_GetErrorPtr();
-    for (const char *c = s; e && c < e && *c; c++) line += *c == '\n';
-    fail("%s line %d: %s", path, line, j ? "not a JSON object" : "not valid JSON");
-    cJSON_Delete(j);
-    return NULL;
-}
-
-/* The finite number O[KEY], or DFLT. */
-static double num(const cJSON *o, const char *key, double dflt)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    return cJSON_IsNumber(v) && isfinite(v->valuedouble) ? v->valuedouble : dflt;
-}
-
-static void str(const cJSON *o, const char *key, char *dst, size_t n)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    if (cJSON_IsString(v)) snprintf(dst, n, "%s", v->valuestring);
-}
-
-/* 0 when V is a side (a whole number in [1, 2^20]). */
-static int side(const cJSON *v, int *out)
-{
-    if (!cJSON_IsNumber(v) || !(v->valuedouble >= 1 && v->valuedouble <= 1 << 20) ||
-        v->valuedouble != floor(v->valuedouble))
-        return -1;
-    *out = (int)v->valuedouble;
-    return 0;
-}
-
-static int pair(const cJSON *a, int *h, int *w)
-{
-    if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != 2) return -1;
-    return side(a->child, h) || side(a->child->next, w) ? -1 : 0;
-}
-
-/* Takes what O (run.json, a metrics line or summary.json) says about the run;
- * later sources override earlier ones. */
-static int take(run_t *r, const cJSON *o, const char *path, int line)
-{
-    char where[64] = "";
-    if (line) snprintf(where, sizeof where, " line %d", line);
-    str(o, "model", r->model, sizeof r->model);
-    str(o, "pool", r->pool, sizeof r->pool);
-    str(o, "variant", r->variant, sizeof r->variant);
-    str(o, "dataset", r->dataset, sizeof r->dataset);
-    r->acc = num(o, "test_acc", r->acc);
-    r->gmacs = num(o, "gmacs", r->gmacs);
-    const cJSON *in = cJSON_GetObjectItemCaseSensitive(o, "input");
-    if (in && (cJSON_IsNumber(in) ? side(in, &r->in[0]) : pair(in, &r->in[0], &r->in[1])))
-        return fail("%s%s: \"input\" is not a side or an [h, w] pair", path, where);
-    if (cJSON_IsNumber(in)) r->in[1] = r->in[0];
-    const cJSON *sz = cJSON_GetObjectItemCaseSensitive(o, "sizes"), *e;
-    if (!sz) return 0;
-    if (!cJSON_IsArray(sz) || cJSON_GetArraySize(sz) > MAX_STAGES)
-        return fail("%s%s: \"sizes\" is not a list of at most %d [h, w] pairs", path, where, MAX_STAGES);
-    r->n_sizes = 0;
-    cJSON_ArrayForEach(e, sz) {
-        if (pair(e, &r->sizes[r->n_sizes][0], &r->sizes[r->n_sizes][1]))
-            return fail("%s%s: \"sizes\" item %d is not an [h, w] pair of positive whole numbers",
-                        path, where, r->n_sizes + 1);
-        r->n_sizes++;
-    }
-    return 0;
-}
-
-/* Reads PATH into *OUT; a missing file leaves *OUT NULL and is no error. */
-static int load_object(const char *path, cJSON **out)
-{
-    char *s = cli_read_file(path);
-    *out = NULL;
-    if (!s) return errno == ENOENT ? 0 : fail("cannot read %s: %s", path, strerror(errno));
-    *out = parse_object(path, s, 1);
-    free(s);
-    return *out ? 0 : 1;
-}
-
-static int load_metrics(const char *dir, run_t *r)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
-    char *buf = cli_read_file(path), *s = buf;
-    if (!buf) return errno == ENOENT ? 0 : fail("cannot read %s: %s", path, strerror(errno));
-    int rc = 0;
-    for (int line = 1; *s && !rc; line++) {
-        char *end = strchr(s, '\n');
-        if (end) *end = '\0';
-        if (s[strspn(s, " \t\r")]) {
-            cJSON *o = parse_object(path, s, line);
-            rc = !o || take(r, o, path, line);
-            if (!rc && r->n_ep == r->cap_ep) {
-                double *p = realloc(r->ep, sizeof(double) * M_N * (r->cap_ep = 2 * r->cap_ep + 16));
-                rc = p ? 0 : fail("out of memory reading %s", path);
-                if (p) r->ep = p;
-            }
-            if (!rc) {
-                double *row = r->ep + (size_t)M_N * r->n_ep++;
-                row[M_EPOCH] = num(o, "epoch", r->n_ep); /* default: the row's number, from 1 */
-                row[M_TRAIN_LOSS] = num(o, "train_loss", NAN), row[M_TEST_LOSS] = num(o, "test_loss", NAN);
-                row[M_TRAIN_ACC] = num(o, "train_acc", NAN), row[M_TEST_ACC] = num(o, "test_acc", NAN);
-                /* null (train writes NaN and infinity so), infinite or huge: not drawn */
-                static const char *const keys[M_N] = {"epoch", "train_loss", "test_loss", "train_acc",
-                                                      "test_acc"};
-                for (int c = 0; c < M_N; c++) {
-                    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, keys[c]);
-                    if (!cJSON_IsNull(v) && !(cJSON_IsNumber(v) && !drawable(v->valuedouble))) continue;
-                    if (!r->n_bad++) r->bad_line = line, snprintf(r->bad_key, sizeof r->bad_key, "%s", keys[c]);
-                    row[c] = NAN;
-                }
-                if (!isfinite(row[M_EPOCH]))
-                    for (int c = 0; c < M_N; c++) row[c] = NAN;
-            }
-            cJSON_Delete(o);
-        }
-        s = end ? end + 1 : s + strlen(s);
-    }
-    free(buf);
-    if (!rc && r->n_bad)
-        fprintf(stderr, "dynopool: warning: %s: %d value%s in %s %s null, infinite or beyond 1e30 "
-                        "(the first: line %d, \"%s\"); not drawn\n", r->name, r->n_bad,
-                r->n_bad > 1 ? "s" : "", path, r->n_bad > 1 ? "are" : "is", r->bad_line, r->bad_key);
-    return rc;
-}
-
-/* The last component of DIR ("runs/a/" -> "a"), or of its real path for "." and "..". */
-static void run_name(const char *dir, char *out, size_t n)
-{
-    size_t len = strlen(dir), b;
-    while (len > 1 && dir[len - 1] == '/') len--;
-    for (b = len; b > 0 && dir[b - 1] != '/'; b--) {}
-    snprintf(out, n, "%.*s", (int)(len - b), dir + b);
-    char *real = !strcmp(out, ".") || !strcmp(out, "..") ? realpath(dir, NULL) : NULL;
-    if (real && strcmp(real, "/")) snprintf(out, n, "%s", strrchr(real, '/') + 1);
-    free(real);
-}
-
-static int load_run(const char *dir, run_t *r)
-{
-    struct stat st;
-    if (stat(dir, &st)) return fail("%s: %s", dir, strerror(errno));
-    if (!S_ISDIR(st.st_mode)) return fail("%s: not a directory", dir);
-    run_name(dir, r->name, sizeof r->name);
-    r->acc = r->gmacs = NAN;
-    char pc[4096], ps[4096];
-    snprintf(pc, sizeof pc, "%s/run.json", dir);
-    snprintf(ps, sizeof ps, "%s/summary.json", dir);
-    cJSON *cfg = NULL, *sum = NULL;
-    int rc = load_object(pc, &cfg) || load_object(ps, &sum);
-    if (!rc && !cfg && !sum)
-        rc = fail("%s: no run.json or summary.json: not a run directory of 'dynopool train'", dir);
-    if (!rc && cfg) rc = take(r, cfg, pc, 0);
-    if (!rc) rc = load_metrics(dir, r);
-    if (!rc && sum) rc = take(r, sum, ps, 0), r->finished = 1;
-    cJSON_Delete(cfg);
-    cJSON_Delete(sum);
-    return rc;
 }
 
 /* ---- SVG ------------------------------------------------------------------- */
@@ -400,7 +196,7 @@ static void marker(FILE *f, int pool, double x, double y, const char *cls, const
     fprintf(f, "</title>%s fill=\"%s\" stroke=\"white\"/></g>\n", shape[pool], POOL_COLOR[pool]);
 }
 
-static void caption(const run_t *r, char *buf, size_t n)
+static void caption(const run_view *r, char *buf, size_t n)
 {
     char acc[32] = "?", gm[32] = "?";
     if (isfinite(r->acc)) snprintf(acc, sizeof acc, "%.1f", r->acc);
@@ -411,17 +207,58 @@ static void caption(const run_t *r, char *buf, size_t n)
 }
 
 /* Map C of run R, (h, w): c = 0 is the input, c = k the output of stage k. */
-static const int *hw(const run_t *r, int c) { return c ? r->sizes[c - 1] : r->in; }
+static const int *hw(const run_view *r, int c) { return c ? r->sizes[c - 1] : r->in; }
 
-static int tallest(const run_t *r)
+static int tallest(const run_view *r)
 {
     int m = 1;
     for (int c = 0; c <= r->n_sizes; c++) m = hw(r, c)[0] > m ? hw(r, c)[0] : m;
     return m;
 }
 
+#define SHAPES_X0 28.0 /* shapes.svg's left margin */
+
+/* Row i of shapes.svg, run r, from y on: its caption, then its maps in the
+ * columns at cx (widths colw, gap apart) at s pixels per cell; returns the next
+ * row's y. */
+static double shape_row(FILE *f, const run_view *r, int i, const double *cx, const double *colw, double s,
+                        double gap, double y)
+{
+    char b[512], lab[32];
+    const char *col = POOL_COLOR[pool_index(r->pool)];
+    caption(r, b, sizeof b);
+    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\"><tspan font-weight=\"bold\" font-size=\"14\">", SHAPES_X0, y + 16);
+    esc(f, r->name);
+    fprintf(f, "</tspan><tspan fill=\"#555\" dx=\"12\">");
+    esc(f, b);
+    fprintf(f, "</tspan></text>\n");
+    const double top = y + 30, band = tallest(r) * s, mid = top + band / 2;
+    for (int c = 0; c <= r->n_sizes; c++) {
+        const int h = hw(r, c)[0], w = hw(r, c)[1];
+        snprintf(lab, sizeof lab, h ? "%dx%d" : "?", h, w);
+        const double rw = w * s, rh = h * s, rx = cx[c] + (colw[c] - rw) / 2, ry = mid - rh / 2;
+        if (h) {
+            fprintf(f, "<rect id=\"r%d-s%d\" class=\"map\" x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" "
+                       "height=\"%.2f\" fill=\"%s\" fill-opacity=\"0.2\" stroke=\"%s\" "
+                       "stroke-width=\"1.2\"><title>%s</title></rect>\n", i, c, rx, ry, rw, rh, col, col, lab);
+            if (s >= 3 && (h > 1 || w > 1)) { /* the cells, faintly */
+                fprintf(f, "<path stroke=\"%s\" stroke-opacity=\"0.3\" stroke-width=\"0.6\" d=\"", col);
+                for (int k = 1; k < h; k++) fprintf(f, "M%.2f %.2fh%.2f", rx, ry + k * s, rw);
+                for (int k = 1; k < w; k++) fprintf(f, "M%.2f %.2fv%.2f", rx + k * s, ry, rh);
+                fprintf(f, "\"/>\n");
+            }
+        }
+        text(f, cx[c] + colw[c] / 2, top + band + 18, "font-size=\"12\" text-anchor=\"middle\"", "%s",
+             lab);
+        if (c < r->n_sizes) /* an arrow to the next map */
+            fprintf(f, "<path d=\"M%.1f %.1fh%.1fm0 -4l6 4l-6 4z\" stroke=\"#aaa\" fill=\"#aaa\"/>\n",
+                    cx[c] + colw[c] + 8, mid, gap - 22);
+    }
+    return top + band + 46;
+}
+
 /* Figure 5.1: one row per run, every map a rectangle at the same pixels per cell. */
-static void draw_shapes(FILE *f, const run_t *runs, int n, const char *title)
+static void draw_shapes(FILE *f, const run_view *runs, int n, const char *title)
 {
     int ncol = 1, maxdim = 1, same_data = 1;
     for (int i = 0; i < n; i++) {
@@ -430,8 +267,8 @@ static void draw_shapes(FILE *f, const run_t *runs, int n, const char *title)
             for (int k = 0; k < 2; k++) maxdim = hw(&runs[i], c)[k] > maxdim ? hw(&runs[i], c)[k] : maxdim;
         same_data &= !strcmp(runs[i].dataset, runs[0].dataset);
     }
-    const double s = fmin(8, fmax(0.2, 168.0 / maxdim)), gap = 36, x0 = 28;
-    double colw[MAX_STAGES + 1], cx[MAX_STAGES + 1], width = 0, height = 104;
+    const double s = fmin(8, fmax(0.2, 168.0 / maxdim)), gap = 36, x0 = SHAPES_X0;
+    double colw[RUN_MAX_STAGES + 1], cx[RUN_MAX_STAGES + 1], width = 0, height = 104;
     char b[512], lab[32];
     for (int c = 0; c < ncol; c++) {
         colw[c] = 52;
@@ -457,52 +294,58 @@ static void draw_shapes(FILE *f, const run_t *runs, int n, const char *title)
         text(f, cx[c] + colw[c] / 2, 88, "font-size=\"12\" fill=\"#777\" text-anchor=\"middle\"", "%s", lab);
     }
     double y = 104;
-    for (int i = 0; i < n; i++) {
-        const run_t *r = &runs[i];
-        const char *col = POOL_COLOR[pool_index(r->pool)];
-        caption(r, b, sizeof b);
-        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\"><tspan font-weight=\"bold\" font-size=\"14\">", x0, y + 16);
-        esc(f, r->name);
-        fprintf(f, "</tspan><tspan fill=\"#555\" dx=\"12\">");
-        esc(f, b);
-        fprintf(f, "</tspan></text>\n");
-        const double top = y + 30, band = tallest(r) * s, mid = top + band / 2;
-        for (int c = 0; c <= r->n_sizes; c++) {
-            const int h = hw(r, c)[0], w = hw(r, c)[1];
-            snprintf(lab, sizeof lab, h ? "%dx%d" : "?", h, w);
-            const double rw = w * s, rh = h * s, rx = cx[c] + (colw[c] - rw) / 2, ry = mid - rh / 2;
-            if (h) {
-                fprintf(f, "<rect id=\"r%d-s%d\" class=\"map\" x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" "
-                           "height=\"%.2f\" fill=\"%s\" fill-opacity=\"0.2\" stroke=\"%s\" "
-                           "stroke-width=\"1.2\"><title>%s</title></rect>\n", i, c, rx, ry, rw, rh, col, col, lab);
-                if (s >= 3 && (h > 1 || w > 1)) { /* the cells, faintly */
-                    fprintf(f, "<path stroke=\"%s\" stroke-opacity=\"0.3\" stroke-width=\"0.6\" d=\"", col);
-                    for (int k = 1; k < h; k++) fprintf(f, "M%.2f %.2fh%.2f", rx, ry + k * s, rw);
-                    for (int k = 1; k < w; k++) fprintf(f, "M%.2f %.2fv%.2f", rx + k * s, ry, rh);
-                    fprintf(f, "\"/>\n");
-                }
-            }
-            text(f, cx[c] + colw[c] / 2, top + band + 18, "font-size=\"12\" text-anchor=\"middle\"", "%s",
-                 lab);
-            if (c < r->n_sizes) /* an arrow to the next map */
-                fprintf(f, "<path d=\"M%.1f %.1fh%.1fm0 -4l6 4l-6 4z\" stroke=\"#aaa\" fill=\"#aaa\"/>\n",
-                        cx[c] + colw[c] + 8, mid, gap - 22);
-        }
-        y = top + band + 46;
-    }
+    for (int i = 0; i < n; i++) y = shape_row(f, &runs[i], i, cx, colw, s, gap, y);
     fputs("</svg>\n", f);
 }
 
-static int plotted(const run_t *r) { return drawable(r->acc) && r->gmacs >= VMIN && r->gmacs <= VMAX; }
+static int plotted(const run_view *r) { return drawable(r->acc) && r->gmacs >= VMIN && r->gmacs <= VMAX; }
+
+/* The markers of the plotted runs on axes ax, ay, each with its run's name beside
+ * it.  Labels: the first of eight places around the marker that stays in the plot
+ * and overlaps no marker and no label placed before; boxes are x0, y0, x1, y1. */
+static void markers(FILE *f, const run_view *runs, int n, const axis *ax, const axis *ay)
+{
+    const double L = ax->p0, R = ax->p1, T = ay->p1, B = ay->p0;
+    static const double at[][3] = {{10, 4, 0}, {-10, 4, 2}, {0, -12, 1}, {0, 22, 1},
+                                   {10, -10, 0}, {10, 18, 0}, {-10, -10, 2}, {-10, 18, 2}};
+    static const char *const anchor[] = {"start", "middle", "end"};
+    double (*box)[4] = calloc((size_t)2 * n + 1, sizeof *box);
+    int nb = 0;
+    for (int i = 0; i < n && box; i++)
+        if (plotted(&runs[i])) {
+            const double x = px(ax, runs[i].gmacs), y = px(ay, runs[i].acc);
+            box[nb][0] = x - 8, box[nb][1] = y - 8, box[nb][2] = x + 8, box[nb][3] = y + 8, nb++;
+        }
+    for (int i = 0; i < n; i++) {
+        if (!plotted(&runs[i])) continue;
+        const double x = px(ax, runs[i].gmacs), y = px(ay, runs[i].acc), w = tw(runs[i].name, 12);
+        char b[512];
+        caption(&runs[i], b, sizeof b);
+        marker(f, pool_index(runs[i].pool), x, y, "marker", b);
+        int k = 0, ok = 0;
+        for (; box && k < 8 && !ok; k += !ok) {
+            const double bx = x + at[k][0] - w * at[k][2] / 2, by = y + at[k][1];
+            ok = bx >= L + 2 && bx + w <= R - 2 && by - 11 >= T + 2 && by + 3 <= B - 2;
+            for (int j = 0; j < nb && ok; j++)
+                ok = bx + w < box[j][0] || bx > box[j][2] || by + 3 < box[j][1] || by - 11 > box[j][3];
+        }
+        k = ok ? k : 0;
+        const double bx = x + at[k][0] - w * at[k][2] / 2, by = y + at[k][1];
+        if (box) box[nb][0] = bx, box[nb][1] = by - 11, box[nb][2] = bx + w, box[nb][3] = by + 3, nb++;
+        snprintf(b, sizeof b, "font-size=\"12\" fill=\"#333\" text-anchor=\"%s\"", anchor[(int)at[k][2]]);
+        text(f, x + at[k][0], y + at[k][1], b, "%s", runs[i].name);
+    }
+    free(box);
+}
 
 /* Figure 5.2: test accuracy against GMACs, one marker per run. */
-static void draw_tradeoff(FILE *f, const run_t *runs, int n, const char *title)
+static void draw_tradeoff(FILE *f, const run_view *runs, int n, const char *title)
 {
     const double W = 760, H = 540, L = 84, R = W - 40, T = 108, B = H - 70;
     double glo = INFINITY, ghi = -INFINITY, alo = INFINITY, ahi = -INFINITY;
     int present[4] = {0};
     for (int i = 0; i < n; i++) {
-        const run_t *r = &runs[i];
+        const run_view *r = &runs[i];
         if (!plotted(r)) {
             if (!isfinite(r->acc) || !(r->gmacs > 0))
                 fprintf(stderr, "dynopool: warning: %s has no test accuracy or GMACs yet; not in tradeoff.svg\n",
@@ -530,74 +373,43 @@ static void draw_tradeoff(FILE *f, const run_t *runs, int n, const char *title)
             lx += 44 + tw(POOL_NAME[p], 13);
         }
     frame(f, &ax, &ay, lg ? "GMACs per image (log scale)" : "GMACs per image", "Test accuracy (%)");
-    /* Labels: the first of eight places around the marker that stays in the plot and
-     * overlaps no marker and no label placed before; boxes are x0, y0, x1, y1. */
-    static const double at[][3] = {{10, 4, 0}, {-10, 4, 2}, {0, -12, 1}, {0, 22, 1},
-                                   {10, -10, 0}, {10, 18, 0}, {-10, -10, 2}, {-10, 18, 2}};
-    static const char *const anchor[] = {"start", "middle", "end"};
-    double (*box)[4] = calloc((size_t)2 * n + 1, sizeof *box);
-    int nb = 0;
-    for (int i = 0; i < n && box; i++)
-        if (plotted(&runs[i])) {
-            const double x = px(&ax, runs[i].gmacs), y = px(&ay, runs[i].acc);
-            box[nb][0] = x - 8, box[nb][1] = y - 8, box[nb][2] = x + 8, box[nb][3] = y + 8, nb++;
-        }
-    for (int i = 0; i < n; i++) {
-        if (!plotted(&runs[i])) continue;
-        const double x = px(&ax, runs[i].gmacs), y = px(&ay, runs[i].acc), w = tw(runs[i].name, 12);
-        char b[512];
-        caption(&runs[i], b, sizeof b);
-        marker(f, pool_index(runs[i].pool), x, y, "marker", b);
-        int k = 0, ok = 0;
-        for (; box && k < 8 && !ok; k += !ok) {
-            const double bx = x + at[k][0] - w * at[k][2] / 2, by = y + at[k][1];
-            ok = bx >= L + 2 && bx + w <= R - 2 && by - 11 >= T + 2 && by + 3 <= B - 2;
-            for (int j = 0; j < nb && ok; j++)
-                ok = bx + w < box[j][0] || bx > box[j][2] || by + 3 < box[j][1] || by - 11 > box[j][3];
-        }
-        k = ok ? k : 0;
-        const double bx = x + at[k][0] - w * at[k][2] / 2, by = y + at[k][1];
-        if (box) box[nb][0] = bx, box[nb][1] = by - 11, box[nb][2] = bx + w, box[nb][3] = by + 3, nb++;
-        snprintf(b, sizeof b, "font-size=\"12\" fill=\"#333\" text-anchor=\"%s\"", anchor[(int)at[k][2]]);
-        text(f, x + at[k][0], y + at[k][1], b, "%s", runs[i].name);
-    }
-    free(box);
+    markers(f, runs, n, &ax, &ay);
     fputs("</svg>\n", f);
 }
 
 /* One metrics column of R as a line (dashed for test), with dots when few epochs. */
-static void series(FILE *f, const run_t *r, int col, const axis *ax, const axis *ay, const char *c, int test)
+static void series(FILE *f, const run_view *r, int col, const axis *ax, const axis *ay, const char *c, int test)
 {
     if (!r->n_ep) return;
     fprintf(f, "<path class=\"curve\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s d=\"", c,
             test ? " stroke-dasharray=\"6 4\"" : "");
     for (int i = 0, pen = 0; i < r->n_ep; i++) {
-        const double *row = r->ep + (size_t)M_N * i;
+        const double *row = r->ep + (size_t)RUN_COLS * i;
         if (!isfinite(row[col])) pen = 0;
-        else fprintf(f, "%c%.1f %.1f", pen++ ? 'L' : 'M', px(ax, row[M_EPOCH]), px(ay, row[col]));
+        else fprintf(f, "%c%.1f %.1f", pen++ ? 'L' : 'M', px(ax, row[RUN_EPOCH]), px(ay, row[col]));
     }
     fputs("\"/>\n", f);
     for (int i = 0; i < r->n_ep && r->n_ep <= 20; i++) {
-        const double *row = r->ep + (size_t)M_N * i;
+        const double *row = r->ep + (size_t)RUN_COLS * i;
         if (isfinite(row[col]))
             fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"%s\" stroke=\"%s\"/>\n",
-                    px(ax, row[M_EPOCH]), px(ay, row[col]), test ? "white" : c, c);
+                    px(ax, row[RUN_EPOCH]), px(ay, row[col]), test ? "white" : c, c);
     }
 }
 
 /* Loss (left) and accuracy (right) against epoch, one colour per run. */
-static void draw_curves(FILE *f, const run_t *runs, int n, const char *title)
+static void draw_curves(FILE *f, const run_view *runs, int n, const char *title)
 {
     const double pw = 380, T = 92, B = T + 290, L1 = 84, L2 = L1 + pw + 96, LX = L2 + pw + 36;
     double emin = INFINITY, emax = -INFINITY, llo = INFINITY, lhi = -INFINITY, alo = INFINITY,
            ahi = -INFINITY, legw = 90;
     for (int i = 0; i < n; i++) {
         for (int e = 0; e < runs[i].n_ep; e++) {
-            const double *row = runs[i].ep + (size_t)M_N * e;
-            emin = fmin(emin, row[M_EPOCH]), emax = fmax(emax, row[M_EPOCH]);
-            for (int c = M_TRAIN_LOSS; c <= M_TEST_ACC; c++)
+            const double *row = runs[i].ep + (size_t)RUN_COLS * e;
+            emin = fmin(emin, row[RUN_EPOCH]), emax = fmax(emax, row[RUN_EPOCH]);
+            for (int c = RUN_TRAIN_LOSS; c <= RUN_TEST_ACC; c++)
                 if (isfinite(row[c])) {
-                    double *lo = c <= M_TEST_LOSS ? &llo : &alo, *hi = c <= M_TEST_LOSS ? &lhi : &ahi;
+                    double *lo = c <= RUN_TEST_LOSS ? &llo : &alo, *hi = c <= RUN_TEST_LOSS ? &lhi : &ahi;
                     *lo = fmin(*lo, row[c]), *hi = fmax(*hi, row[c]);
                 }
         }
@@ -621,10 +433,10 @@ static void draw_curves(FILE *f, const run_t *runs, int n, const char *title)
     frame(f, &ex2, &ay, "Epoch", "Accuracy (%)");
     for (int i = 0, k = 0; i < n; i++) {
         const char *c = runs[i].n_ep ? PALETTE[k++ % (int)(sizeof PALETTE / sizeof *PALETTE)] : "#ccc";
-        series(f, &runs[i], M_TRAIN_LOSS, &ex1, &ly, c, 0);
-        series(f, &runs[i], M_TEST_LOSS, &ex1, &ly, c, 1);
-        series(f, &runs[i], M_TRAIN_ACC, &ex2, &ay, c, 0);
-        series(f, &runs[i], M_TEST_ACC, &ex2, &ay, c, 1);
+        series(f, &runs[i], RUN_TRAIN_LOSS, &ex1, &ly, c, 0);
+        series(f, &runs[i], RUN_TEST_LOSS, &ex1, &ly, c, 1);
+        series(f, &runs[i], RUN_TRAIN_ACC, &ex2, &ay, c, 0);
+        series(f, &runs[i], RUN_TEST_ACC, &ex2, &ay, c, 1);
         const double y = T + 8 + 22.0 * i;
         fprintf(f, "<path d=\"M%.1f %.1fh24\" stroke=\"%s\" stroke-width=\"3\"/>\n", LX, y, c);
         text(f, LX + 32, y + 4.5, "", "%s%s", runs[i].name, runs[i].n_ep ? "" : " (no metrics)");
@@ -642,12 +454,12 @@ static void draw_curves(FILE *f, const run_t *runs, int n, const char *title)
 
 /* Runs trained on different datasets, input sizes or variants are not comparable:
  * a warning lists every run with its own (what a run does not say is not compared). */
-static void warn_mixed(const run_t *runs, int n)
+static void warn_mixed(const run_view *runs, int n)
 {
     int mixed = 0;
     for (int i = 1; i < n; i++)
         for (int j = 0; j < i; j++) {
-            const run_t *a = &runs[i], *b = &runs[j];
+            const run_view *a = &runs[i], *b = &runs[j];
             mixed |= (a->dataset[0] && b->dataset[0] && strcmp(a->dataset, b->dataset)) ||
                      (a->in[0] && b->in[0] && (a->in[0] != b->in[0] || a->in[1] != b->in[1])) ||
                      strcmp(a->variant[0] ? a->variant : "none", b->variant[0] ? b->variant : "none");
@@ -656,7 +468,7 @@ static void warn_mixed(const run_t *runs, int n)
     fputs("dynopool: warning: these runs differ in dataset, input size or variant, so their numbers "
           "are not comparable:\n", stderr);
     for (int i = 0; i < n; i++) {
-        const run_t *r = &runs[i];
+        const run_view *r = &runs[i];
         char in[32] = "input ?";
         if (r->in[0]) snprintf(in, sizeof in, "input %dx%d", r->in[0], r->in[1]);
         fprintf(stderr, "  %s: %s, %s, variant %s\n", r->name, r->dataset[0] ? r->dataset : "dataset ?", in,
@@ -664,37 +476,29 @@ static void warn_mixed(const run_t *runs, int n)
     }
 }
 
-/* mkdir -p DIR */
-static int mkdir_p(const char *dir)
-{
-    char p[4096];
-    struct stat st;
-    if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p) return fail("%s: path too long", dir);
-    for (char *c = p + 1;; c++)
-        if (*c == '/' || !*c) {
-            const char keep = *c;
-            *c = '\0';
-            if (mkdir(p, 0777) && errno != EEXIST) return fail("cannot create %s: %s", p, strerror(errno));
-            if (!(*c = keep)) break;
-        }
-    return stat(p, &st) || !S_ISDIR(st.st_mode) ? fail("%s: not a directory", p) : 0;
-}
+typedef void draw_fn(FILE *f, const run_view *runs, int n, const char *title);
 
-typedef void draw_fn(FILE *f, const run_t *runs, int n, const char *title);
-
-static int write_svg(const char *dir, const char *file, draw_fn *draw, const run_t *runs, int n,
+static int write_svg(const char *dir, const char *file, draw_fn *draw, const run_view *runs, int n,
                      const char *title)
 {
     char path[4096];
     if (snprintf(path, sizeof path, "%s/%s", dir, file) >= (int)sizeof path)
-        return fail("%s: path too long", dir);
+        return cli_fail("%s: path too long", dir);
     const char *shown = strcmp(dir, ".") ? path : file;
     FILE *f = fopen(path, "w");
-    if (!f) return fail("cannot write %s: %s", shown, strerror(errno));
+    if (!f) return cli_fail("cannot write %s: %s", shown, strerror(errno));
     draw(f, runs, n, title);
     const int bad = ferror(f) | (fclose(f) != 0);
-    if (bad) return fail("cannot write %s: %s", shown, strerror(errno));
+    if (bad) return cli_fail("cannot write %s: %s", shown, strerror(errno));
     printf("%s\n", shown);
+    return 0;
+}
+
+/* -o: a folder's name, not "". */
+static int parse_dir(const char *v, void *dst)
+{
+    if (!*v) return -1;
+    *(const char **)dst = v;
     return 0;
 }
 
@@ -702,35 +506,24 @@ int cmd_plot(int argc, char **argv)
 {
     const char *out = ".", *title = NULL;
     const char **dirs = malloc(sizeof *dirs * ((size_t)argc + 1));
-    int n = 0, rc = 0;
-    if (!dirs) return fail("out of memory");
-    for (int i = 0; i < argc && !rc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            fputs(PLOT_USAGE, stdout);
-            rc = -1;
-        } else if (!strcmp(a, "-o") || !strcmp(a, "--title")) {
-            if (i + 1 >= argc) rc = cli_usage_error("option '%s' needs a value", a);
-            else if (a[1] == 'o') out = argv[++i];
-            else title = argv[++i];
-        } else if (a[0] == '-' && a[1]) {
-            rc = cli_usage_error("plot: unknown option '%s'", a);
-        } else {
-            dirs[n++] = a;
-        }
-    }
-    if (!rc && !*out) rc = cli_usage_error("-o: %s", "expected a directory, got ''");
-    if (!rc && !n) rc = cli_usage_error("plot: %s", "no RUN directory given");
-    run_t *runs = rc ? NULL : calloc((size_t)n, sizeof *runs);
-    if (!rc && !runs) rc = fail("out of memory");
-    for (int i = 0; i < n && !rc; i++) rc = load_run(dirs[i], &runs[i]);
+    if (!dirs) return cli_fail("out of memory");
+    cli_opt opts[] = {
+        {"-o", CLI_PARSE, &out, .want = "a directory", .parse = parse_dir},
+        {"--title", CLI_TEXT, .dst = &title},
+    };
+    cli_cmd c = {"plot", PLOT_USAGE, 0, .opts = opts, .n_opts = 2, .args = dirs};
+    int rc = cli_parse(&c, argc, argv), n = c.n_args;
+    if (!rc && !n) rc = cli_usage("plot", "%s", "no RUN directory given");
+    run_view *runs = rc ? NULL : calloc((size_t)n, sizeof *runs);
+    if (!rc && !runs) rc = cli_fail("out of memory");
+    for (int i = 0; i < n && !rc; i++) rc = run_view_load(dirs[i], &runs[i]);
     if (!rc) warn_mixed(runs, n);
-    if (!rc) rc = mkdir_p(out);
+    if (!rc && cli_mkdir_p(out)) rc = cli_fail("cannot create %s: %s", out, strerror(errno));
     if (!rc) rc = write_svg(out, "shapes.svg", draw_shapes, runs, n, title);
     if (!rc) rc = write_svg(out, "tradeoff.svg", draw_tradeoff, runs, n, title);
     if (!rc) rc = write_svg(out, "curves.svg", draw_curves, runs, n, title);
     for (int i = 0; runs && i < n; i++) free(runs[i].ep);
     free(runs);
     free(dirs);
-    return rc < 0 ? 0 : rc;
+    return rc == CLI_HELP ? 0 : rc;
 }

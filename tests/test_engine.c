@@ -127,10 +127,11 @@ static void checkpoints(void)
         c.seed = 99; /* different weights: the load must overwrite all of them */
         CHECK(dp_model_create(&c, &b) == DP_OK, "create");
         dp_train_config tc = dp_train_defaults(c.arch);
-        tc.lr = 0.05f, tc.lambda = 0.5f;
+        const float lr = 0.05f;
+        tc.lambda = 0.5f;
         dp_step_stats st;
         for (int s = 0; s < 2; s++)
-            CHECK(dp_model_train_step(a, x, lab, n, &tc, tc.lr, tc.lr * 0.1f, &st) == DP_OK, "step");
+            CHECK(dp_model_train_step(a, x, lab, n, &tc, lr, lr * 0.1f, &st) == DP_OK, "step");
         const char *k[] = {"epoch"}, *v[] = {"2"};
         char err[512] = "";
         int rc = dp_model_save(a, path, k, v, 1, err, sizeof err);
@@ -155,8 +156,8 @@ static void checkpoints(void)
         CHECK(memcmp(a->sgd.buf, b->sgd.buf, sizeof(float) * a->net.n_params) == 0, "momentum");
         CHECK(dp_model_meta(b, "epoch") && strcmp(dp_model_meta(b, "epoch"), "2") == 0, "epoch");
         dp_step_stats sa, sb;
-        dp_model_train_step(a, x, lab, n, &tc, tc.lr, tc.lr * 0.1f, &sa);
-        dp_model_train_step(b, x, lab, n, &tc, tc.lr, tc.lr * 0.1f, &sb);
+        dp_model_train_step(a, x, lab, n, &tc, lr, lr * 0.1f, &sa);
+        dp_model_train_step(b, x, lab, n, &tc, lr, lr * 0.1f, &sb);
         CHECK(sa.loss == sb.loss, "next step: %.9g vs %.9g", sa.loss, sb.loss);
         CHECK(memcmp(a->net.params, b->net.params, sizeof(float) * a->net.n_params) == 0,
               "parameters after the next step");
@@ -280,9 +281,9 @@ static void changing_shapes(void)
 
 static void schedule(void)
 {
-    CHECK(dp_cosine_lr(0.1f, 0, 200) == 0.1f, "epoch 0");
-    CHECK(fabsf(dp_cosine_lr(0.1f, 100, 200) - 0.05f) < 1e-7f, "half way");
-    CHECK(fabsf(dp_cosine_lr(0.1f, 200, 200)) < 1e-9f, "end");
+    CHECK(dp_recipe_lr_factor(0, 200) == 1.0, "epoch 0");
+    CHECK(fabs(dp_recipe_lr_factor(100, 200) - 0.5) < 1e-15, "half way");
+    CHECK(fabs(dp_recipe_lr_factor(200, 200)) < 1e-15, "end");
 }
 
 /* test_engine --write-checkpoint PATH: a trained-for-two-steps MobileNetV2

@@ -17,6 +17,7 @@
 #include "dynopool.h"
 #include "engine/model.h"
 #include "store/safetensors.h"
+#include "testutil.h"
 
 static int failures;
 
@@ -114,10 +115,7 @@ static void put(results *r, const char *key, const float *v, size_t n, double fl
 static void perturb(float *v, size_t n, double eps, uint64_t seed)
 {
     for (size_t i = 0; i < n; i++) {
-        uint64_t z = seed * 0x9E3779B97F4A7C15ull + i;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-        z ^= z >> 31;
+        const uint64_t z = tu_mix(seed * 0x9E3779B97F4A7C15ull + i);
         const double u = (double)(z >> 11) / 9007199254740992.0 * 2.0 - 1.0;
         v[i] = (float)(v[i] * (1.0 + eps * u));
     }
@@ -126,7 +124,7 @@ static void perturb(float *v, size_t n, double eps, uint64_t seed)
 typedef struct {
     dp_model_config cfg;
     dp_train_config tc;
-    float lr_alpha;
+    float lr, lr_alpha;
     int n, steps;
     int *labels;
     const st_view *xin;
@@ -208,7 +206,7 @@ static int run_case(const golden_case *c, const st_file *f, int reference, uint6
     float losses[16];
     for (int s = 0; s < c->steps && s < 16; s++) {
         dp_step_stats st;
-        if ((rc = dp_model_train_step(m, x, c->labels, n, &c->tc, c->tc.lr, c->lr_alpha, &st))) {
+        if ((rc = dp_model_train_step(m, x, c->labels, n, &c->tc, c->lr, c->lr_alpha, &st))) {
             FAIL("step %d: %s", s, dp_strerror(rc));
             goto fail;
         }
@@ -290,7 +288,7 @@ static void run_file(const char *path)
     c.n = atoi(meta(f, "batch")), c.steps = atoi(meta(f, "steps"));
     c.tc = dp_train_defaults(c.cfg.arch);
     c.tc.lambda = strtof(meta(f, "lambda"), NULL);
-    c.tc.lr = strtof(meta(f, "lr"), NULL);
+    c.lr = strtof(meta(f, "lr"), NULL);
     c.lr_alpha = strtof(meta(f, "lr_alpha"), NULL);
     c.tc.momentum = strtof(meta(f, "momentum"), NULL);
     c.tc.weight_decay = strtof(meta(f, "weight_decay"), NULL);

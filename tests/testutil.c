@@ -38,13 +38,14 @@ size_t tu_compare(const char *what, const float *got, const float *ref, size_t n
     return bad;
 }
 
-uint64_t tu_next(tu_rng *r)
+uint64_t tu_mix(uint64_t z)
 {
-    uint64_t z = (r->s += 0x9E3779B97F4A7C15ull);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
     return z ^ (z >> 31);
 }
+
+uint64_t tu_next(tu_rng *r) { return tu_mix(r->s += 0x9E3779B97F4A7C15ull); }
 
 double tu_uniform(tu_rng *r) { return (double)(tu_next(r) >> 11) * 0x1.0p-53; }
 

@@ -34,6 +34,7 @@ size_t tu_compare(const char *what, const float *got, const float *ref, size_t n
 /* Deterministic RNG (splitmix64 / Box-Muller). */
 typedef struct { uint64_t s; } tu_rng;
 uint64_t tu_next(tu_rng *r);
+uint64_t tu_mix(uint64_t z);               /* splitmix64's output function: a hash of z */
 double tu_uniform(tu_rng *r);              /* [0, 1) */
 int tu_int(tu_rng *r, int lo, int hi);     /* [lo, hi] */
 float tu_normal(tu_rng *r);

@@ -16,9 +16,9 @@ extern "C" {
  *     cfg.arch = DP_VGG16; cfg.pool = DP_POOL_DYNOPOOL; cfg.size = 32; cfg.classes = 100;
  *     dp_model *m;
  *     if (dp_model_create(&cfg, &m)) ...;
- *     dp_train_config tc = dp_train_defaults(cfg.arch);
+ *     dp_recipe rec = dp_recipe_defaults(cfg.arch, cfg.pool, 0);
  *     dp_step_stats st;
- *     dp_model_train_step(m, x, labels, 128, &tc, tc.lr, tc.lr * tc.alpha_lr_ratio, &st);
+ *     dp_model_train_step(m, x, labels, 128, &rec.step, (float)rec.lr, (float)rec.alpha_lr, &st);
  *     dp_model_save(m, "ckpt.safetensors", NULL, NULL, 0, err, sizeof err);
  *     dp_model_free(m);
  *
@@ -39,20 +39,31 @@ typedef struct dp_model_config {
     int reference;           /* 1: plain-C reference kernels on NCHW (slow; for testing) */
 } dp_model_config;
 
+/* The settings of one training step (its learning rates are the lr and lr_alpha
+ * arguments of dp_model_train_step, which a schedule changes step by step). */
 typedef struct dp_train_config {
-    float lr;                /* base learning rate (the schedule scales it) */
-    float alpha_lr_ratio;    /* alpha's learning rate = ratio * lr (0.1; docs/guide.md,
-                                "The training recipe") */
     float momentum, weight_decay;
     int nesterov;
-    float lambda;            /* weight of L_GMACs in L_total (docs/operator.md,
-                                "The complexity loss") */
+    float lambda;            /* weight of L_GMACs in L_total (docs/operator.md, "The
+                                complexity loss") */
     float alpha_min;         /* DynOPool alphas are clamped to >= this after each step (0.25) */
     int max_side;            /* memory guard: no DynOPool output side may exceed this; an alpha
                                 that would enlarge a map beyond it is raised to the smallest
-                                value that keeps it (0 = no cap; docs/guide.md,
-                                "The training recipe") */
+                                value that keeps it (0 = no cap; docs/guide.md, "The training
+                                recipe") */
 } dp_train_config;
+
+/* A training run's recipe, the paper's (docs/guide.md, "The training recipe"):
+ * epochs of a cosine schedule over the base learning rates, and the step's
+ * settings.  The learning rates are doubles: a schedule scales them in double
+ * precision and hands every step its floats. */
+typedef struct dp_recipe {
+    int epochs;              /* 200 for the human design, 250 for DynOPool / Shape Adaptor */
+    int batch;               /* 128 */
+    double lr;               /* the weights' base learning rate: 0.1 (0.01 for fine-grained sets) */
+    double alpha_lr;         /* the alphas' own group: dp_recipe_alpha_lr(lr), a tenth */
+    dp_train_config step;    /* dp_train_defaults(arch) */
+} dp_recipe;
 
 typedef struct dp_step_stats {
     double loss, loss_task, loss_gmacs;  /* L_total, L_task (mean CE), L_GMACs */
@@ -75,7 +86,18 @@ typedef struct dp_model_info {
 } dp_model_info;
 
 DP_API dp_model_config dp_model_defaults(void);   /* VGG-16 human, 3x32x32, 100 classes */
-DP_API dp_train_config dp_train_defaults(int arch); /* docs/guide.md, "The training recipe" */
+/* SGD with Nesterov momentum 0.9, weight decay 5e-4 (4e-5 for MobileNetV2), lambda 0,
+ * alpha_min 0.25, no max_side (docs/guide.md, "The training recipe"). */
+DP_API dp_train_config dp_train_defaults(int arch);
+/* The paper's recipe for arch (enum dp_arch) and pool (enum dp_pool).  fine_grained:
+ * 1 for the fine-grained image-folder sets the paper trains at 224 pixels (base
+ * lr 0.01), 0 for the small in-memory sets (0.1). */
+DP_API dp_recipe dp_recipe_defaults(int arch, int pool, int fine_grained);
+/* The alphas' base learning rate that goes with the weights' lr: lr / 10. */
+DP_API double dp_recipe_alpha_lr(double lr);
+/* The cosine schedule, stepped per epoch: both base rates are multiplied by
+ * (1 + cos(pi * epoch / epochs)) / 2 during epoch (0-based) of epochs. */
+DP_API double dp_recipe_lr_factor(int epoch, int epochs);
 /* "vgg16" / "resnet50" / "mobilenetv2", "human" / "dynopool" / "shape-adaptor":
  * the enum value, or DP_ERR_ARG. */
 DP_API int dp_arch_parse(const char *name);

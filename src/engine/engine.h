@@ -64,7 +64,7 @@ typedef struct dp_node {
                            uses its block's alpha) */
     int stage;          /* a resizing stage of the model (reported by info) */
     /* parameters: offsets into dp_net.params / grads (-1: none) */
-    long long w_off, b_off; /* weight (conv, linear, bn gamma, alphas), bias (bn beta) */
+    long long w_off, b_off; /* weight (conv, linear, bn gamma, alphas), bias (conv, linear, bn beta) */
     long long s_off;        /* bn: running mean at s_off, running var at s_off + C (in stats) */
     long long nbt;          /* bn: num_batches_tracked */
     /* state */

@@ -14,10 +14,23 @@ dp_model_config dp_model_defaults(void)
 
 dp_train_config dp_train_defaults(int arch)
 {
-    return (dp_train_config){.lr = 0.1f, .alpha_lr_ratio = 0.1f, .momentum = 0.9f,
-                             .weight_decay = arch == DP_MOBILENETV2 ? 4e-5f : 5e-4f,
-                             .nesterov = 1, .lambda = 0.0f, .alpha_min = 0.25f,
-                             .max_side = 0};
+    return (dp_train_config){.momentum = 0.9f, .weight_decay = arch == DP_MOBILENETV2 ? 4e-5f : 5e-4f,
+                             .nesterov = 1, .lambda = 0.0f, .alpha_min = 0.25f, .max_side = 0};
+}
+
+double dp_recipe_alpha_lr(double lr) { return lr / 10; }
+
+double dp_recipe_lr_factor(int epoch, int epochs)
+{
+    if (epochs <= 0) return 1.0;
+    return 0.5 * (1.0 + cos(3.14159265358979323846 * epoch / epochs));
+}
+
+dp_recipe dp_recipe_defaults(int arch, int pool, int fine_grained)
+{
+    const double lr = fine_grained ? 0.01 : 0.1;
+    return (dp_recipe){.epochs = pool == DP_POOL_HUMAN ? 200 : 250, .batch = 128, .lr = lr,
+                       .alpha_lr = dp_recipe_alpha_lr(lr), .step = dp_train_defaults(arch)};
 }
 
 static const char *const arch_names[] = {"vgg16", "resnet50", "mobilenetv2"};

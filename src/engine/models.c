@@ -1,4 +1,4 @@
-/* models.c — VGG-16, ResNet-50 and MobileNetV2 (SPEC 5), each as human,
+/* models.c — VGG-16, ResNet-50 and MobileNetV2 (docs/models.md), each as human,
  * dynopool and shape-adaptor; architecture and names in docs/models.md. */
 #include <math.h>
 #include <stdarg.h>
@@ -270,7 +270,7 @@ static void mobilenetv2(bld *b)
     head(b, x, last, "classifier");
 }
 
-/* ---- initialisation (SPEC 5) ---- */
+/* ---- initialisation (docs/models.md, "Initialisation") ---- */
 
 /* Counter-based draws: element k of the tensor at offset off depends only on
  * (seed, off, k), so the initialisation is parallel and the same on any thread
@@ -351,7 +351,8 @@ static void init_params(dp_net *net, int arch, unsigned long long seed)
             break;
         }
         case DP_OP_DYNOPOOL:
-            /* SPEC 3: ResNet's stem conv/2 + max-pool/2 becomes one DynOPool */
+            /* ResNet's stem conv/2 + max-pool/2 becomes one DynOPool at alpha 4 (paper,
+             * section 5.2.1; docs/models.md, "Where DynOPool goes") */
             w[0] = w[1] = strcmp(nd->name, "pool") == 0 ? 4.0f : 2.0f;
             break;
         default:

@@ -29,9 +29,9 @@ int dp_net_record_initial(dp_net *net, int c, int h, int w);
 /* MACs per image at the current shapes (docs/operator.md, "The complexity loss");
  * *own_macs (may be NULL): the ops' own costs counted apart (DynOPool's sampling). */
 double dp_net_macs(dp_net *net, double *own_macs);
-/* L_GMACs at the current shapes; when grads is given, adds scale * dL_GMACs/dalpha
- * to the alphas' entries of grads. */
-double dp_net_gmacs_loss(dp_net *net, float scale, float *grads);
+/* L_GMACs at the current shapes; when galpha (a grads-like buffer) is given, adds
+ * scale * dL_GMACs/dalpha to the alphas' entries. */
+double dp_net_gmacs_loss(dp_net *net, float scale, float *galpha);
 
 /* ---- the model zoo (models.c) ---- */
 typedef struct dp_arch_cfg {
@@ -39,7 +39,7 @@ typedef struct dp_arch_cfg {
     float width;
     unsigned long long seed; /* weight initialisation */
 } dp_arch_cfg;
-/* Builds, allocates and initialises (SPEC 5 inits) the network. */
+/* Builds, allocates and initialises (docs/models.md, "Initialisation") the network. */
 int dp_build(dp_net *net, const dp_arch_cfg *cfg);
 /* The same graph with storage for the alphas only: every weight is a named view
  * (numel, shape) at offset -1, so shapes, MACs and the parameter count come at no
@@ -54,7 +54,7 @@ int dp_net_stages(const dp_net *net, int *idx, int max);
 
 /* ---- SGD (optim.c) ---- */
 typedef struct dp_sgd {
-    float lr, lr_alpha, momentum, weight_decay;
+    float momentum, weight_decay; /* the learning rates come with each step */
     float alpha_min;     /* DynOPool alphas are clamped to >= this after each step */
     int nesterov;
     float *buf;      /* momentum buffers, like params */
@@ -64,7 +64,5 @@ int dp_sgd_init(dp_sgd *o, const dp_net *net);
 void dp_sgd_free(dp_sgd *o);
 /* One step over every parameter (group 0: lr, decay; group 1: lr_alpha, no decay). */
 void dp_sgd_step(dp_sgd *o, dp_net *net, float lr, float lr_alpha);
-/* The cosine schedule: base * (1 + cos(pi * epoch / epochs)) / 2. */
-float dp_cosine_lr(float base, int epoch, int epochs);
 
 #endif

@@ -1,9 +1,10 @@
 /* optim.c — SGD with (Nesterov) momentum and weight decay, PyTorch's rule:
  *     d = g + wd p;  b = m b + d  (b = d on the first step);  d = d + m b (Nesterov) or b;
  *     p = p - lr d
- * Two groups (SPEC 6): weights, biases and BN affine (lr, wd) and the alphas (lr_alpha, no
- * decay).  DynOPool alphas are then clamped to >= alpha_min (alpha 0.25 already
- * enlarges a map 4x).  The cosine schedule is stepped per epoch. */
+ * Two groups (docs/guide.md, "The training recipe"): weights, biases and BN
+ * affine (lr, wd) and the alphas (lr_alpha, no decay).  DynOPool alphas are then
+ * clamped to >= alpha_min (alpha 0.25 already enlarges a map 4x).  The learning
+ * rates come with each step (the caller's schedule: dp_recipe_lr_factor). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,10 +47,4 @@ void dp_sgd_step(dp_sgd *o, dp_net *net, float lr, float lr_alpha)
                 if (!(p[i] >= o->alpha_min)) p[i] = o->alpha_min;
     }
     o->started = 1;
-}
-
-float dp_cosine_lr(float base, int epoch, int epochs)
-{
-    if (epochs <= 0) return base;
-    return (float)(base * 0.5 * (1.0 + cos(3.141592653589793 * (double)epoch / epochs)));
 }

@@ -1,6 +1,6 @@
 /*
  * data.c — datasets (IDX, CIFAR binary, image folders), augmentation, the paper's
- * toy variants, and per-channel normalisation (SPEC 6-7).
+ * toy variants, and per-channel normalisation (docs/guide.md, "Data").
  *
  * In-memory sets keep their pixels as uint8 (n, c, s, s); image folders keep a
  * list of files and decode on demand (dp_dataset_batch runs in loader threads,
@@ -592,7 +592,8 @@ static int base_view(const dp_dataset *ds, const dp_transform *t, int i, uint64_
     return rc;
 }
 
-/* The variant of SPEC 7 on a (c, s, s) image; out is (c, vs, vs). */
+/* The toy variant (paper, sections 3.1-3.2; docs/guide.md, "Data") on a (c, s, s)
+ * image; out is (c, vs, vs). */
 static int variant_view(const dp_transform *t, const float *in, int c, int s, uint64_t *rng, float *out)
 {
     const int vs = dp_variant_size(t->variant, s), half = s / 2;

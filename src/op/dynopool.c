@@ -1,7 +1,8 @@
 /*
  * dynopool_op.c — the DynOPool operator, its whole contract in one file:
  * shape inference (dp_dynopool_size), forward, backward and MAC count.
- * The formulas are SPEC.md section 1; docs/operator.md explains the kernel.
+ * docs/operator.md gives the formulas ("The size rule" to "Aggregation") and
+ * explains the kernel ("The kernel").
  *
  * How one (n, c) plane x (h, w) becomes y (ho, wo):
  *  - Query rows u(i, a) and columns v(j, b) are separable: each axis gets a
@@ -11,7 +12,7 @@
  *    R_a (ho, w) — contiguous rows, vectorised.  Each cell's four candidates are
  *    then interpolated from R along the width, in one long loop over the whole
  *    plane per candidate (flat offsets from a cell table), and the max is taken
- *    by a branch-free loop over the plane.  This is SPEC 1.3's bilinear sample,
+ *    by a branch-free loop over the plane.  This is the bilinear sample of docs/operator.md,
  *    height first; long loops keep small planes (8x8) cheap.
  *  - The backward pass recomputes R and the candidates with the same operations
  *    in the same order (no FMA contraction: -ffp-contract=off), so it selects
@@ -102,7 +103,7 @@ static int check_shape(int n, int c, int h, int w, float alpha_h, float alpha_w,
     return DP_OK;
 }
 
-/* ---- query-point tables (SPEC 1.2, 1.3) --------------------------------- */
+/* ---- query-point tables (docs/operator.md, "Query points", "Bilinear sample") -- */
 
 /* Fills ax (arrays already allocated, 2 * out entries each).  For output i and
  * a in {0, 1}:

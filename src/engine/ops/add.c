@@ -1,7 +1,8 @@
 /* add.c — residual addition y = a + b of two maps of one shape and layout,
  * optionally followed by ReLU in place (ResNet's "out += identity; relu(out)").
  *
- *   shape   y like a (b must match: SPEC 3 makes ResNet's two branches share alpha)
+ *   shape   y like a (b must match: ResNet's two branches share one
+ *           alpha, docs/models.md, "Where DynOPool goes")
  *   MACs    0
  *   size gradient: through a (the main path; b has the same size)
  *   forward y = a + b, or max(a + b, 0) when nd->relu

@@ -2,7 +2,7 @@
  * ReLU6 (relu = 6) fused after it.
  *
  *   shape   y like x
- *   MACs    2 * c * h * w                                         (per image, SPEC 2)
+ *   MACs    2 * c * h * w                                         (per image; docs/operator.md)
  *   train   mean, var over (n, h, w) per channel (biased var for the normalisation);
  *           running_mean = 0.9 running_mean + 0.1 mean,
  *           running_var  = 0.9 running_var  + 0.1 var * m / (m - 1),  m = n h w

@@ -2,7 +2,7 @@
  * when groups == cin == cout), optional bias.
  *
  *   shape   ho = (h + 2 pad - k) / stride + 1, likewise wo
- *   MACs    cout * ho * wo * (cin / groups * k * k + bias)        (per image, SPEC 2)
+ *   MACs    cout * ho * wo * (cin / groups * k * k + bias)        (per image; docs/operator.md)
  *   forward y[n,o,i,j] = b[o] + sum_{c in group(o), p, q} w[o, c', p, q] x[n, c, i s - pad + p, j s - pad + q]
  *   params  weight (cout, cin/groups, k, k) OIHW, bias (cout)
  *

@@ -1,9 +1,11 @@
-/* dynopool.c — the DynOPool node: the operator of dynopool_op.c (SPEC 1) on the
+/* dynopool.c — the DynOPool node: the operator of src/op/dynopool.c (docs/operator.md) on the
  * engine's layout, with a learned alpha = (alpha_h, alpha_w).
  *
  *   shape   ho = floor(max(h / alpha_h, 1.5) + 0.5), likewise wo; layout kept
- *   MACs    0 in the model's count (SPEC 2); its own cost 16 c ho wo per image is
- *           reported apart (dp_dynopool_macs, Table 5.5)
+ *   MACs    0 in the model's count (docs/operator.md, "How MACs are counted"); its
+ *           own cost 16 c ho wo per image is reported apart (own_macs; Table 5.5)
+ *   size gradient  out = in / alpha, straight through: to the input and to alpha
+ *   alphas  its own or its owner's; cap: raises its own (a sharer has none)
  *   params  alpha (2), held by the node itself or shared with another DynOPool
  *           (nd->owner: ResNet's shortcut uses its block's alpha)
  *   backward dx, and dalpha ADDED to the owner's gradient (two users may share it) */

@@ -1,7 +1,7 @@
 /* gap.c — global average pooling to a plain (n, c) matrix.
  *
  *   shape   x (n, c, h, w) in any layout -> y (n, c, 1, 1), NCHW
- *   MACs    0 (SPEC 2: pooling is not counted)
+ *   MACs    0 (pooling is not counted: docs/operator.md)
  *   forward y[n, c] = mean over (h, w) of x[n, c]
  *   backward dx[n, c, i, j] = dy[n, c] / (h w)   (padded lanes 0) */
 #include <string.h>

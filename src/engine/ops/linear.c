@@ -1,7 +1,7 @@
 /* linear.c — fully connected layer on a plain (n, cin) matrix.
  *
  *   shape   x (n, cin, 1, 1) NCHW -> y (n, cout, 1, 1)
- *   MACs    cin * cout                                    (SPEC 2; the bias is not counted)
+ *   MACs    cin * cout                                    (the bias is not counted; docs/operator.md)
  *   forward y = x W^T + b
  *   params  weight (cout, cin), bias (cout)
  *   backward dW = dy^T x, db = sum_n dy, dx = dy W

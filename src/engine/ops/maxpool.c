@@ -1,7 +1,7 @@
 /* maxpool.c — max pooling, square kernel k, stride s, padding p.
  *
  *   shape   ho = (h + 2p - k) / s + 1, likewise wo; layout kept
- *   MACs    0 (SPEC 2: pooling is not counted)
+ *   MACs    0 (pooling is not counted: docs/operator.md)
  *   forward y = max over the window (padding never wins; ties to the first in
  *           row-major order, NaN wins as in PyTorch)
  *   backward dy goes to the winner

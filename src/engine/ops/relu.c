@@ -1,7 +1,8 @@
 /* relu.c — ReLU and ReLU6 (clip > 0: y = min(max(x, 0), clip)), elementwise.
  *
  *   shape   y like x (any layout: padded lanes stay 0)
- *   MACs    0 (SPEC 2: activations are not counted)
+ *   MACs    0 (activations are not counted: docs/operator.md,
+ *           "How MACs are counted")
  *   forward y = max(x, 0)              (clip == 0)
  *           y = min(max(x, 0), clip)   (ReLU6: clip == 6)
  *   backward dx = dy where 0 < x (< clip), else 0   (PyTorch's relu / hardtanh rule)

@@ -1,4 +1,4 @@
-/* shape_adaptor.c — Shape Adaptor (Liu et al., ECCV 2020; SPEC 5, docs/models.md):
+/* shape_adaptor.c — Shape Adaptor (Liu et al., ECCV 2020; docs/models.md, "Shape Adaptor"):
  * a learned mix of a reduced and an identity branch, both resized bilinearly
  * (align_corners=True) to the running size.
  *

@@ -1,0 +1,164 @@
+/*
+ * run.h — the run folder of `dynopool train` (docs/guide.md, "The run folder"):
+ * the only code that knows its files and what each holds, and that writes or
+ * reads them (all with cJSON).
+ *
+ *   run.json             the run's settings (what --resume rebuilds from), and
+ *                        the human design's sizes for comparison
+ *   checkpoint.safetensors  weights, alphas, BN statistics, momentum buffers,
+ *                        with metadata: "epoch", "dataset" (name, variant and
+ *                        the normalisation), "run" (run.json's settings) and
+ *                        "progress" (the position in the run)
+ *   checkpoint-best.safetensors  the same after the best epoch
+ *   metrics.jsonl        one JSON line per finished epoch
+ *   summary.json         the Table 5.1 row, once the run has finished
+ *   .lock                flock()ed by the one trainer working in the folder
+ */
+#ifndef DP_CLI_RUN_H
+#define DP_CLI_RUN_H
+
+#include "common.h"
+
+#define RUN_CHECKPOINT "checkpoint.safetensors"
+#define RUN_BEST "checkpoint-best.safetensors"
+
+/* The ranges of the settings: of train's options, and of run.json and the
+ * checkpoint metadata when they are read back. */
+#define RUN_MAX_WIDTH 16.0   /* dp_model_create's limit */
+#define RUN_MAX_CLASSES 256  /* dp_dataset_open's limit for IDX sets */
+#define RUN_MIN_INPUT 8
+#define RUN_MAX_INPUT 1024
+#define RUN_MAX_EPOCHS 1000000
+#define RUN_MAX_BATCH 65536
+#define RUN_MAX_LR 100.0
+#define RUN_MAX_WD 1.0
+#define RUN_MAX_LAMBDA 1000.0
+#define RUN_MAX_SIDE (1 << 24)          /* DP_MAX_AXIS */
+#define RUN_MAX_SEED 9007199254740992.0 /* 2^53: run.json holds the seed as a JSON number */
+#define RUN_MAX_COUNT RUN_MAX_SEED      /* images and steps counted in a checkpoint's progress */
+
+/* The settings of a run: what run.json holds. */
+typedef struct run_cfg {
+    dp_model_config cfg; /* the model; cfg.seed = seed */
+    char data[2048], out[2048];
+    int kind;            /* the --dataset given (DP_DATA_AUTO: detect) */
+    int classes, input;  /* the --classes / --input given (0: not given) */
+    int variant, limit, limit_test;
+    double val_split;    /* the fraction of the training images held out; 0: none */
+    int epochs, batch, nesterov;
+    int max_side;        /* 0: no cap */
+    double lr, alpha_lr, momentum, wd, lambda;
+    unsigned long long seed;
+} run_cfg;
+
+/* The memory guard's default: twice the input side (train and eval). */
+int run_default_max_side(int input);
+
+/* The position in a run, saved in every checkpoint (metadata "progress"). */
+typedef struct run_progress {
+    int epoch, batch;         /* the next step: epoch (0-based) and batch within it */
+    double loss, task, gmacs; /* sums over the epoch so far (per-batch means x batch) */
+    long long correct, seen, capped;
+    double best_acc;
+    int best_epoch;
+} run_progress;
+
+/* ---- the folder ---------------------------------------------------------------- */
+
+/* Takes the run folder for this process: an exclusive flock() on DIR/.lock,
+ * held until the process ends, with our PID in the file for the next one to
+ * name.  A second trainer is refused: two writers would interleave their epochs
+ * in metrics.jsonl and overwrite each other's checkpoints.  Returns the
+ * descriptor, or -1 after saying why. */
+int run_lock(const char *dir);
+/* Removes the temporary files of the folder's own files ("<name>.tmp" from older
+ * versions, "<name>.tmp.*") that a crash or a kill left behind.  Only with the
+ * folder locked: then no live writer owns them. */
+void run_remove_stale_temps(const char *dir);
+
+/* ---- run.json ------------------------------------------------------------------ */
+
+/* Whether dir holds a run.json. */
+int run_has_settings(const char *dir);
+/* A new run in r->out: its run.json from r, and no metrics.jsonl (of an earlier
+ * start that saved no checkpoint); 0, or -1 after saying why. */
+int run_start(const run_cfg *r);
+/* Fills r's settings from dir/run.json (r->out, the model's in_ch, size and
+ * classes are left alone); 0, or -1 with "PATH: what is wrong" in msg. */
+int run_read_settings(const char *dir, run_cfg *r, char *msg, size_t cap);
+/* Records r->epochs in r->out/run.json (a run extended by --resume --epochs);
+ * 0, or -1 after saying why. */
+int run_write_epochs(const run_cfg *r);
+
+/* ---- checkpoints ---------------------------------------------------------------- */
+
+/* Saves m as r->out/file with the run's metadata; mean and std: the images'
+ * normalisation.  0, or a DP_ERR_* code after saying why. */
+int run_save(const dp_model *m, const char *file, const run_cfg *r, const run_progress *p, const float *mean,
+             const float *std);
+/* The progress of a loaded checkpoint of the run r, whose epochs have `steps`
+ * steps; 0, or -1 with the first bad field and its range in msg. */
+int run_read_progress(const dp_model *m, const run_cfg *r, int steps, run_progress *p, char *msg, size_t cap);
+/* What a loaded checkpoint says of its training: the normalisation and variant
+ * (required), the data folder and the --classes / --input it was opened with
+ * (when the metadata "run" has them; "" and 0 otherwise). */
+typedef struct run_trained {
+    float mean[3], std[3];
+    char variant[32], data[2048];
+    int classes_opt, input_opt;
+} run_trained;
+/* 0; or -1 with the metadata key that is wrong in *key and what in msg. */
+int run_read_trained(const dp_model *m, run_trained *t, const char **key, char *msg, size_t cap);
+
+/* ---- metrics.jsonl ------------------------------------------------------------- */
+
+typedef struct run_epoch { /* an epoch's line beside the run's progress */
+    float lr, lr_alpha;
+    double val_loss, val_acc, test_loss, test_acc; /* val_*: with a validation split only */
+    const dp_model_info *info;
+    double images_per_s, data_wait, seconds;
+} run_epoch;
+/* Appends the epoch p->epoch's line to r->out/metrics.jsonl (synced); 0, or 1
+ * after saying why. */
+int run_append_metrics(const run_cfg *r, const run_progress *p, const run_epoch *e);
+/* Keeps the lines of dir/metrics.jsonl whose epoch is <= last (after a resume);
+ * 0, or -1 with errno set. */
+int run_trim_metrics(const char *dir, int last);
+/* The test accuracy of the last line of dir/metrics.jsonl and of the line of
+ * epoch best_epoch (0 where there is none). */
+void run_read_accuracies(const char *dir, int best_epoch, double *last, double *at_best);
+
+/* ---- summary.json -------------------------------------------------------------- */
+
+/* r->out/summary.json: the Table 5.1 row of the finished run, with the human
+ * design's (hi) beside it; 0, or 1 after saying why. */
+int run_write_summary(const run_cfg *r, const run_progress *p, const dp_model_info *info, const dp_model_info *hi,
+                      double last_acc, double best_test);
+/* The human design of r's model: 0 with its info in hi, or a DP_ERR_* code with
+ * hi all 0 when it cannot be built. */
+int run_human_info(const run_cfg *r, dp_model_info *hi);
+
+/* ---- a run as `dynopool plot` draws it ----------------------------------------- */
+
+enum { RUN_MAX_STAGES = 32 };
+enum { RUN_EPOCH, RUN_TRAIN_LOSS, RUN_TEST_LOSS, RUN_TRAIN_ACC, RUN_TEST_ACC, RUN_COLS }; /* a metrics row */
+/* Values kept: finite and at most RUN_VMAX in size (so that no span overflows). */
+#define RUN_VMAX 1e30
+
+typedef struct run_view {
+    char name[256], model[32], pool[32], variant[32], dataset[256];
+    int in[2], finished, n_sizes, sizes[RUN_MAX_STAGES][2]; /* (h, w) of the input, each stage */
+    double acc, gmacs;   /* test accuracy (%) and GMACs per image; NaN when unknown */
+    int n_ep, cap_ep;
+    double *ep;          /* n_ep rows of RUN_COLS: one per line of metrics.jsonl */
+    int n_bad, bad_line; /* values left out (NaN in ep), the first one's line */
+    char bad_key[32];
+} run_view;
+
+/* Reads the run folder dir: run.json, then metrics.jsonl, then summary.json (a
+ * later source overrides an earlier one; finished once summary.json is there).
+ * Metrics that are null, infinite or beyond RUN_VMAX are left out with a
+ * warning.  0, or 1 after naming the file and line of the problem.  Free v->ep. */
+int run_view_load(const char *dir, run_view *v);
+
+#endif
