@@ -73,8 +73,8 @@ DP_API const char *dp_strerror(int status);
 DP_API const char *dp_version(void);
 
 
-/* Threads.  Every parallel loop of the library (its own kernels, oneDNN's and
- * OpenBLAS's) runs on one OpenMP pool, process-wide.
+/* Threads.  Every parallel loop of the library (its own kernels and oneDNN's)
+ * runs on one OpenMP pool, process-wide.
  * dp_threads_available(): the CPUs this process may run on — its affinity mask,
  *   capped by a cgroup v2 CPU quota (a container's --cpus) — at least 1.
  * dp_threads_idle(ms): of those, how many other processes leave idle, measured

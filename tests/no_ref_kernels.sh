@@ -1,8 +1,9 @@
 #!/bin/sh
 # No network width may fall off a cliff onto oneDNN's reference convolutions
 # ("ref:any", 10-100x slower than its JIT kernels): for every model at narrow
-# and full widths, one training step must run every convolution on a JIT
-# kernel, whatever CPU (or ONEDNN_MAX_CPU_ISA) this runs on.
+# and full widths, one training step must run every convolution, and the
+# classifier's matmuls, on a JIT kernel, whatever CPU (or ONEDNN_MAX_CPU_ISA)
+# this runs on.
 #   no_ref_kernels.sh DYNOPOOL
 set -u
 bin=$1
@@ -14,10 +15,12 @@ for m in vgg16 resnet50 mobilenetv2; do
           --batch 4 --steps 1 2>&1) || { echo "FAIL $m x$w: bench failed"; echo "$out" | tail -3; fail=1; continue; }
     echo "$out" | grep -q 'onednn_verbose,exec,cpu,convolution' ||
       { echo "FAIL $m x$w: no oneDNN convolution ran (is ONEDNN_VERBOSE honoured?)"; fail=1; continue; }
-    refs=$(echo "$out" | grep 'onednn_verbose,exec,cpu,convolution' | grep -c ',ref:')
+    echo "$out" | grep -q 'onednn_verbose,exec,cpu,matmul' ||
+      { echo "FAIL $m x$w: no oneDNN matmul ran (the classifier)"; fail=1; continue; }
+    refs=$(echo "$out" | grep -E 'onednn_verbose,exec,cpu,(convolution|matmul)' | grep -c ',ref:')
     if [ "$refs" -ne 0 ]; then
-      echo "FAIL $m x$w: $refs convolution calls on reference kernels:"
-      echo "$out" | grep 'onednn_verbose,exec,cpu,convolution' | grep ',ref:' | cut -d, -f4-6,10 | sort -u | head -5
+      echo "FAIL $m x$w: $refs convolution or matmul calls on reference kernels:"
+      echo "$out" | grep -E 'onednn_verbose,exec,cpu,(convolution|matmul)' | grep ',ref:' | cut -d, -f4-6,10 | sort -u | head -5
       fail=1
     else
       echo "ok   $m x$w"

@@ -65,8 +65,8 @@
  *   dynopool.c: dalpha of a shared alpha overwritten, not added    4 (shared-alpha case)
  *   shape_adaptor.c: da without the sigma (1 - sigma) factor       7
  *   dnn.c: bn backward with dgamma and dbeta swapped (DNNL only)  32
- *   linear.c: DNNL dx sgemm with alpha 0.99 (1%: below the
- *             finite-difference tolerance, caught by REF vs DNNL) 210
+ *   dnn.c: linear dx (matmul) scaled by 0.99 (1%: below the
+ *          finite-difference tolerance, caught by REF vs DNNL)   228
  *   this file: analytic gradients scaled by 1.05 before the check 423
  *
  * Environment: DP_OPS_CASE=substring runs the matching cases only; DP_FD_STEP

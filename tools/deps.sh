@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building and testing dynopool needs on Debian 12 (bookworm).
-#   tools/deps.sh              compiler, CMake, oneDNN, OpenBLAS (OpenMP), cJSON, zlib,
-#                              libjpeg, libpng, and the Fashion-MNIST files
+#   tools/deps.sh              compiler, CMake, oneDNN, cJSON, zlib, libjpeg, libpng,
+#                              the Fashion-MNIST files, and OpenBLAS (OpenMP build) for
+#                              the benchmarks bench_backend and bench_linear only (the
+#                              library does not use it; CMake skips them without it)
 # Recommended packages are not installed (a fresh machine has none of them), so
 # everything the build touches is named here: tools/check_deps.sh proves it.
 # ocl-icd-opencl-dev: Debian's oneDNN is built with an OpenCL GPU runtime, and

@@ -1,7 +1,9 @@
 /* dnn.c — oneDNN 2.x behind dnn.h.  Activations are described to oneDNN with
  * explicit tags (nchw / nChw8c / nChw16c, the layout the engine chose); weights
  * are left to oneDNN ("any") and reordered from and to the flat OIHW parameter
- * buffers around each use, since the weights change every step anyway. */
+ * buffers around each use, since the weights change every step anyway.  The
+ * fully connected layer is three matmuls on plain row-major matrices, with no
+ * reorder at all. */
 #include "engine/dnn.h"
 
 #include <pthread.h>
@@ -104,7 +106,7 @@ static int reorder_run(dnnl_primitive_t r, const dnnl_memory_desc_t *from, const
 }
 
 /* ---- per-node state ------------------------------------------------------- */
-enum { ST_CONV = 1, ST_BN, ST_POOL };
+enum { ST_CONV = 1, ST_BN, ST_POOL, ST_LINEAR };
 #define KEYLEN 16
 
 typedef struct {
@@ -122,6 +124,10 @@ typedef struct {
     dnnl_memory_desc_t xi, yi;
     dnnl_primitive_t rx, rxb, ry, ryb; /* x -> xi, xi -> x, y -> yi, yi -> y */
     float *bx, *by;
+    /* linear only: memory objects of the three matmuls (forward: x, W^T, b, y;
+     * backward data: dy, W, dx; backward weights: dy^T, x, dW), created once
+     * and pointed at the caller's buffers on each call */
+    dnnl_memory_t mem[3][4];
 } dnn_state;
 
 void dnn_free(void **be)
@@ -136,6 +142,9 @@ void dnn_free(void **be)
     dnnl_primitive_t alt[4] = {st->rx, st->rxb, st->ry, st->ryb};
     for (int i = 0; i < 4; i++)
         if (alt[i]) dnnl_primitive_destroy(alt[i]);
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 4; j++)
+            if (st->mem[i][j]) dnnl_memory_destroy(st->mem[i][j]);
     free(st->bx);
     free(st->by);
     free(st->wsb);
@@ -502,4 +511,94 @@ int dnn_pool_backward(void **be, const dp_act *dy, float *dx, const dp_act *x)
     const dnn_arg a[3] = {{DNNL_ARG_DIFF_DST, &st->y, dy->data}, {DNNL_ARG_DIFF_SRC, &st->x, dx},
                           {DNNL_ARG_WORKSPACE, &st->ws, st->wsb}};
     return run(st->prim[1], a, 3);
+}
+
+/* ---- fully connected ------------------------------------------------------------- */
+
+/* The matmul dst = src x wei (+ bias) of pass, on the descriptors given (tags ab
+ * or ba: a row-major matrix or the same bytes read as its transpose, so nothing
+ * is copied); bias may be NULL.  Its memory objects go to st->mem[pass] in the
+ * order src, wei, [bias,] dst. */
+static int matmul_make(dnn_state *st, int pass, const dnnl_memory_desc_t *src,
+                       const dnnl_memory_desc_t *wei, const dnnl_memory_desc_t *bias,
+                       const dnnl_memory_desc_t *dst)
+{
+    dnnl_matmul_desc_t md;
+    int rc = DP_OK;
+    TRY(dnnl_matmul_desc_init(&md, src, wei, bias, dst));
+    TRY(dnnl_primitive_desc_create(&st->pd[pass], &md, NULL, g_eng, NULL));
+    TRY(dnnl_primitive_create(&st->prim[pass], st->pd[pass]));
+    const dnnl_memory_desc_t *mds[4] = {src, wei, bias ? bias : dst, dst};
+    for (int i = 0; i < (bias ? 4 : 3); i++)
+        TRY(dnnl_memory_create(&st->mem[pass][i], mds[i], g_eng, DNNL_MEMORY_NONE));
+out:
+    return rc;
+}
+
+static int linear_state(void **be, int n, int cin, int cout, dnn_state **out)
+{
+    if (!dnn_blk()) return DP_ERR_BACKEND;
+    const int key[KEYLEN] = {n, cin, cout};
+    int fresh, rc = DP_OK;
+    dnn_state *st = state_for(be, ST_LINEAR, key, &fresh);
+    if (!st) return DP_ERR_NOMEM;
+    *out = st;
+    if (!fresh) return DP_OK;
+    const dnnl_dims_t xd = {n, cin}, wtd = {cin, cout}, bd = {1, cout}, yd = {n, cout},
+                      wd = {cout, cin}, dyt = {cout, n};
+    dnnl_memory_desc_t x, wt, b, y, w, dyT;
+    TRY(dnnl_memory_desc_init_by_tag(&x, 2, xd, dnnl_f32, dnnl_ab));
+    TRY(dnnl_memory_desc_init_by_tag(&wt, 2, wtd, dnnl_f32, dnnl_ba)); /* W (cout, cin) read as W^T */
+    TRY(dnnl_memory_desc_init_by_tag(&b, 2, bd, dnnl_f32, dnnl_ab));
+    TRY(dnnl_memory_desc_init_by_tag(&y, 2, yd, dnnl_f32, dnnl_ab));
+    TRY(dnnl_memory_desc_init_by_tag(&w, 2, wd, dnnl_f32, dnnl_ab));
+    TRY(dnnl_memory_desc_init_by_tag(&dyT, 2, dyt, dnnl_f32, dnnl_ba)); /* dy (n, cout) read as dy^T */
+    if (!(rc = matmul_make(st, 0, &x, &wt, &b, &y)) &&  /* y = x W^T + b */
+        !(rc = matmul_make(st, 1, &y, &w, NULL, &x)))      /* dx = dy W */
+        rc = matmul_make(st, 2, &dyT, &x, NULL, &w);       /* dW = dy^T x */
+out:
+    if (rc) dnn_free(be);
+    return rc;
+}
+
+/* Runs the matmul of pass on the buffers p[0..n-1] (the order of matmul_make). */
+static int matmul_run(dnn_state *st, int pass, const void *const *p, int n)
+{
+    static const int argk[2][4] = {{DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_BIAS, DNNL_ARG_DST},
+                                   {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, 0}};
+    dnnl_exec_arg_t args[4];
+    int rc = DP_OK;
+    for (int i = 0; i < n; i++) {
+        TRY(dnnl_memory_set_data_handle(st->mem[pass][i], (void *)p[i]));
+        args[i].arg = argk[n == 4 ? 0 : 1][i];
+        args[i].memory = st->mem[pass][i];
+    }
+    TRY(dnnl_primitive_execute(st->prim[pass], g_strm, n, args));
+    TRY(dnnl_stream_wait(g_strm));
+out:
+    return rc;
+}
+
+int dnn_linear_forward(void **be, const float *x, const float *w, const float *b, int n, int cin,
+                       int cout, float *y)
+{
+    dnn_state *st;
+    int rc = linear_state(be, n, cin, cout, &st);
+    if (rc) return rc;
+    const void *p[4] = {x, w, b, y};
+    return matmul_run(st, 0, p, 4);
+}
+
+int dnn_linear_backward(void **be, const float *x, const float *w, const float *dy, int n,
+                        int cin, int cout, float *dx, float *dw)
+{
+    dnn_state *st;
+    int rc = linear_state(be, n, cin, cout, &st);
+    if (rc) return rc;
+    if (dx) {
+        const void *p[3] = {dy, w, dx};
+        if ((rc = matmul_run(st, 1, p, 3))) return rc;
+    }
+    const void *p[3] = {dy, x, dw};
+    return matmul_run(st, 2, p, 3);
 }

@@ -1,6 +1,6 @@
 /* dnn.h — the engine's only door to oneDNN (2.x C API; oneDNN 3 removed it, so
  * a port touches dnn.c alone).  Convolution, batch norm and max pooling on the
- * blocked layouts of engine.h.  Each node keeps its primitives in *be, rebuilt
+ * blocked layouts of engine.h; the fully connected layer on plain matrices.  Each node keeps its primitives in *be, rebuilt
  * only when a shape changes (oneDNN's own primitive cache makes a return to an
  * earlier shape cheap).  All calls return DP_OK or DP_ERR_BACKEND / DP_ERR_NOMEM. */
 #ifndef DP_DNN_H
@@ -35,5 +35,14 @@ int dnn_bn_backward(void **be, const dp_act *x, const float *gamma, const float 
 /* Max pooling, square kernel k, stride s, padding p (padding never wins). */
 int dnn_pool_forward(void **be, const dp_act *x, int k, int s, int p, int train, dp_act *y);
 int dnn_pool_backward(void **be, const dp_act *dy, float *dx, const dp_act *x);
+
+/* Fully connected layer on plain row-major matrices (oneDNN matmul):
+ *   x (n, cin)  w (cout, cin)  b (cout)  y (n, cout)
+ * forward y = x W^T + b; backward dW = dy^T x (overwritten) and, when dx is not
+ * NULL, dx = dy W (n, cin, overwritten).  The bias gradient is the caller's. */
+int dnn_linear_forward(void **be, const float *x, const float *w, const float *b, int n, int cin,
+                       int cout, float *y);
+int dnn_linear_backward(void **be, const float *x, const float *w, const float *dy, int n,
+                        int cin, int cout, float *dx, float *dw);
 
 #endif

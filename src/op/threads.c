@@ -1,5 +1,5 @@
-/* threads.c — how many threads the library's OpenMP work (its own kernels,
- * oneDNN and OpenBLAS, which share one OpenMP pool) runs on. */
+/* threads.c — how many threads the library's OpenMP work (its own kernels and
+ * oneDNN's, which share one OpenMP pool) runs on. */
 #define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include <omp.h>
 #include <sched.h>

@@ -5,10 +5,11 @@
  *   forward y = x W^T + b
  *   params  weight (cout, cin), bias (cout)
  *   backward dW = dy^T x, db = sum_n dy, dx = dy W
- * Reference path: loops; fast path: OpenBLAS sgemm. */
-#include <cblas.h>
-#include <string.h>
-
+ * Reference backend: loops accumulating in double.  oneDNN backend: three
+ * oneDNN matmuls on the plain matrices (dnn_linear_*, float accumulation, no
+ * reorder; chosen over OpenBLAS sgemm and oneDNN inner product by
+ * bench/bench_linear.c, docs/engine.md).  db is the same double loop on both. */
+#include "engine/dnn.h"
 #include "engine/engine.h"
 
 static int linear_infer(dp_net *net, dp_node *nd)
@@ -31,12 +32,7 @@ static int linear_forward(dp_net *net, dp_node *nd, int train)
     const int n = x->n, ci = x->c, co = nd->cout;
     const float *w = dp_param(net, nd->w_off), *b = dp_param(net, nd->b_off);
     float *y = nd->y.data;
-    if (net->backend == DP_BACKEND_DNNL) {
-        for (int i = 0; i < n; i++) memcpy(y + (size_t)i * co, b, sizeof(float) * co);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, co, ci, 1.0f, x->data, ci, w, ci,
-                    1.0f, y, co);
-        return DP_OK;
-    }
+    if (net->backend == DP_BACKEND_DNNL) return dnn_linear_forward(&nd->be, x->data, w, b, n, ci, co, y);
     for (int i = 0; i < n; i++)
         for (int o = 0; o < co; o++) {
             double acc = b[o];
@@ -61,11 +57,8 @@ static int linear_backward(dp_net *net, dp_node *nd)
         db[o] = (float)s;
     }
     if (net->backend == DP_BACKEND_DNNL) {
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, co, ci, n, 1.0f, dy, co, x->data, ci,
-                    0.0f, dw, ci);
-        if (dx)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, ci, co, 1.0f, dy, co, w, ci,
-                        0.0f, dx, ci);
+        const int rc = dnn_linear_backward(&nd->be, x->data, w, dy, n, ci, co, dx, dw);
+        if (rc) return rc;
     } else {
         for (int o = 0; o < co; o++)
             for (int k = 0; k < ci; k++) {
