@@ -12,7 +12,7 @@ command -v pkg-config > /dev/null || { echo "FAIL: pkg-config is not installed (
 mv "$T/a" "$T/moved"            # relocated: nothing may point at $T/a any more
 pc=$(dirname "$(find "$T/moved" -name dynopool.pc | head -1)")
 [ -n "$pc" ] || { echo "FAIL: no dynopool.pc installed"; exit 1; }
-find "$T/moved" -name 'libdynopool.so*' -exec rm {} +   # only the static archive is left
+find "$T/moved" -name 'libdynopool*.so*' -exec rm {} +   # only the static archives are left
 cat > "$T/t.c" <<'C'
 #include <dynopool.h>
 #include <stdio.h>
@@ -31,4 +31,23 @@ flags=$(PKG_CONFIG_PATH="$pc" pkg-config --static --cflags --libs dynopool) || {
 case "$flags" in *"$T/moved"*) ;; *) echo "FAIL: flags do not follow the moved tree: $flags"; exit 1 ;; esac
 "$cc" "$T/t.c" -o "$T/t" $flags || { echo "FAIL: static link with: $flags"; exit 1; }
 out=$("$T/t") || { echo "FAIL: the statically linked program failed: $out"; exit 1; }
-echo "ok: $out (linked with $flags)"
+# the operator alone: its own library, no oneDNN, cJSON, zlib, libjpeg or libpng
+[ -f "$pc/dynopool_op.pc" ] || { echo "FAIL: no dynopool_op.pc installed"; exit 1; }
+cat > "$T/op.c" <<'C'
+#include <dynopool_op.h>
+#include <stdio.h>
+int main(void)
+{
+    float x[16], y[4], dx[16], dy[4] = {1, 1, 1, 1}, da[2];
+    for (int i = 0; i < 16; i++) x[i] = (float)i;
+    int rc = dp_dynopool_forward(x, 1, 1, 4, 4, 2.0f, 2.0f, y);
+    if (!rc) rc = dp_dynopool_backward(x, dy, 1, 1, 4, 4, 2.0f, 2.0f, dx, da);
+    printf("%g %g %g %g %s\n", y[0], y[1], y[2], y[3], dp_strerror(rc));
+    return rc != 0 || y[0] != 5 || y[3] != 15;
+}
+C
+opflags=$(PKG_CONFIG_PATH="$pc" pkg-config --static --cflags --libs dynopool_op) || { echo "FAIL: pkg-config dynopool_op"; exit 1; }
+case "$opflags" in *dnnl* | *cjson* | *jpeg* | *png* | *" -lz"*) echo "FAIL: the operator's flags name the engine's dependencies: $opflags"; exit 1 ;; esac
+"$cc" "$T/op.c" -o "$T/op" $opflags || { echo "FAIL: static link of the operator alone with: $opflags"; exit 1; }
+opout=$("$T/op") || { echo "FAIL: the operator-only program failed: $opout"; exit 1; }
+echo "ok: $out (linked with $flags); operator alone: $opout (linked with $opflags)"
