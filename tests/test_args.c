@@ -1,6 +1,6 @@
 /* test_args.c — every bad argument returns its negative status and writes
  * nothing (outputs are pre-filled with a sentinel and checked afterwards). */
-#include "dynopool.h"
+#include "dynopool_op.h"
 #include "testutil.h"
 
 #include <math.h>

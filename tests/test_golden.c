@@ -1,7 +1,7 @@
 /* test_golden.c — the C operator against the PyTorch reference's golden tensors
  * (ref/dynopool_ref.py -> tests/data/dynopool_golden.bin): y, dx and dalpha for
  * every case, within atol + rtol * |ref|. */
-#include "dynopool.h"
+#include "dynopool_op.h"
 #include "testutil.h"
 
 #include <stdlib.h>

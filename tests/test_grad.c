@@ -6,7 +6,7 @@
  *    a naive double-precision implementation inside the test (four-corner
  *    bilinear form, no tables);
  *  - y against the same naive implementation. */
-#include "dynopool.h"
+#include "dynopool_op.h"
 #include "testutil.h"
 
 #include <math.h>

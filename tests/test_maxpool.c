@@ -3,7 +3,7 @@
  * 1 cell, and the 1.5 floor keeps 2), forward and dx bit for bit; and every
  * result is independent of the number of OpenMP threads (bit for bit, dalpha
  * included). */
-#include "dynopool.h"
+#include "dynopool_op.h"
 #include "testutil.h"
 
 #include <math.h>

@@ -1,7 +1,8 @@
 /* test_shared.c — the shared library exports the op-level API (docs/operator.md,
- * "The C API"): dlopen libdynopool.so, look the three symbols up, call them,
- * and check that they agree with the static library linked into this test. */
-#include "dynopool.h"
+ * "The C API"): dlopen the library given (libdynopool_op.so, or libdynopool.so,
+ * which links it), look the three symbols up, call them, and check that they
+ * agree with the static library linked into this test. */
+#include "dynopool_op.h"
 #include "testutil.h"
 
 #include <dlfcn.h>

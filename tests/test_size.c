@@ -1,6 +1,6 @@
 /* test_size.c — dp_dynopool_size (docs/operator.md, "The size rule"): the floor
  * of 1.5, round half up, and its errors; dp_dynopool_macs. */
-#include "dynopool.h"
+#include "dynopool_op.h"
 #include "testutil.h"
 
 #include <math.h>
