@@ -9,10 +9,10 @@
  *                         (per group), images spread over the OpenMP threads (OpenBLAS's
  *                         OpenMP build runs single-threaded inside a parallel region)
  *   bn    batch norm forward + backward (training) with ReLU fused, oneDNN blocked,
- *         oneDNN NCHW, and the plain-C loops of src/ops/batchnorm.c
+ *         oneDNN NCHW, and the plain-C loops of src/engine/ops/batchnorm.c
  *
  * and checks that the methods agree: "maxrel" is max|a - r| / max|r| against the
- * reference r (conv: im2col-sgemm, or the plain-C loops of src/ops/conv2d.c with
+ * reference r (conv: im2col-sgemm, or the plain-C loops of src/engine/ops/conv2d.c with
  * --check-ref; bn: the plain-C loops), and "MISMATCH" is printed above 1e-3.
  *
  * oneDNN's backward-data cannot be called alone through dnn.h (dnn_conv_backward
@@ -171,7 +171,7 @@ static void print_results(int from, const char *const *passes, int npass)
     fflush(stdout);
 }
 
-/* ---- convolution: the plain-C reference is src/ops/conv2d.c's (engine.h) ---- */
+/* ---- convolution: the plain-C reference is src/engine/ops/conv2d.c's (engine.h) ---- */
 
 /* ---- convolution: im2col + sgemm ---------------------------------------------- */
 
@@ -447,7 +447,7 @@ static int bench_conv(const conv_case *cc, int n, int reps, int blk, int check_r
     return rc;
 }
 
-/* ---- batch norm + ReLU: the plain-C loops are src/ops/batchnorm.c's (engine.h) ---- */
+/* ---- batch norm + ReLU: the plain-C loops are src/engine/ops/batchnorm.c's (engine.h) ---- */
 
 /* ---- batch norm: the benchmark ------------------------------------------------- */
 

@@ -1,5 +1,5 @@
 /* bench_linear — chooses the classifier's backend by measurement.  For the
- * fully connected layer of src/ops/linear.c, x (n, cin) row-major, W (cout, cin),
+ * fully connected layer of src/engine/ops/linear.c, x (n, cin) row-major, W (cout, cin),
  * b (cout), on the shapes of the models' classifiers, times
  *
  *   fwd      y = x W^T + b
@@ -11,7 +11,7 @@
  *
  *   openblas     cblas_sgemm as linear.c called it before (bias copied into y,
  *                then beta = 1), OpenBLAS's OpenMP build
- *   dnnl-matmul  src/dnn.h's dnn_linear_forward / dnn_linear_backward, exactly as
+ *   dnnl-matmul  src/engine/dnn.h's dnn_linear_forward / dnn_linear_backward, exactly as
  *                the engine calls them: three oneDNN matmuls on the plain matrices
  *   dnnl-ip      oneDNN inner product (forward_training, backward_data,
  *                backward_weights) with the weights in plain "oi"

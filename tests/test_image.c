@@ -1,4 +1,4 @@
-/* test_image.c — dp_image_load (src/image.c) on tiny files written here with
+/* test_image.c — dp_image_load (src/io/image.c) on tiny files written here with
  * libpng's and libjpeg's own encoders into a fresh /tmp directory: PNG grey,
  * RGB, RGBA, 4-bit palette with tRNS, 16-bit and interlaced, pixel for pixel;
  * JPEG RGB and grey of flat 8x8 blocks within 3; both channel conversions; odd

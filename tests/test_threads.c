@@ -1,4 +1,4 @@
-/* test_threads.c — the thread counts the library offers (src/threads.c):
+/* test_threads.c — the thread counts the library offers (src/op/threads.c):
  * available CPUs, and the idle ones while another process keeps one busy. */
 #include <signal.h>
 #include <stdio.h>

@@ -180,6 +180,11 @@ DP_OPS(DP_OP_EXTERN)
 #undef DP_OP_EXTERN
 const dp_op *dp_op_of(int type);
 
+/* The output size of a window op (conv, max-pool: nd->k, nd->stride, nd->pad) on
+ * x: (h + 2 pad - k) / stride + 1 per axis; DP_ERR_SIZE when the window does not
+ * fit, DP_ERR_OVERFLOW beyond int. */
+int dp_window_size(const dp_act *x, const dp_node *nd, int *ho, int *wo);
+
 /* Size-gradient rules shared by several ops: the output size equals the input's
  * (elementwise ops; through input 0), or is the input's divided by a stride. */
 void dp_size_grad_same(dp_net *net, dp_node *nd, float scale, float *galpha);

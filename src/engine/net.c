@@ -189,6 +189,17 @@ const dp_op *dp_op_of(int type)
     return type >= 0 && type < DP_OP_COUNT ? ops[type] : NULL;
 }
 
+int dp_window_size(const dp_act *x, const dp_node *nd, int *ho, int *wo)
+{
+    /* in 64 bits: a side near INT_MAX plus the padding must not wrap */
+    const long long hp = (long long)x->h + 2LL * nd->pad, wp = (long long)x->w + 2LL * nd->pad;
+    if (hp < nd->k || wp < nd->k) return DP_ERR_SIZE;
+    const long long h = (hp - nd->k) / nd->stride + 1, w = (wp - nd->k) / nd->stride + 1;
+    if (h > INT_MAX || w > INT_MAX) return DP_ERR_OVERFLOW;
+    *ho = (int)h, *wo = (int)w;
+    return DP_OK;
+}
+
 void dp_size_grad_same(dp_net *net, dp_node *nd, float scale, float *galpha)
 {
     (void)scale, (void)galpha;

@@ -15,13 +15,11 @@
 static int conv_infer(dp_net *net, dp_node *nd)
 {
     const dp_act *x = &dp_in(net, nd, 0)->y;
-    /* in 64 bits: a side near INT_MAX plus the padding must not wrap */
-    const long long hp = (long long)x->h + 2LL * nd->pad, wp = (long long)x->w + 2LL * nd->pad;
-    if (hp < nd->k || wp < nd->k) return DP_ERR_SIZE;
-    const long long ho = (hp - nd->k) / nd->stride + 1, wo = (wp - nd->k) / nd->stride + 1;
-    if (ho > INT_MAX || wo > INT_MAX) return DP_ERR_OVERFLOW;
+    int ho, wo;
+    const int rc = dp_window_size(x, nd, &ho, &wo);
+    if (rc) return rc;
     if (x->c % nd->groups || nd->cout % nd->groups) return DP_ERR_ARG;
-    dp_set_shape(&nd->y, x->n, nd->cout, (int)ho, (int)wo, net->blk);
+    dp_set_shape(&nd->y, x->n, nd->cout, ho, wo, net->blk);
     return DP_OK;
 }
 

@@ -16,11 +16,10 @@
 static int pool_infer(dp_net *net, dp_node *nd)
 {
     const dp_act *x = &dp_in(net, nd, 0)->y;
-    const long long hp = (long long)x->h + 2LL * nd->pad, wp = (long long)x->w + 2LL * nd->pad;
-    if (hp < nd->k || wp < nd->k) return DP_ERR_SIZE;
-    const long long ho = (hp - nd->k) / nd->stride + 1, wo = (wp - nd->k) / nd->stride + 1;
-    if (ho > INT_MAX || wo > INT_MAX) return DP_ERR_OVERFLOW;
-    dp_set_shape(&nd->y, x->n, x->c, (int)ho, (int)wo, x->blk);
+    int ho, wo;
+    const int rc = dp_window_size(x, nd, &ho, &wo);
+    if (rc) return rc;
+    dp_set_shape(&nd->y, x->n, x->c, ho, wo, x->blk);
     return DP_OK;
 }
 
