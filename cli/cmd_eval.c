@@ -124,7 +124,9 @@ static dp_dataset *open_data(const eval_opts *e, const dp_model_config *cfg, con
     if (cli_open_split(e->data, e->kind, e->train, t->classes_opt, t->input_opt, &ds)) return NULL;
     dp_dataset_info di;
     dp_dataset_info_get(ds, &di);
-    const int variant = dp_variant_parse(t->variant), side = dp_variant_size(variant, di.size);
+    const int variant = dp_variant_parse(t->variant);
+    const dp_transform tf = {.variant = variant, .resize = t->resize};
+    const int side = dp_transform_size(&tf, di.size);
     if (di.channels != cfg->in_ch || side != cfg->size || di.classes != cfg->classes) {
         cli_fail("%s is a model for %dx%dx%d inputs and %d classes, but %s gives %dx%dx%d images%s%s and %d classes",
                  e->ckpt, cfg->in_ch, cfg->size, cfg->size, cfg->classes, e->data, di.channels, side, side,
@@ -201,6 +203,7 @@ int cmd_eval(int argc, char **argv)
     dp_dataset_info_get(ds, &di);
     dp_transform tf = dp_transform_defaults(ds, 0, dp_variant_parse(t.variant));
     memcpy(tf.mean, t.mean, sizeof t.mean), memcpy(tf.std, t.std, sizeof t.std);
+    tf.resize = t.resize;
     const int n = e.limit && e.limit < di.n ? e.limit : di.n;
     double loss, acc;
     rc = cli_evaluate(m, ds, e.data, &tf, NULL, n, e.batch, e.workers, &loss, &acc);

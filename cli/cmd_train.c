@@ -43,6 +43,9 @@ static const char *const TRAIN_USAGE =
     "  --dataset K      idx | cifar10 | cifar100 | folder: skip the detection\n"
     "  --classes C      IDX sets: number of classes (default 10)\n"
     "  --input S        image folders: crop side (default 224; resized to 8/7 S first)\n"
+    "  --input-size S   resample every image to S x S (after the variant): the network\n"
+    "                   runs at another input resolution, as the paper's human baseline\n"
+    "                   of Figure 5.2 (default: the data's own side)\n"
     "  --variant V      none | stretch-v | tile | large: the paper's toy variants (3.1)\n"
     "  --limit N        train on the first N training images only (quick runs)\n"
     "  --limit-test N   evaluate on the first N test images only\n"
@@ -59,6 +62,9 @@ static const char *const TRAIN_USAGE =
     "  --momentum X     (default 0.9, Nesterov; --no-nesterov for plain)\n"
     "  --wd X           weight decay (default 5e-4; 4e-5 for mobilenetv2)\n"
     "  --lambda X       weight of the complexity loss L_GMACs (default 0)\n"
+    "  --alpha-init A   every DynOPool's initial alpha (both axes), or A1,A2,... one per\n"
+    "                   stage in forward order (default 2; ResNet-50's stem 4).  Below 2 a\n"
+    "                   stage starts with larger maps (the paper's DynOPool-B for ResNet-50)\n"
     "  --max-side N     memory guard: no DynOPool map side above N (default 2x input)\n"
     "  --seed N         weights, data order and augmentation (default 1)\n"
     "Output\n"
@@ -83,8 +89,8 @@ static const char *const TRAIN_USAGE =
 /* The options of `train`.  CLI_MARK: a setting of the run, refused with --resume
  * (which takes them from run.json). */
 enum opt_id {
-    O_MODEL, O_POOL, O_WIDTH, O_DATA, O_DATASET, O_CLASSES, O_INPUT, O_VARIANT, O_LIMIT, O_LIMIT_TEST,
-    O_VAL_SPLIT, O_WORKERS, O_EPOCHS, O_BATCH, O_LR, O_ALPHA_LR, O_MOMENTUM, O_WD, O_NO_NESTEROV, O_LAMBDA,
+    O_MODEL, O_POOL, O_WIDTH, O_DATA, O_DATASET, O_CLASSES, O_INPUT, O_INPUT_SIZE, O_VARIANT, O_LIMIT,
+    O_LIMIT_TEST, O_ALPHA_INIT, O_VAL_SPLIT, O_WORKERS, O_EPOCHS, O_BATCH, O_LR, O_ALPHA_LR, O_MOMENTUM, O_WD, O_NO_NESTEROV, O_LAMBDA,
     O_MAX_SIDE, O_SEED, O_OUT, O_RESUME, O_LOG_EVERY, O_INTERRUPT, O_POISON, O_COUNT
 };
 
@@ -140,6 +146,24 @@ static int parse_data(const char *v, void *dst)
     return parse_path(strcmp(v, "fashion-mnist") ? v : CLI_FASHION_MNIST, dst);
 }
 
+/* --alpha-init A or A1,A2,...: into the run_cfg at dst; 0, or -1 for a bad value. */
+static int parse_alpha_init(const char *v, void *dst)
+{
+    run_cfg *r = dst;
+    int n = 0;
+    for (const char *p = v;; p++) {
+        char *end;
+        const double a = strtod(p, &end);
+        if (end == p || n == DP_MAX_STAGES || !(a >= RUN_MIN_ALPHA && a <= RUN_MAX_ALPHA)) return -1;
+        r->alpha_init[n++] = (float)a;
+        if (*end == 0) break;
+        if (*end != ',') return -1;
+        p = end;
+    }
+    r->n_alpha_init = n;
+    return 0;
+}
+
 static void options(trainer *t)
 {
     run_cfg *r = &t->r;
@@ -156,6 +180,9 @@ static void options(trainer *t)
                        .to_enum = dp_data_kind_parse},
         [O_CLASSES] = {"--classes", CLI_INT, &r->classes, 1, RUN_MAX_CLASSES, S},
         [O_INPUT] = {"--input", CLI_INT, &r->input, RUN_MIN_INPUT, RUN_MAX_INPUT, S},
+        [O_INPUT_SIZE] = {"--input-size", CLI_INT, &r->resize, RUN_MIN_INPUT, RUN_MAX_INPUT, S},
+        [O_ALPHA_INIT] = {"--alpha-init", CLI_PARSE, r, .flags = S, .parse = parse_alpha_init,
+                          .want = "an alpha or a comma-separated list of alphas, each in [0.25, 64]"},
         [O_VARIANT] = {"--variant", CLI_NAME, &r->variant, .flags = S, .want = "none, stretch-v, tile or large",
                        .to_enum = dp_variant_parse},
         [O_LIMIT] = {"--limit", CLI_INT, &r->limit, 0, INT_MAX, S},
@@ -308,7 +335,10 @@ static int transforms(trainer *t)
     t->ttr = dp_transform_defaults(t->tr, 1, r->variant), t->tte = dp_transform_defaults(t->te, 0, r->variant);
     t->tval = dp_transform_defaults(t->tr, 0, r->variant); /* held-out images are seen as test images */
     dp_transform *all[3] = {&t->ttr, &t->tte, &t->tval};
-    for (int k = 0; k < 3; k++) memcpy(all[k]->mean, t->mean, sizeof t->mean), memcpy(all[k]->std, t->sd, sizeof t->sd);
+    for (int k = 0; k < 3; k++) {
+        memcpy(all[k]->mean, t->mean, sizeof t->mean), memcpy(all[k]->std, t->sd, sizeof t->sd);
+        all[k]->resize = r->resize;
+    }
     return cli_check_images(t->te, &t->tte, NULL, t->n_test, t->workers) ||
            (t->split && cli_check_images(t->tr, &t->tval, t->split, t->n_val, t->workers));
 }
@@ -327,7 +357,7 @@ static int train_data(trainer *t)
     t->n_test = r->limit_test && r->limit_test < ti.n ? r->limit_test : ti.n;
     if (hold_out(t) || transforms(t)) return 1;
     r->cfg.in_ch = t->di.channels;
-    r->cfg.size = dp_variant_size(r->variant, t->di.size);
+    r->cfg.size = dp_transform_size(&t->ttr, t->di.size);
     r->cfg.classes = t->di.classes;
     if (!t->resume) recipe_defaults(t);
     if (!r->out[0])
@@ -409,7 +439,12 @@ static int train_open(trainer *t)
     const run_cfg *r = &t->r;
     snprintf(t->ck, sizeof t->ck, "%s/%s", r->out, RUN_CHECKPOINT);
     if (t->resume && check_resume(t->ck, &r->cfg)) return 1;
-    const int rc = dp_model_create(&r->cfg, &t->m);
+    int rc = dp_model_create(&r->cfg, &t->m);
+    if (!rc && !t->resume && r->n_alpha_init &&
+        (rc = dp_model_init_alphas(t->m, r->alpha_init, r->n_alpha_init)) == DP_ERR_ARG)
+        return cli_fail("--alpha-init gives %d alphas, but %s (%s) has %d DynOPool stages: give one for all "
+                        "or one per stage", r->n_alpha_init, dp_arch_name(r->cfg.arch), dp_pool_name(r->cfg.pool),
+                        dp_model_init_alphas(t->m, NULL, 0));
     if (rc)
         return cli_fail("cannot build %s (%s) for the %dx%dx%d inputs of %s: %s", dp_arch_name(r->cfg.arch),
                         dp_pool_name(r->cfg.pool), r->cfg.in_ch, r->cfg.size, r->cfg.size, r->data,

@@ -109,6 +109,8 @@ static cJSON *settings_json(const run_cfg *r)
     cJSON_AddNumberToObject(o, "limit", r->limit);
     cJSON_AddNumberToObject(o, "limit_test", r->limit_test);
     if (r->val_split > 0) cJSON_AddNumberToObject(o, "val_split", r->val_split); /* absent: none */
+    if (r->resize) cJSON_AddNumberToObject(o, "resize", r->resize);                /* absent: none */
+    if (r->n_alpha_init) cJSON_AddItemToObject(o, "alpha_init", cJSON_CreateFloatArray(r->alpha_init, r->n_alpha_init));
     cJSON_AddNumberToObject(o, "input", r->cfg.size);
     cJSON_AddNumberToObject(o, "in_ch", r->cfg.in_ch);
     cJSON_AddNumberToObject(o, "classes", r->cfg.classes);
@@ -229,6 +231,30 @@ static int settings_from_json(const cJSON *o, run_cfg *r, char *msg, size_t cap)
         return -1;
     }
     r->val_split = vs ? vs->valuedouble : 0.0;
+    r->resize = 0;
+    if (cJSON_GetObjectItemCaseSensitive(o, "resize")) { /* optional */
+        if (cli_json_range(o, "resize", RUN_MIN_INPUT, RUN_MAX_INPUT, CLI_WHOLE, &v, msg, cap)) return -1;
+        r->resize = (int)v;
+    }
+    const cJSON *ai = cJSON_GetObjectItemCaseSensitive(o, "alpha_init"); /* optional */
+    r->n_alpha_init = 0;
+    if (ai) {
+        const int n = cJSON_GetArraySize(ai);
+        if (!cJSON_IsArray(ai) || n < 1 || n > DP_MAX_STAGES) {
+            snprintf(msg, cap, "field 'alpha_init' is invalid, expected a list of 1 to %d alphas", DP_MAX_STAGES);
+            return -1;
+        }
+        for (int k = 0; k < n; k++) {
+            const cJSON *e = cJSON_GetArrayItem(ai, k);
+            if (!cJSON_IsNumber(e) || !(e->valuedouble >= RUN_MIN_ALPHA && e->valuedouble <= RUN_MAX_ALPHA)) {
+                snprintf(msg, cap, "field 'alpha_init' item %d is invalid, expected a number in [%g, %g]", k,
+                         RUN_MIN_ALPHA, RUN_MAX_ALPHA);
+                return -1;
+            }
+            r->alpha_init[k] = (float)e->valuedouble;
+        }
+        r->n_alpha_init = n;
+    }
     if (r->input && r->input < RUN_MIN_INPUT) {
         snprintf(msg, cap, "field 'input_opt' = %d, expected 0 (not given) or a side in [%d, %d]", r->input,
                  RUN_MIN_INPUT, RUN_MAX_INPUT);
@@ -295,6 +321,7 @@ int run_save(const dp_model *m, const char *file, const run_cfg *r, const run_pr
     cJSON *dj = cJSON_CreateObject(), *rj = settings_json(r);
     cJSON_AddStringToObject(dj, "name", cli_data_name(r->data));
     cJSON_AddStringToObject(dj, "variant", dp_variant_name(r->variant));
+    if (r->resize) cJSON_AddNumberToObject(dj, "resize", r->resize); /* absent: none */
     cJSON_AddItemToObject(dj, "mean", cJSON_CreateFloatArray(mean, 3));
     cJSON_AddItemToObject(dj, "std", cJSON_CreateFloatArray(std, 3));
     char *ds = cJSON_PrintUnformatted(dj), *runs = cJSON_PrintUnformatted(rj), *prog = progress_json(p);
@@ -394,8 +421,14 @@ static int trained_dataset(const char *s, run_trained *t, char *msg, size_t cap)
     else if (cli_json_str(dj, "variant", t->variant, sizeof t->variant) || dp_variant_parse(t->variant) < 0)
         snprintf(msg, cap, "field 'variant' is missing or invalid, expected none, stretch-v, tile or large");
     else if (!json_floats(dj, "mean", t->mean, 3, 0, 1, 0, msg, cap) && /* of pixels in [0, 1] */
-             !json_floats(dj, "std", t->std, 3, 0, 1, 1, msg, cap))
-        rc = 0;
+             !json_floats(dj, "std", t->std, 3, 0, 1, 1, msg, cap)) {
+        double rs = 0;
+        rc = cJSON_GetObjectItemCaseSensitive(dj, "resize") &&
+                     cli_json_range(dj, "resize", RUN_MIN_INPUT, RUN_MAX_INPUT, CLI_WHOLE, &rs, msg, cap)
+                 ? -1
+                 : 0;
+        t->resize = (int)rs;
+    }
     cJSON_Delete(dj);
     return rc;
 }

@@ -28,6 +28,8 @@
 #define RUN_MAX_CLASSES 256  /* dp_dataset_open's limit for IDX sets */
 #define RUN_MIN_INPUT 8
 #define RUN_MAX_INPUT 1024
+#define RUN_MIN_ALPHA 0.25   /* --alpha-init: the optimiser's alpha_min ... */
+#define RUN_MAX_ALPHA 64.0   /* ... and a factor no map needs */
 #define RUN_MAX_EPOCHS 1000000
 #define RUN_MAX_BATCH 65536
 #define RUN_MAX_LR 100.0
@@ -46,6 +48,9 @@ typedef struct run_cfg {
     int variant, limit, limit_test;
     double val_split;    /* the fraction of the training images held out; 0: none */
     int epochs, batch, nesterov;
+    int resize;          /* --input-size: the images resampled to resize x resize; 0: not */
+    int n_alpha_init;    /* --alpha-init: 0 (the model's), 1 (every DynOPool), or one per stage */
+    float alpha_init[DP_MAX_STAGES];
     int max_side;        /* 0: no cap */
     double lr, alpha_lr, momentum, wd, lambda;
     unsigned long long seed;
@@ -106,6 +111,7 @@ typedef struct run_trained {
     float mean[3], std[3];
     char variant[32], data[2048];
     int classes_opt, input_opt;
+    int resize;          /* the side the images were resampled to; 0: not */
 } run_trained;
 /* 0; or -1 with the metadata key that is wrong in *key and what in msg. */
 int run_read_trained(const dp_model *m, run_trained *t, const char **key, char *msg, size_t cap);

@@ -372,6 +372,27 @@ static void size_cap_shared(void)
     dp_model_free(m);
 }
 
+/* --alpha-init's library call: one alpha for all stages or one per stage. */
+static void alpha_init(void)
+{
+    dp_model *m = make(DP_VGG16, DP_POOL_DYNOPOOL, 16, 5, 0.25f), *h = make(DP_VGG16, DP_POOL_HUMAN, 16, 5, 0.25f);
+    if (!m || !h) return;
+    const float one = 1.0f, two[2] = {1.0f, 2.0f}, four[4] = {1.0f, 2.0f, 3.0f, 0.5f}, zero = 0.0f;
+    CHECK(dp_model_init_alphas(m, NULL, 0) == 4, "stages %d, expected 4", dp_model_init_alphas(m, NULL, 0));
+    CHECK(dp_model_init_alphas(m, two, 2) == DP_ERR_ARG, "2 alphas for 4 stages accepted");
+    CHECK(dp_model_init_alphas(m, &zero, 1) == DP_ERR_ALPHA, "alpha 0 accepted");
+    CHECK(dp_model_init_alphas(h, &one, 1) == DP_ERR_ARG, "a human model took alphas");
+    dp_model_info in;
+    CHECK(dp_model_init_alphas(m, &one, 1) == DP_OK && dp_model_info_get(m, &in) == DP_OK &&
+              in.sizes[3][0] == 16 && in.alphas[2][1] == 1.0f, "one alpha for all: last map %d", in.sizes[3][0]);
+    CHECK(dp_model_init_alphas(m, four, 4) == DP_OK && dp_model_info_get(m, &in) == DP_OK &&
+              in.alphas[0][0] == 1.0f && in.alphas[3][1] == 0.5f && in.sizes[3][0] == 6,
+          "one per stage: alphas (%g, %g), last map %d, expected 16 -> 16 -> 8 -> 3 -> 6",
+          (double)in.alphas[0][0], (double)in.alphas[3][1], in.sizes[3][0]);
+    dp_model_free(m);
+    dp_model_free(h);
+}
+
 /* A step whose loss is not finite changes nothing: weights, alphas, momentum,
  * BN running statistics and their counters. */
 static void nonfinite(void)
@@ -569,6 +590,7 @@ int main(int argc, char **argv)
     alpha_floor();
     size_cap();
     size_cap_shared();
+    alpha_init();
     nonfinite();
     nan_propagates();
     changing_shapes();

@@ -127,6 +127,14 @@ DP_API int dp_model_info_of_config(const dp_model_config *cfg, dp_model_info *in
 /* A loaded checkpoint's metadata value (dp_model_load in dynopool/store.h keeps them), or NULL. */
 DP_API const char *dp_model_meta(const dp_model *m, const char *key);
 
+/* Sets the initial alphas of the model's DynOPools (both axes), stage by stage in
+ * forward order: n = 1 gives every stage alpha[0], n = the number of stages one
+ * each (a ResNet shortcut follows its block).  Call it before training.  Returns
+ * DP_OK; the number of DynOPool stages when alpha is NULL and n is 0; DP_ERR_ARG
+ * for another n or a model without DynOPool; DP_ERR_ALPHA for a value that is
+ * not finite and > 0. */
+DP_API int dp_model_init_alphas(dp_model *m, const float *alpha, int n);
+
 /* How many of the tensors a checkpoint of m would hold (weights, alphas, BN
  * running statistics, momentum buffers) contain a NaN or an infinity: 0 when all
  * are finite.  first (may be NULL) receives the name of the first such tensor.

@@ -52,6 +52,9 @@ typedef struct dp_transform {
     int variant;         /* enum dp_variant */
     int pad;             /* zero padding of the random crop (in-memory sets: 4; folders: 0) */
     int flip;            /* random horizontal flip (training) */
+    int resize;          /* 0, or a side R: the prepared image (after the variant) is
+                            resampled to R x R, as when a network is trained at another
+                            input resolution (the paper's human baseline, Figure 5.2) */
     float mean[3], std[3];
 } dp_transform;
 
@@ -75,14 +78,17 @@ DP_API int dp_dataset_stats(const dp_dataset *ds, float mean[3], float std[3], c
  * and std are placeholders (0.5, 0.25) that the caller must fill in from
  * dp_dataset_stats. */
 DP_API dp_transform dp_transform_defaults(const dp_dataset *ds, int train, int variant);
-/* Side of the images a variant produces from a base side S (the model's input). */
+/* Side of the images t prepares from a base side S (the model's input): the
+ * variant's side, or t->resize when set; a negative code for a bad variant. */
+DP_API int dp_transform_size(const dp_transform *t, int base);
+/* Side of the images a variant produces from a base side S. */
 DP_API int dp_variant_size(int variant, int base);
 DP_API int dp_variant_parse(const char *name);     /* "none", "stretch-v", "tile", "large" */
 DP_API const char *dp_variant_name(int variant);
 DP_API const char *dp_data_kind_name(int kind);    /* "idx", "cifar10", "cifar100", "folder" */
 DP_API int dp_data_kind_parse(const char *name);
 /* Prepares the images idx[0..n) of ds: x (n, channels, s, s) with
- * s = dp_variant_size(t->variant, size), labels (n).  Sample j draws its random
+ * s = dp_transform_size(t, size), labels (n).  Sample j draws its random
  * crop and flip from (seed, pos0 + j). */
 DP_API int dp_dataset_batch(const dp_dataset *ds, const dp_transform *t, const int *idx, int n,
                             unsigned long long seed, long long pos0, float *x, int *labels,

@@ -234,6 +234,26 @@ int dp_model_info_of_config(const dp_model_config *cfg, dp_model_info *info)
 
 /* Every tensor a checkpoint holds: the parameters (alphas included), the BN
  * running statistics and, once training has started, the momentum buffers. */
+int dp_model_init_alphas(dp_model *m, const float *alpha, int n)
+{
+    if (!m) return DP_ERR_NULL;
+    const dp_net *net = &m->net;
+    int k = 0; /* the learned resize factors: parameters kept positive, in forward order */
+    for (int i = 0; i < net->n_pv; i++) k += net->pv[i].positive;
+    if (!alpha && n == 0) return k;
+    if (!alpha) return DP_ERR_NULL;
+    if (k == 0 || (n != 1 && n != k)) return DP_ERR_ARG;
+    for (int i = 0; i < n; i++)
+        if (!(isfinite(alpha[i]) && alpha[i] > 0.0f)) return DP_ERR_ALPHA;
+    for (int i = 0, s = 0; i < net->n_pv; i++) {
+        if (!net->pv[i].positive) continue;
+        float *a = net->params + net->pv[i].off;
+        for (long long e = 0; e < net->pv[i].numel; e++) a[e] = alpha[n == 1 ? 0 : s];
+        s++;
+    }
+    return DP_OK;
+}
+
 void dp_model_meta_clear(dp_model *m)
 {
     for (int i = 0; i < m->n_meta; i++) free(m->meta_k[i]), free(m->meta_v[i]);

@@ -481,6 +481,14 @@ int dp_dataset_label(const dp_dataset *ds, int i)
     return ds && i >= 0 && i < ds->n ? ds->labels[i] : DP_ERR_ARG;
 }
 
+int dp_transform_size(const dp_transform *t, int base)
+{
+    if (!t) return DP_ERR_NULL;
+    if (t->resize < 0 || t->resize > 16384) return DP_ERR_ARG;
+    const int vs = dp_variant_size(t->variant, base);
+    return vs < 0 || !t->resize ? vs : t->resize;
+}
+
 dp_transform dp_transform_defaults(const dp_dataset *ds, int train, int variant)
 {
     dp_transform t = {.train = train, .variant = variant, .pad = 4, .flip = 1,
@@ -630,12 +638,15 @@ int dp_dataset_batch(const dp_dataset *ds, const dp_transform *t, const int *idx
 {
     if (!ds || !t || !idx || !x) return DP_ERR_NULL;
     const int s = ds->size, c = ds->c, vs = dp_variant_size(t->variant, s);
+    const int os = dp_transform_size(t, s); /* the side written: vs, or t->resize */
     if (vs < 0) return vs;
+    if (os < 0) return os;
     if (t->pad < 0 || t->pad > s) return DP_ERR_ARG;
     for (int ch = 0; ch < c; ch++)
         if (!(t->std[ch] > 0.0f)) return DP_ERR_ARG;
     float *a = malloc(sizeof(float) * (size_t)c * s * s), *b = malloc(sizeof(float) * (size_t)c * vs * vs);
-    int rc = a && b ? DP_OK : DP_ERR_NOMEM;
+    float *rs = os != vs ? malloc(sizeof(float) * (size_t)c * os * os) : NULL;
+    int rc = a && b && (rs || os == vs) ? DP_OK : DP_ERR_NOMEM;
     for (int j = 0; !rc && j < n; j++) {
         const int i = idx[j];
         if (i < 0 || i >= ds->n) {
@@ -652,16 +663,24 @@ int dp_dataset_batch(const dp_dataset *ds, const dp_transform *t, const int *idx
                     a[(size_t)r * s + h] = tv;
                 }
         if ((rc = variant_view(t, a, c, s, &rng, b))) break;
-        float *o = x + (size_t)j * c * vs * vs;
+        const float *v = b;
+        if (rs) { /* another input resolution */
+            for (int ch = 0; !rc && ch < c; ch++)
+                rc = resample(b + (size_t)ch * vs * vs, vs, vs, rs + (size_t)ch * os * os, os, os);
+            if (rc) break;
+            v = rs;
+        }
+        float *o = x + (size_t)j * c * os * os;
         for (int ch = 0; ch < c; ch++) {
             const float m = t->mean[ch], inv = 1.0f / t->std[ch];
-            for (size_t k = 0; k < (size_t)vs * vs; k++)
-                o[(size_t)ch * vs * vs + k] = (b[(size_t)ch * vs * vs + k] - m) * inv;
+            for (size_t k = 0; k < (size_t)os * os; k++)
+                o[(size_t)ch * os * os + k] = (v[(size_t)ch * os * os + k] - m) * inv;
         }
         if (labels) labels[j] = ds->labels[i];
     }
     free(a);
     free(b);
+    free(rs);
     if (rc == DP_ERR_NOMEM) fail(err, errlen, rc, "out of memory while preparing a batch");
     return rc;
 }

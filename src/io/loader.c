@@ -74,7 +74,7 @@ int dp_loader_create(const dp_dataset *ds, const dp_transform *t, int batch, int
     if (batch <= 0 || workers < 0 || workers > 64) return DP_ERR_ARG;
     dp_dataset_info di;
     dp_dataset_info_get(ds, &di);
-    const int vs = dp_variant_size(t->variant, di.size);
+    const int vs = dp_transform_size(t, di.size);
     if (vs < 0) return vs;
     dp_loader *ld = calloc(1, sizeof(*ld));
     if (!ld) return DP_ERR_NOMEM;
