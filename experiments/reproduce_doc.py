@@ -113,13 +113,13 @@ def se(xs):
     return None if s is None else s / math.sqrt(len(xs))
 
 
-def pm(xs, digits=2, unit=""):
-    """'mean ± sd' (sample sd), or the value and '(1 seed)'."""
+def pm(xs, digits=2, unit="", one=" (1 seed)"):
+    """'mean ± sd' (sample sd), or the value and ONE."""
     if not xs:
         return "–"
     f = "%%.%df%s" % (digits, unit)
     if len(xs) == 1:
-        return (f % xs[0]) + " (1 seed)"
+        return (f % xs[0]) + one
     return (f % mean(xs)) + " ± " + ("%%.%df" % digits) % sd(xs)
 
 
@@ -212,8 +212,8 @@ def acc_row(cfg, rs, cfgs, ref=None):
     seeds = ",".join(str(r["seed"]) for r in rs)
     sizes = "<br>".join("s%d: %s" % (r["seed"], chain(r)) for r in rs)
     return "| %s (`%s`) | %s | %s | %s (ep. %s) | %s | %s |" % (
-        cfgs[cfg]["label"], cfg, seeds, pm([r["last"] for r in rs]), pm([r["best"] for r in rs]),
-        "/".join(str(r["best_epoch"]) for r in rs), pm([r["gmacs"] for r in rs], 4), sizes)
+        cfgs[cfg]["label"], cfg, seeds, pm([r["last"] for r in rs], one=""), pm([r["best"] for r in rs], one=""),
+        "/".join(str(r["best_epoch"]) for r in rs), pm([r["gmacs"] for r in rs], 4, one=""), sizes)
 
 
 TABLE_HEAD = ("| configuration | seeds | test acc. % (last epoch) | test acc. % (best epoch, chosen on test) "
@@ -416,13 +416,13 @@ def evaluate(ctx, R):
     if len(hum) >= 2 and dyn:
         rows = ["| λ | GMACs | DynOPool acc. % (last) | human curve at that GMACs | Δ | verdict |",
                 "|---|---|---|---|---|---|"]
-        vs = []
+        vs, ups = [], 0
         for n in dyn:
             g = mean([r["gmacs"] for r in R[n]])
             a = [r["last"] for r in R[n]]
             if g < hum[0][0] or g > hum[-1][0]:
                 rows.append("| %s | %.4f | %s | outside the curve (%.4f to %.4f GMACs) | | not compared |" % (
-                    fmt(ctx.cfgs[n]["lam"]), g, pm(a), hum[0][0], hum[-1][0]))
+                    fmt(ctx.cfgs[n]["lam"]), g, pm(a, one=""), hum[0][0], hum[-1][0]))
                 continue
             i = max(k for k in range(len(hum)) if hum[k][0] <= g)
             j = min(i + 1, len(hum) - 1)
@@ -435,18 +435,22 @@ def evaluate(ctx, R):
             d = mean(a) - h
             v = rule_greater(d, e)
             vs.append(v)
-            rows.append("| %s | %.4f | %s | %.2f (between %s and %s) | %s | %s |" % (
-                fmt(ctx.cfgs[n]["lam"]), g, pm(a), h, hum[i][2], hum[j][2], sdiff(d, e), v))
+            ups += d > 0
+            rows.append("| %s | %.4f | %s | %.2f (between `%s` and `%s`) | %s | %s |" % (
+                fmt(ctx.cfgs[n]["lam"]), g, pm(a, one=""), h, hum[i][2], hum[j][2], sdiff(d, e), v))
         if not vs:
             c.verdict, c.ours = NOISE, "no λ gives GMACs within the human curve's range"
         else:
             nh, nf = vs.count(HOLDS), vs.count(FAILS)
             c.verdict = (HOLDS if nh and not nf else FAILS if nf and not nh else
                          ONE if all(v == ONE for v in vs) else NOISE)
-            c.ours = "%d of %d comparable λ above the curve, %d below, %d within noise" % (
-                nh, len(vs), nf, len(vs) - nh - nf - vs.count(ONE))
+            if all(v == ONE for v in vs):
+                c.ours = "%d of %d comparable λ above the curve by the mean (one seed)" % (ups, len(vs))
+            else:
+                c.ours = "%d of %d comparable λ above the curve, %d below, %d within noise" % (
+                    nh, len(vs), nf, len(vs) - nh - nf - vs.count(ONE))
         lines += rows + ["", "The human curve: " + ", ".join(
-            "%s %.4f GMACs %s%%" % (n, g, pm([r["last"] for r in rs])) for g, rs, n in hum) + ". "
+            "`%s` %.4f GMACs %s%%" % (n, g, pm([r["last"] for r in rs], one="")) for g, rs, n in hum) + ". "
             "Between two of its points the curve is linear in log GMACs; its standard error follows the same "
             "weights. The claim holds when at least one λ is above the curve and none below, does not hold when "
             "at least one is below and none above; otherwise inconclusive."]
@@ -666,7 +670,7 @@ def build(ctx):
     claims, sections = evaluate(ctx, R)
     gr = ctx.grid
     anyrun = next((r for rs in R.values() for r in rs), None)
-    dataset = anyrun["dataset"] if anyrun else "the data"
+    dataset = anyrun["dataset"] if anyrun else ctx.data_name
     seeds = sorted({r["seed"] for rs in R.values() for r in rs})
     res = ctx.shown(ctx.results)
     cmd = "experiments/reproduce" + (" --quick" if ctx.quick else "")
@@ -682,7 +686,7 @@ def build(ctx):
                 "numbers are not evidence for or against any claim." % (gr["limit"], gr["epochs"])]
     out += ["", "## Claims", "",
             "Verdicts on the last-epoch test accuracy, mean over seeds %s (rules: \"How the verdicts are decided\")."
-            % (", ".join(map(str, seeds)) or "–"), "",
+            % (", ".join(map(str, seeds)) or "(none yet)"), "",
             "| claim | paper | ours | verdict |", "|---|---|---|---|"]
     for c in claims:
         out.append("| %s | %s | %s%s | **%s** |" % (c.claim, c.paper, c.ours, ("; " + c.note) if c.note else "",
