@@ -12,9 +12,9 @@
 #   tools/deps.sh --reference  also PyTorch and NumPy for ref/ and bench/ (by hand, not CI)
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libdnnl-dev ocl-icd-opencl-dev libopenblas-openmp-dev libcjson-dev zlib1g-dev
-      libjpeg-dev libpng-dev dataset-fashion-mnist)
+      libjpeg-dev libpng-dev dataset-fashion-mnist python3)
 if [[ "${1:-}" == "--reference" ]]; then
-  pkgs+=(python3 python3-torch python3-numpy)
+  pkgs+=(python3-torch python3-numpy)
 elif [[ $# -gt 0 ]]; then
   echo "usage: tools/deps.sh [--reference]" >&2; exit 2
 fi
