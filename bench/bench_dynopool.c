@@ -3,6 +3,7 @@
  * Run by bench/bench_dynopool.py, which times PyTorch in the same run.
  *
  *   bench_dynopool N C H W ALPHA_H ALPHA_W [REPS]   (threads: OMP_NUM_THREADS) */
+#include "bench_util.h"
 #include "dynopool.h"
 
 #include <omp.h>
@@ -10,24 +11,6 @@
 #include <stdlib.h>
 #include <time.h>
 
-static double now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return 1e3 * (double)t.tv_sec + 1e-6 * (double)t.tv_nsec;
-}
-
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 int main(int argc, char **argv)
 {
@@ -74,8 +57,8 @@ int main(int argc, char **argv)
     printf("{\"n\": %d, \"c\": %d, \"h\": %d, \"w\": %d, \"alpha\": [%g, %g], \"out\": [%d, %d], "
            "\"threads\": %d, \"reps\": %d, \"forward_ms\": %.4f, \"backward_ms\": %.4f, "
            "\"total_ms\": %.4f}\n",
-           n, c, h, w, ah, aw, ho, wo, omp_get_max_threads(), reps, median(tf, reps),
-           median(tb, reps), median(tt, reps));
+           n, c, h, w, ah, aw, ho, wo, omp_get_max_threads(), reps, median_inplace(tf, reps),
+           median_inplace(tb, reps), median_inplace(tt, reps));
     free(x), free(dx), free(y), free(dy), free(tf), free(tb), free(tt);
     return 0;
 }

@@ -43,30 +43,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "engine/dnn.h"
 
 enum { M_BLAS, M_MATMUL, M_IP, M_IPANY, NM };
 static const char *const g_mname[NM] = {"openblas", "dnnl-matmul", "dnnl-ip", "dnnl-ip-any"};
 
-static double now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return 1e3 * (double)t.tv_sec + 1e-6 * (double)t.tv_nsec;
-}
-
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* sorts v in place; returns its median */
-static double sort_median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 static void *xalloc(size_t bytes)
 {
@@ -339,8 +321,8 @@ static void run_shape(row_t *row, int n, const shape_t *sh, int reps)
             if (r >= 0) tf[(size_t)m * reps + r] = t1 - t0, ta[(size_t)m * reps + r] = t2 - t0;
         }
     for (int m = 0; m < NM; m++) {
-        row->fwd_med[m] = sort_median(tf + (size_t)m * reps, reps), row->fwd_min[m] = tf[(size_t)m * reps];
-        row->all_med[m] = sort_median(ta + (size_t)m * reps, reps), row->all_min[m] = ta[(size_t)m * reps];
+        row->fwd_med[m] = median_inplace(tf + (size_t)m * reps, reps), row->fwd_min[m] = tf[(size_t)m * reps];
+        row->all_med[m] = median_inplace(ta + (size_t)m * reps, reps), row->all_min[m] = ta[(size_t)m * reps];
         check(y[m], yr, ys, ny, &row->err[m][0], &row->maxrel[m][0]);
         check(dx[m], dxr, dxs, nx, &row->err[m][1], &row->maxrel[m][1]);
         check(dw[m], dwr, dws, nw, &row->err[m][2], &row->maxrel[m][2]);
