@@ -60,6 +60,7 @@ static const char *const TRAIN_USAGE =
     "  --lr X           weights' base learning rate (default 0.1; 0.01 for image folders)\n"
     "  --alpha-lr X     alphas' base learning rate (default lr / 10)\n"
     "  --momentum X     (default 0.9, Nesterov; --no-nesterov for plain)\n"
+    "  --alpha-momentum X  the alphas' own momentum (default: --momentum's)\n"
     "  --wd X           weight decay (default 5e-4; 4e-5 for mobilenetv2)\n"
     "  --lambda X       weight of the complexity loss L_GMACs (default 0)\n"
     "  --alpha-init A   every DynOPool's initial alpha (both axes), or A1,A2,... one per\n"
@@ -72,6 +73,9 @@ static const char *const TRAIN_USAGE =
     "  --resume DIR     continue the run in DIR from its last checkpoint (its settings\n"
     "                   come from DIR/run.json; --epochs may extend it)\n"
     "  --log-every S    when not on a terminal: a progress line every S seconds (30)\n"
+    "  --alpha-trace N  the first N steps' alphas and their gradients, split into the\n"
+    "                   task's and the complexity loss's terms, in DIR/alpha_trace.jsonl\n"
+    "                   (default 0: none; metrics.jsonl always has each epoch's mean)\n"
     "  --interrupt-after K  behave as if Ctrl-C came after K steps (for tests)\n"
     "  --poison-after K     an infinite learning rate from step K+1 on (for tests)\n"
     "\n"
@@ -90,8 +94,8 @@ static const char *const TRAIN_USAGE =
  * (which takes them from run.json). */
 enum opt_id {
     O_MODEL, O_POOL, O_WIDTH, O_DATA, O_DATASET, O_CLASSES, O_INPUT, O_INPUT_SIZE, O_VARIANT, O_LIMIT,
-    O_LIMIT_TEST, O_ALPHA_INIT, O_VAL_SPLIT, O_WORKERS, O_EPOCHS, O_BATCH, O_LR, O_ALPHA_LR, O_MOMENTUM, O_WD, O_NO_NESTEROV, O_LAMBDA,
-    O_MAX_SIDE, O_SEED, O_OUT, O_RESUME, O_LOG_EVERY, O_INTERRUPT, O_POISON, O_COUNT
+    O_LIMIT_TEST, O_ALPHA_INIT, O_VAL_SPLIT, O_WORKERS, O_EPOCHS, O_BATCH, O_LR, O_ALPHA_LR, O_MOMENTUM, O_ALPHA_MOMENTUM, O_WD, O_NO_NESTEROV, O_LAMBDA,
+    O_MAX_SIDE, O_SEED, O_OUT, O_RESUME, O_LOG_EVERY, O_ALPHA_TRACE, O_INTERRUPT, O_POISON, O_COUNT
 };
 
 typedef struct {
@@ -195,6 +199,7 @@ static void options(trainer *t)
         [O_LR] = {"--lr", CLI_NUM, &r->lr, 0, RUN_MAX_LR, S | CLI_OPEN_LO},
         [O_ALPHA_LR] = {"--alpha-lr", CLI_NUM, &r->alpha_lr, 0, RUN_MAX_LR, S},
         [O_MOMENTUM] = {"--momentum", CLI_NUM, &r->momentum, 0, 1, S},
+        [O_ALPHA_MOMENTUM] = {"--alpha-momentum", CLI_NUM, &r->alpha_momentum, 0, 1, S},
         [O_WD] = {"--wd", CLI_NUM, &r->wd, 0, RUN_MAX_WD, S},
         [O_NO_NESTEROV] = {"--no-nesterov", CLI_FLAG, &t->no_nesterov, .flags = S},
         [O_LAMBDA] = {"--lambda", CLI_NUM, &r->lambda, 0, RUN_MAX_LAMBDA, S},
@@ -204,6 +209,7 @@ static void options(trainer *t)
         [O_OUT] = {"--out", CLI_PARSE, r->out, .want = "a path shorter than 2048 bytes", .parse = parse_path},
         [O_RESUME] = {"--resume", CLI_TEXT, &t->resume},
         [O_LOG_EVERY] = {"--log-every", CLI_INT, &t->log_every, 1, 86400},
+        [O_ALPHA_TRACE] = {"--alpha-trace", CLI_INT, &r->alpha_trace, 0, INT_MAX, S},
         [O_INTERRUPT] = {"--interrupt-after", CLI_LONG, &t->interrupt_after, 1, 1e18},
         [O_POISON] = {"--poison-after", CLI_LONG, &t->poison_after, 1, 1e18},
     };
@@ -273,6 +279,7 @@ static int train_settings(trainer *t, int argc, char **argv)
     r->cfg = dp_model_defaults();
     r->cfg.pool = DP_POOL_DYNOPOOL;
     r->kind = DP_DATA_AUTO, r->variant = DP_VARIANT_NONE, r->seed = r->cfg.seed;
+    r->alpha_momentum = -1;
     strcpy(r->data, CLI_FASHION_MNIST);
     t->log_every = 30, t->workers = 1;
     const int rc = parse(t, argc, argv);
@@ -411,6 +418,9 @@ static int open_resumed(trainer *t)
         return cli_fail("cannot resume: %s: metadata 'progress' %s", t->ck, msg);
     if (run_trim_metrics(r->out, t->p.epoch))
         return cli_fail("cannot rewrite %s/metrics.jsonl: %s", r->out, strerror(errno));
+    const long long done = (long long)t->p.epoch * ((t->n_fit + r->batch - 1) / r->batch) + t->p.batch;
+    if (r->alpha_trace && run_trim_trace(r->out, done))
+        return cli_fail("cannot rewrite %s/%s: %s", r->out, RUN_ALPHA_TRACE, strerror(errno));
     printf("resuming %s at epoch %d, step %d (from %s)\n", r->out, t->p.epoch + 1, t->p.batch + 1, t->ck);
     return 0;
 }
@@ -552,6 +562,7 @@ static int train_start(trainer *t)
     t->tc = dp_train_defaults(r->cfg.arch);
     t->tc.momentum = (float)r->momentum, t->tc.weight_decay = (float)r->wd, t->tc.nesterov = r->nesterov;
     t->tc.lambda = (float)r->lambda, t->tc.max_side = r->max_side;
+    t->tc.alpha_momentum = (float)r->alpha_momentum;
     t->order = malloc(sizeof(int) * (size_t)t->di.n);
     int rc = t->order ? dp_loader_create(t->tr, &t->ttr, r->batch, t->workers, &t->ld) : DP_ERR_NOMEM;
     if (rc)
@@ -565,10 +576,12 @@ static int train_start(trainer *t)
            dp_arch_name(r->cfg.arch), dp_pool_name(r->cfg.pool), r->cfg.width, cli_data_name(r->data),
            r->variant ? ", variant " : "", r->variant ? dp_variant_name(r->variant) : "", t->n_fit, nval, t->n_test,
            r->cfg.in_ch, r->cfg.size, r->cfg.size, r->cfg.classes);
-    printf("  %d epochs, batch %d, lr %g (alphas %g), cosine, momentum %g%s, wd %g, lambda %g, "
+    char am[48] = "";
+    if (r->alpha_momentum >= 0) snprintf(am, sizeof am, " (alphas %g)", r->alpha_momentum);
+    printf("  %d epochs, batch %d, lr %g (alphas %g), cosine, momentum %g%s%s, wd %g, lambda %g, "
            "max side %d, seed %llu\n  %.4f GMACs per image, %lld parameters; run folder %s\n",
-           r->epochs, r->batch, r->lr, r->alpha_lr, r->momentum, r->nesterov ? " Nesterov" : "", r->wd, r->lambda,
-           r->max_side, r->seed, t->info.gmacs, t->info.params, r->out);
+           r->epochs, r->batch, r->lr, r->alpha_lr, r->momentum, am, r->nesterov ? " Nesterov" : "", r->wd,
+           r->lambda, r->max_side, r->seed, t->info.gmacs, t->info.params, r->out);
     fflush(stdout);
     cli_catch_signal(SIGINT, NULL);
     cli_catch_signal(SIGTERM, NULL);
@@ -642,6 +655,12 @@ static int train_step(trainer *t, const float *x, const int *lab, int nb)
     const float lr = t->poison_after && t->steps_here >= t->poison_after ? INFINITY : t->lr;
     const int rc = dp_model_train_step(t->m, x, lab, nb, &t->tc, lr, t->lra, &st);
     if (rc) return step_failed(t, rc);
+    p->n_ga = st.n_galpha;
+    for (int i = 0; i < st.n_galpha; i++)
+        for (int j = 0; j < 2; j++) p->ga_task[i][j] += st.galpha_task[i][j], p->ga_cost[i][j] += st.galpha_cost[i][j];
+    if ((long long)p->epoch * t->steps_per_epoch + p->batch < t->r.alpha_trace &&
+        run_append_trace(&t->r, (long long)p->epoch * t->steps_per_epoch + p->batch + 1, p->epoch + 1, t->lra, &st))
+        return t->step_failed = 1, DP_ERR_IO;
     p->loss += st.loss * nb, p->task += st.loss_task * nb, p->gmacs += st.loss_gmacs * nb;
     p->correct += st.correct, p->seen += nb, p->capped += st.capped;
     p->batch++, t->steps_here++, t->steps_epoch++, t->imgs_here += nb;
@@ -674,7 +693,10 @@ static int train_steps(trainer *t)
     const run_cfg *r = &t->r;
     run_progress *p = &t->p;
     epoch_schedule(t);
-    if (p->batch == 0) p->loss = p->task = p->gmacs = 0, p->correct = p->seen = p->capped = 0;
+    if (p->batch == 0) {
+        p->loss = p->task = p->gmacs = 0, p->correct = p->seen = p->capped = 0;
+        p->n_ga = 0, memset(p->ga_task, 0, sizeof p->ga_task), memset(p->ga_cost, 0, sizeof p->ga_cost);
+    }
     int rc = dp_loader_start(t->ld, t->order, t->n_fit, p->batch, cli_mix64(r->seed ^ 0xda7aULL) + (uint64_t)p->epoch);
     if (rc)
         return cli_fail("cannot start epoch %d of %s at step %d: %s", p->epoch + 1, r->data, p->batch + 1,

@@ -32,6 +32,52 @@ static cJSON *pairs_json(const int (*v)[2], const float (*f)[2], int n)
     return a;
 }
 
+/* x to `digits` significant digits (0: as it is), so that JSON prints it short. */
+static double sig(double x, int digits)
+{
+    char b[40];
+    if (!digits || !isfinite(x)) return x;
+    snprintf(b, sizeof b, "%.*g", digits, x);
+    return strtod(b, NULL);
+}
+
+/* [[d[0][0]*scale, d[0][1]*scale], ...]: n pairs of doubles, to `digits`
+ * significant digits (0: all, printed to round trip). */
+static cJSON *dpairs_json(const double (*d)[2], int n, double scale, int digits)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (int i = 0; i < n; i++) {
+        const double v[2] = {sig(d[i][0] * scale, digits), sig(d[i][1] * scale, digits)};
+        cJSON_AddItemToArray(a, cJSON_CreateDoubleArray(v, 2));
+    }
+    return a;
+}
+
+/* o[key], when present, a list of n pairs of numbers into d; 0 (also when absent:
+ * d is left as it was), or -1 with what it should be in msg. */
+static int dpairs_from_json(const cJSON *o, const char *key, double (*d)[2], int *n, char *msg, size_t cap)
+{
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!a) return 0;
+    const int k = cJSON_GetArraySize(a);
+    if (!cJSON_IsArray(a) || k > DP_MAX_STAGES || (*n >= 0 && k != *n)) goto bad;
+    for (int i = 0; i < k; i++) {
+        const cJSON *p = cJSON_GetArrayItem(a, i);
+        if (!cJSON_IsArray(p) || cJSON_GetArraySize(p) != 2) goto bad;
+        for (int j = 0; j < 2; j++) {
+            const cJSON *e = cJSON_GetArrayItem(p, j);
+            if (!cJSON_IsNumber(e) || !isfinite(e->valuedouble)) goto bad;
+            d[i][j] = e->valuedouble;
+        }
+    }
+    *n = k;
+    return 0;
+bad:
+    snprintf(msg, cap, "field '%s' is invalid, expected a list of at most %d pairs of finite numbers%s", key,
+             DP_MAX_STAGES, *n >= 0 ? ", as many as the other alpha field" : "");
+    return -1;
+}
+
 /* dir/name := o, formatted, atomically; 0, or -1 after saying why. */
 static int write_json(const char *dir, const char *name, const cJSON *o)
 {
@@ -111,6 +157,8 @@ static cJSON *settings_json(const run_cfg *r)
     if (r->val_split > 0) cJSON_AddNumberToObject(o, "val_split", r->val_split); /* absent: none */
     if (r->resize) cJSON_AddNumberToObject(o, "resize", r->resize);                /* absent: none */
     if (r->n_alpha_init) cJSON_AddItemToObject(o, "alpha_init", cJSON_CreateFloatArray(r->alpha_init, r->n_alpha_init));
+    if (r->alpha_momentum >= 0) cJSON_AddNumberToObject(o, "alpha_momentum", r->alpha_momentum); /* absent: momentum's */
+    if (r->alpha_trace) cJSON_AddNumberToObject(o, "alpha_trace", r->alpha_trace);           /* absent: none */
     cJSON_AddNumberToObject(o, "input", r->cfg.size);
     cJSON_AddNumberToObject(o, "in_ch", r->cfg.in_ch);
     cJSON_AddNumberToObject(o, "classes", r->cfg.classes);
@@ -236,6 +284,16 @@ static int settings_from_json(const cJSON *o, run_cfg *r, char *msg, size_t cap)
         if (cli_json_range(o, "resize", RUN_MIN_INPUT, RUN_MAX_INPUT, CLI_WHOLE, &v, msg, cap)) return -1;
         r->resize = (int)v;
     }
+    r->alpha_momentum = -1;
+    if (cJSON_GetObjectItemCaseSensitive(o, "alpha_momentum")) { /* optional */
+        if (cli_json_range(o, "alpha_momentum", 0, 1, 0, &v, msg, cap)) return -1;
+        r->alpha_momentum = v;
+    }
+    r->alpha_trace = 0;
+    if (cJSON_GetObjectItemCaseSensitive(o, "alpha_trace")) { /* optional */
+        if (cli_json_range(o, "alpha_trace", 0, INT_MAX, CLI_WHOLE, &v, msg, cap)) return -1;
+        r->alpha_trace = (int)v;
+    }
     const cJSON *ai = cJSON_GetObjectItemCaseSensitive(o, "alpha_init"); /* optional */
     r->n_alpha_init = 0;
     if (ai) {
@@ -307,6 +365,10 @@ static char *progress_json(const run_progress *p)
     cli_json_add_fixed(o, "capped", (double)p->capped, "%.17g");
     cli_json_add_fixed(o, "best_acc", p->best_acc, "%.17g");
     cli_json_add_fixed(o, "best_epoch", p->best_epoch, "%.17g");
+    if (p->n_ga) { /* the epoch's alpha-gradient sums so far (absent: no alphas) */
+        cJSON_AddItemToObject(o, "alpha_grad_task", dpairs_json(p->ga_task, p->n_ga, 1.0, 0));
+        cJSON_AddItemToObject(o, "alpha_grad_cost", dpairs_json(p->ga_cost, p->n_ga, 1.0, 0));
+    }
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return s;
@@ -359,14 +421,26 @@ static int progress_from_json(const char *s, run_progress *p, char *msg, size_t 
     double v[10];
     int bad = 0;
     for (int i = 0; !bad && i < 10; i++) bad = cli_json_range(o, F[i].k, F[i].lo, F[i].hi, F[i].flags, &v[i], msg, cap);
+    int n_ga = -1;
+    double ga[2][DP_MAX_STAGES][2];
+    if (!bad && (bad = dpairs_from_json(o, "alpha_grad_task", ga[0], &n_ga, msg, cap)) == 0 && n_ga < 0)
+        n_ga = 0;
+    if (!bad && !(bad = dpairs_from_json(o, "alpha_grad_cost", ga[1], &n_ga, msg, cap)) &&
+        !!cJSON_GetObjectItemCaseSensitive(o, "alpha_grad_task") != !!cJSON_GetObjectItemCaseSensitive(o, "alpha_grad_cost")) {
+        snprintf(msg, cap, "fields 'alpha_grad_task' and 'alpha_grad_cost' come together, but one is missing");
+        bad = -1;
+    }
     cJSON_Delete(o);
     if (bad) return -1;
     if (v[5] > v[6]) {
         snprintf(msg, cap, "field 'correct' = %.0f is more than 'seen' = %.0f", v[5], v[6]);
         return -1;
     }
-    *p = (run_progress){(int)v[0], (int)v[1], v[2], v[3], v[4], (long long)v[5], (long long)v[6],
-                        (long long)v[7], v[8], (int)v[9]};
+    *p = (run_progress){.epoch = (int)v[0], .batch = (int)v[1], .loss = v[2], .task = v[3], .gmacs = v[4],
+                        .correct = (long long)v[5], .seen = (long long)v[6], .capped = (long long)v[7],
+                        .best_acc = v[8], .best_epoch = (int)v[9]};
+    p->n_ga = n_ga > 0 ? n_ga : 0;
+    if (p->n_ga) memcpy(p->ga_task, ga[0], sizeof ga[0]), memcpy(p->ga_cost, ga[1], sizeof ga[1]);
     return 0;
 }
 
@@ -482,6 +556,10 @@ static cJSON *epoch_json(const run_cfg *r, const run_progress *p, const run_epoc
     cJSON_AddNumberToObject(o, "gmacs", e->info->gmacs);
     cJSON_AddItemToObject(o, "sizes", pairs_json(e->info->sizes, NULL, e->info->n_stages));
     cJSON_AddItemToObject(o, "alphas", pairs_json(NULL, e->info->alphas, e->info->n_alphas));
+    if (p->n_ga && p->batch) { /* the mean over the epoch's steps (docs/reproduction.md, "Why the maps shrink") */
+        cJSON_AddItemToObject(o, "alpha_grad_task", dpairs_json(p->ga_task, p->n_ga, 1.0 / p->batch, 7));
+        cJSON_AddItemToObject(o, "alpha_grad_cost", dpairs_json(p->ga_cost, p->n_ga, 1.0 / p->batch, 7));
+    }
     cJSON_AddNumberToObject(o, "capped", (double)p->capped);
     cJSON_AddNumberToObject(o, "images_per_s", e->images_per_s);
     cJSON_AddNumberToObject(o, "data_wait", e->data_wait);
@@ -507,10 +585,11 @@ int run_append_metrics(const run_cfg *r, const run_progress *p, const run_epoch 
     return 0;
 }
 
-int run_trim_metrics(const char *dir, int last)
+/* Keeps the lines of dir/name whose number `key` is <= last. */
+static int trim_jsonl(const char *dir, const char *name, const char *key, double last)
 {
     char path[4200];
-    join(path, sizeof path, dir, "metrics.jsonl");
+    join(path, sizeof path, dir, name);
     FILE *f = fopen(path, "r");
     if (!f) return errno == ENOENT ? 0 : -1;
     size_t cap = 1 << 16, len = 0;
@@ -523,7 +602,7 @@ int run_trim_metrics(const char *dir, int last)
     while (fgets(line, sizeof line, f)) {
         cJSON *o = cJSON_Parse(line);
         double e;
-        if (o && !cli_json_num(o, "epoch", &e) && e <= last) {
+        if (o && !cli_json_num(o, key, &e) && e <= last) {
             const size_t l = strlen(line);
             if (len + l + 1 > cap) {
                 char *q = realloc(keep, cap = 2 * (len + l + 1));
@@ -541,6 +620,36 @@ int run_trim_metrics(const char *dir, int last)
     free(keep);
     return rc;
 }
+
+int run_append_trace(const run_cfg *r, long long step, int epoch, float lr_alpha, const dp_step_stats *st)
+{
+    char path[4200];
+    join(path, sizeof path, r->out, RUN_ALPHA_TRACE);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "step", (double)step);
+    cJSON_AddNumberToObject(o, "epoch", epoch);
+    cJSON_AddNumberToObject(o, "lr_alpha", sig(lr_alpha, 7));
+    double al[DP_MAX_STAGES][2];
+    for (int i = 0; i < st->n_galpha; i++) al[i][0] = st->alpha[i][0], al[i][1] = st->alpha[i][1];
+    cJSON_AddItemToObject(o, "alphas", dpairs_json(al, st->n_galpha, 1.0, 7));
+    cJSON_AddItemToObject(o, "grad_task", dpairs_json(st->galpha_task, st->n_galpha, 1.0, 5));
+    cJSON_AddItemToObject(o, "grad_cost", dpairs_json(st->galpha_cost, st->n_galpha, 1.0, 5));
+    cJSON_AddNumberToObject(o, "loss_task", sig(st->loss_task, 6));
+    char *line = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    const int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0666);
+    FILE *f = fd >= 0 ? fdopen(fd, "a") : NULL;
+    if (fd >= 0 && !f) close(fd);
+    const int bad = !line || !f || fprintf(f, "%s\n", line) < 0 || fflush(f);
+    if (f) fclose(f);
+    free(line);
+    if (bad) return cli_fail("cannot append to %s: %s", path, strerror(errno));
+    return 0;
+}
+
+int run_trim_metrics(const char *dir, int last) { return trim_jsonl(dir, "metrics.jsonl", "epoch", last); }
+
+int run_trim_trace(const char *dir, long long last) { return trim_jsonl(dir, RUN_ALPHA_TRACE, "step", (double)last); }
 
 void run_read_accuracies(const char *dir, int best_epoch, double *last, double *at_best)
 {

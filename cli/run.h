@@ -53,6 +53,8 @@ typedef struct run_cfg {
     float alpha_init[DP_MAX_STAGES];
     int max_side;        /* 0: no cap */
     double lr, alpha_lr, momentum, wd, lambda;
+    double alpha_momentum; /* --alpha-momentum; below 0: not given (the weights' momentum) */
+    int alpha_trace;       /* --alpha-trace N: the first N steps' alphas and gradients in alpha_trace.jsonl */
     unsigned long long seed;
 } run_cfg;
 
@@ -66,6 +68,9 @@ typedef struct run_progress {
     long long correct, seen, capped;
     double best_acc;
     int best_epoch;
+    /* the alphas' gradients summed over the epoch's steps so far (dp_step_stats) */
+    int n_ga;
+    double ga_task[DP_MAX_STAGES][2], ga_cost[DP_MAX_STAGES][2];
 } run_progress;
 
 /* ---- the folder ---------------------------------------------------------------- */
@@ -130,6 +135,18 @@ int run_append_metrics(const run_cfg *r, const run_progress *p, const run_epoch 
 /* Keeps the lines of dir/metrics.jsonl whose epoch is <= last (after a resume);
  * 0, or -1 with errno set. */
 int run_trim_metrics(const char *dir, int last);
+
+/* ---- alpha_trace.jsonl (--alpha-trace) ------------------------------------------ */
+
+#define RUN_ALPHA_TRACE "alpha_trace.jsonl"
+/* Appends step `step` (counted over the run, from 1) of epoch `epoch` (from 1) to
+ * r->out/alpha_trace.jsonl: the learning rate of the alphas, their values before
+ * the step and the step's gradient split into task and complexity terms; 0, or 1
+ * after saying why.  Not synced: a crash loses at most what the resume drops. */
+int run_append_trace(const run_cfg *r, long long step, int epoch, float lr_alpha, const dp_step_stats *st);
+/* Keeps the lines of dir/alpha_trace.jsonl whose step is <= last; 0, or -1 with
+ * errno set. */
+int run_trim_trace(const char *dir, long long last);
 /* The test accuracy of the last line of dir/metrics.jsonl and of the line of
  * epoch best_epoch (0 where there is none). */
 void run_read_accuracies(const char *dir, int best_epoch, double *last, double *at_best);

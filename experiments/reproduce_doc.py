@@ -576,6 +576,148 @@ def kept_why(path):
     return text[i + len(WHY_BEGIN):j].strip("\n") or WHY_PLACEHOLDER
 
 
+# ---- Why the maps shrink: the alphas' gradients (alpha_trace.jsonl, metrics.jsonl) ------------
+STAGE_AXES = [(0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (2, 1), (3, 0), (3, 1)]
+
+
+def load_trace(r):
+    """The run's alpha_trace.jsonl (its first epoch's steps), or []."""
+    try:
+        with open(os.path.join(r["dir"], "alpha_trace.jsonl")) as f:
+            return [json.loads(line) for line in f if line.strip()]
+    except (OSError, ValueError):
+        return []
+
+
+def trace_stats(tr, st, ax):
+    """Over a trace: the mean and per-step sd of dL_task/dalpha and the mean complexity term
+    of (stage, axis), the share of steps whose task term is positive, and alpha at its
+    start and after its last step (the last alpha less the last step's move is not known:
+    the alpha before the last step is used)."""
+    g = [t["grad_task"][st][ax] for t in tr if st < len(t["grad_task"])]
+    c = [t["grad_cost"][st][ax] for t in tr if st < len(t["grad_cost"])]
+    if len(g) < 2:
+        return None
+    return dict(mean=mean(g), sd=sd(g), n=len(g), pos=sum(x > 0 for x in g) / len(g), cost=mean(c),
+                a0=tr[0]["alphas"][st][ax], a1=tr[-1]["alphas"][st][ax])
+
+
+def epoch_alpha(r, e, st, ax):
+    """alpha of (stage, axis) after epoch e (1-based) from metrics.jsonl, or None."""
+    for m in r["metrics"]:
+        if m.get("epoch") == e and st < len(m.get("alphas") or []):
+            return m["alphas"][st][ax]
+    return None
+
+
+def why_setting(ctx, n):
+    c = ctx.cfgs[n]
+    if c["variant"] != "none":
+        return "data: %s" % c["variant"]
+    if n == "dynopool":
+        return "the grid's recipe"
+    return c["label"].split(", ")[-1]
+
+
+def human_of(ctx, n):
+    """The human design trained on the same data and width as configuration n."""
+    c = ctx.cfgs[n]
+    if c["variant"] != "none":
+        return {"stretch-v": "stretchv-human", "tile": "tile-human", "large": "large-human"}[c["variant"]]
+    if c["width"]:
+        for name, _, kw in ctx.why_human:
+            if kw.get("width") == c["width"]:
+                return name
+    return "human"
+
+
+def why_section(ctx, R):
+    """The measured half of "Why the maps shrink": the first epoch's alpha gradients of the
+    grid's DynOPool run, each epoch's, and every sensitivity run against its human design."""
+    out = ["The alphas' gradient, split into the task's term dL_task/dα and the complexity loss's "
+           "λ·dL_GMACs/dα, as `dynopool train` records it: every step of the first epoch in a run's "
+           "`alpha_trace.jsonl` (`--alpha-trace N`), each epoch's mean in `metrics.jsonl` "
+           "(`alpha_grad_task`, `alpha_grad_cost`). Sign: SGD moves α against its gradient, and a larger α "
+           "means a smaller map, so **a positive dL/dα pulls a map larger and a negative one pulls it "
+           "smaller**. At λ 0 the complexity term is exactly 0: what moves the maps is the task alone. The "
+           "tables below are generated from the run folders; the reading of them follows."]
+    base = [r for r in R.get("dynopool", []) if load_trace(r)]
+    if not base:
+        return "\n".join(out + ["", "*No DynOPool run with an alpha trace yet.*"])
+    # 1. the first epoch of the grid's DynOPool run, per stage and axis
+    out += ["", "#### The first epoch (`dynopool`, λ 0, seeds %s)" % ",".join(str(r["seed"]) for r in base), "",
+            "Per stage and axis, over the first epoch's %d steps: the mean task gradient (mean ± sd over seeds of "
+            "each run's epoch mean), its per-step standard deviation, the signal-to-noise ratio |mean| / sd of a "
+            "single step, z = mean / (sd/√steps) (how far the epoch's mean is from 0 in its own standard errors; "
+            "|z| < 2 is a mean that noise alone could give), the share of steps that pull the map larger, and α "
+            "at the start, after the first epoch and after the last." % len(load_trace(base[0])), "",
+            "| stage, axis | mean dL_task/dα | per-step sd | \\|mean\\| / sd | z (per seed) | steps > 0 | α: start → "
+            "epoch 1 → last |", "|---|---|---|---|---|---|---|"]
+    ep = ctx.grid["epochs"]
+    for st, ax in STAGE_AXES:
+        S = [trace_stats(load_trace(r), st, ax) for r in base]
+        S = [x for x in S if x]
+        if not S:
+            continue
+        zs = ["%+.1f" % (x["mean"] / (x["sd"] / math.sqrt(x["n"]))) for x in S]
+        a1 = [epoch_alpha(r, 1, st, ax) for r in base]
+        al = [epoch_alpha(r, ep, st, ax) for r in base]
+        out.append("| %d, %s | %s | %.3f | %.2f | %s | %.0f%% | 2 → %s → %s |" % (
+            st + 1, "hw"[ax], pm([x["mean"] for x in S], 4, one=""), mean([x["sd"] for x in S]),
+            mean([abs(x["mean"]) / x["sd"] for x in S]), " ".join(zs), 100 * mean([x["pos"] for x in S]),
+            pm([a for a in a1 if a is not None], 2, one=""), pm([a for a in al if a is not None], 2, one="")))
+    # 2. every epoch: the first two stages
+    out += ["", "#### Every epoch (`dynopool`, seed %d)" % base[0]["seed"], "",
+            "The epoch's mean task gradient of the first two stages' alphas and α after the epoch; the standard "
+            "error of an epoch's mean is about the per-step sd above divided by √%d." % len(load_trace(base[0])),
+            "", "| epoch | lr_α | stage 1: dL/dα_h, dL/dα_w | α_h, α_w | stage 2: dL/dα_h, dL/dα_w | α_h, α_w | map 1 "
+            "| test acc. % |", "|---|---|---|---|---|---|---|---|"]
+    for m in base[0]["metrics"]:
+        g = m.get("alpha_grad_task") or []
+        a = m.get("alphas") or []
+        if len(g) < 2 or len(a) < 2:
+            continue
+        out.append("| %d | %.4f | %+.3f, %+.3f | %.2f, %.2f | %+.3f, %+.3f | %.2f, %.2f | %s | %.2f |" % (
+            m["epoch"], m.get("lr_alpha", 0), g[0][0], g[0][1], a[0][0], a[0][1], g[1][0], g[1][1], a[1][0], a[1][1],
+            sz(m["sizes"][0]), m["test_acc"]))
+    # 3. sensitivity
+    names = ["dynopool"] + [w[0] for w in ctx.why] + ["stretchv-dynopool", "tile-dynopool", "large-dynopool"]
+    out += ["", "#### Sensitivity: one setting changed at a time", "",
+            "Each row is DynOPool at λ 0 with one setting of the grid's recipe changed (mean ± sd over its seeds), "
+            "beside the human design on the same data and width. *Per-step sd*: the first stage's task "
+            "gradient over the first epoch (mean of h and w); *|Δα| epoch 1*: how far the first two stages' alphas "
+            "moved in the first epoch (mean of h and w); *GMACs*: the learned network's against the human "
+            "design's (1 = the same cost; below 1 = smaller maps).", "",
+            "| setting | seeds | per-step sd | \\|Δα\\| epoch 1: stage 1, 2 | learned maps (first seed) | GMACs / "
+            "human's | DynOPool acc. % | human acc. % | Δ points |", "|---|---|---|---|---|---|---|---|---|"]
+    for n in names:
+        rs = R.get(n) or []
+        if not rs:
+            out.append("| %s (`%s`) | – | not run | | | | | | |" % (why_setting(ctx, n), n))
+            continue
+        sds, d1, d2 = [], [], []
+        for r in rs:
+            tr = load_trace(r)
+            for st, dst in ((0, d1), (1, d2)):
+                for ax in (0, 1):
+                    x = trace_stats(tr, st, ax) if tr else None
+                    a = epoch_alpha(r, 1, st, ax)
+                    if a is not None:
+                        dst.append(abs(a - 2.0))
+                    if x and st == 0:
+                        sds.append(x["sd"])
+        h = R.get(human_of(ctx, n)) or []
+        ratio = [r["gmacs"] / r["human_gmacs"] for r in rs if r["human_gmacs"]]
+        acc, hacc = [r["last"] for r in rs], [r["last"] for r in h]
+        d, e = diff(acc, hacc) if acc and hacc else (None, None)
+        out.append("| %s (`%s`) | %s | %s | %s, %s | %s | %s | %s | %s | %s |" % (
+            why_setting(ctx, n), n, ",".join(str(r["seed"]) for r in rs), "%.3f" % mean(sds) if sds else "–",
+            "%.2f" % mean(d1) if d1 else "–", "%.2f" % mean(d2) if d2 else "–", chain(rs[0]),
+            pm(ratio, 2, one=""), pm(acc, one=""), pm(hacc, one="") if hacc else "not run",
+            sdiff(d, e) if d is not None else "–"))
+    return "\n".join(out)
+
+
 def claims_table_text(claims):
     """The claims table as plain text, for the terminal: claim, paper, ours, verdict."""
     lines = ["Claims (verdicts on the last-epoch test accuracy; the rules are in the document):"]
@@ -744,7 +886,8 @@ def build(ctx):
         out += ["", "Run folders left out: " + "; ".join("`%s` (%s)" % x for x in left) + "."]
     out += ["", "## The claims in detail", ""]
     out += ["\n\n".join(sections)]
-    out += ["", "## Why the maps shrink", "", WHY_BEGIN, kept_why(ctx.doc), WHY_END]
+    out += ["", "## Why the maps shrink", "", why_section(ctx, R), "", "### What the measurements say", "",
+            WHY_BEGIN, kept_why(ctx.doc), WHY_END]
     out += ["", "## Cost of the grid", "", cost_section(ctx, R)]
     out += ["", "## Every run's command", "",
             "Each run folder's `command.txt`, run from the repository root; an interrupted run was continued "

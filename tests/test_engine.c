@@ -10,6 +10,7 @@
  *    than the file holds, non-finite weights, alphas <= 0 are refused by file and
  *    field, and shape inference reports int overflow instead of wrapping;
  *  - the cosine schedule. */
+#include <float.h>
 #include <limits.h>
 #include <dirent.h>
 #include <math.h>
@@ -393,6 +394,68 @@ static void alpha_init(void)
     dp_model_free(h);
 }
 
+/* The alphas' gradient of a step split into its task and complexity terms
+ * (dp_step_stats): the task term does not depend on lambda, the complexity term
+ * is lambda dL_GMACs/dalpha (dp_net_gmacs_loss on its own), and the alphas move by
+ * their sum; --alpha-momentum 0 takes the momentum off the alphas only. */
+static void alpha_grad_split(void)
+{
+    enum { N = 2, S = 16 };
+    const float lam = 3.0f, lra = 0.01f, lr = 0.05f;
+    dp_model *m[4];
+    for (int k = 0; k < 4; k++)
+        if (!(m[k] = make(DP_VGG16, DP_POOL_DYNOPOOL, S, 5, 0.25f))) return;
+    float x[N * 3 * S * S];
+    int lab[N] = {1, 4};
+    fill(x, sizeof x / sizeof x[0], 23);
+    /* m[3] (untouched) gives the complexity gradient on its own */
+    dp_net *n3 = &m[3]->net;
+    float *g = calloc((size_t)n3->n_params, sizeof(float));
+    if (!g) return;
+    dp_net_gmacs_loss(n3, lam, g);
+    dp_train_config tc[3] = {dp_train_defaults(DP_VGG16), dp_train_defaults(DP_VGG16), dp_train_defaults(DP_VGG16)};
+    tc[1].lambda = lam;
+    tc[2].lambda = lam, tc[2].alpha_momentum = 0.0f;
+    dp_step_stats st[3];
+    for (int k = 0; k < 3; k++)
+        CHECK(dp_model_train_step(m[k], x, lab, N, &tc[k], lr, lra, &st[k]) == DP_OK, "step %d", k);
+    CHECK(st[0].n_galpha == 4 && st[1].n_galpha == 4, "alpha tensors %d, %d, expected 4", st[0].n_galpha,
+          st[1].n_galpha);
+    int a = 0;
+    for (int v = 0; v < n3->n_pv; v++) {
+        const dp_pview *pv = &n3->pv[v];
+        if (!pv->group) continue;
+        for (int j = 0; j < 2 && a < st[1].n_galpha; j++) {
+            const double task = st[1].galpha_task[a][j], cost = st[1].galpha_cost[a][j], want = g[pv->off + j];
+            /* the total is a float: the split is exact to its rounding */
+            const double tol = 4 * FLT_EPSILON * (fabs(task) + fabs(cost)) + 1e-30;
+            CHECK(st[0].galpha_task[a][j] == task && st[0].galpha_cost[a][j] == 0.0,
+                  "alpha %d.%d: lambda changed the task term (%g, %g) or lambda 0 has a cost term %g", a, j,
+                  st[0].galpha_task[a][j], task, st[0].galpha_cost[a][j]);
+            CHECK(fabs(cost - want) <= tol, "alpha %d.%d: complexity term %.9g, dp_net_gmacs_loss gives %.9g", a, j,
+                  cost, want);
+            CHECK(st[1].alpha[a][j] == 2.0f, "alpha %d.%d before the step: %g", a, j, (double)st[1].alpha[a][j]);
+            /* first step, Nesterov: p -= lra (1 + momentum) g; without momentum p -= lra g */
+            const double moved[2] = {st[1].alpha[a][j] - m[1]->net.params[pv->off + j],
+                                     st[2].alpha[a][j] - m[2]->net.params[pv->off + j]};
+            const double step = (double)lra * (task + cost), ftol = 8 * FLT_EPSILON * 2.0 + tol * lra * 2;
+            CHECK(fabs(moved[0] - 1.9 * step) <= ftol && fabs(moved[1] - step) <= ftol,
+                  "alpha %d.%d moved %.9g (momentum 0.9) and %.9g (none); expected %.9g and %.9g", a, j, moved[0],
+                  moved[1], 1.9 * step, step);
+        }
+        a++;
+    }
+    /* the weights keep their momentum */
+    int same = 1;
+    for (int v = 0; v < n3->n_pv; v++)
+        if (!n3->pv[v].group)
+            same &= !memcmp(m[1]->net.params + n3->pv[v].off, m[2]->net.params + n3->pv[v].off,
+                            sizeof(float) * (size_t)n3->pv[v].numel);
+    CHECK(same, "alpha_momentum 0 changed the weights' step");
+    free(g);
+    for (int k = 0; k < 4; k++) dp_model_free(m[k]);
+}
+
 /* A step whose loss is not finite changes nothing: weights, alphas, momentum,
  * BN running statistics and their counters. */
 static void nonfinite(void)
@@ -591,6 +654,7 @@ int main(int argc, char **argv)
     size_cap();
     size_cap_shared();
     alpha_init();
+    alpha_grad_split();
     nonfinite();
     nan_propagates();
     changing_shapes();

@@ -23,7 +23,10 @@ D=$T/fx/good
 small="--data $D --width 0.25 --batch 64 --limit-test 128"
 
 # 1. a run finishes with the Table 5.1 row, a summary and one metrics line per epoch
-expect run 0 "Result \\(the paper's Table 5.1 row" $dp train $small --epochs 6 --out "$T/a"
+# (with the alphas' own momentum and a trace of the first 12 steps, which the resumed run
+# below must repeat: both come back from run.json)
+trace="--alpha-momentum 0.5 --alpha-trace 12"
+expect run 0 "Result \\(the paper's Table 5.1 row" $dp train $small --epochs 6 $trace --out "$T/a"
 [ -f "$T/a/summary.json" ] || { echo "FAIL run: no summary.json"; fail=$((fail + 1)); }
 [ "$(wc -l < "$T/a/metrics.jsonl")" -eq 6 ] || { echo "FAIL run: metrics.jsonl lines"; fail=$((fail + 1)); }
 acc=$(sed -n '$s/.*"test_acc":\([0-9.]*\).*/\1/p' "$T/a/metrics.jsonl")
@@ -36,13 +39,17 @@ grep -q "\"best_chosen_on\":[[:space:]]*\"test\"" "$T/a/summary.json" \
 
 # 2. interrupted twice (mid-epoch, then in the next epoch), resumed: the same bytes
 expect interrupt 130 "continue with: $dp train --resume $T/b" \
-  $dp train $small --epochs 6 --out "$T/b" --interrupt-after 3
+  $dp train $small --epochs 6 $trace --out "$T/b" --interrupt-after 3
 expect interrupt_again 130 "resuming $T/b at epoch 1, step 4" $dp train --resume "$T/b" --interrupt-after 9
 expect resume 0 "Result" $dp train --resume "$T/b"
 cmp -s "$T/a/checkpoint.safetensors" "$T/b/checkpoint.safetensors" \
   || { echo "FAIL resume: the checkpoint differs from the uninterrupted run's"; fail=$((fail + 1)); }
 untimed "$T/a/metrics.jsonl" > "$T/ma"; untimed "$T/b/metrics.jsonl" > "$T/mb"
 cmp -s "$T/ma" "$T/mb" || { echo "FAIL resume: metrics differ"; diff "$T/ma" "$T/mb" | head -4; fail=$((fail + 1)); }
+# the trace: 12 steps, the same after two interruptions; each epoch's mean gradient in metrics
+{ [ "$(wc -l < "$T/a/alpha_trace.jsonl")" -eq 12 ] && cmp -s "$T/a/alpha_trace.jsonl" "$T/b/alpha_trace.jsonl" &&
+  grep -q '"step":12,' "$T/b/alpha_trace.jsonl" && [ "$(grep -c '"alpha_grad_task":\[\[' "$T/a/metrics.jsonl")" -eq 6 ]; } \
+  || { echo "FAIL resume: alpha_trace.jsonl (12 steps, the same after a resume) or alpha_grad_task in metrics"; fail=$((fail + 1)); }
 expect resume_done 0 "all 6 epochs are done" $dp train --resume "$T/b"
 # a run folder cannot redirect a write: links planted at temporary names are not
 # followed (the file they point to keeps its bytes), and are cleared away

@@ -41,9 +41,13 @@ typedef struct dp_model_config {
 
 /* The settings of one training step (its learning rates are the lr and lr_alpha
  * arguments of dp_model_train_step, which a schedule changes step by step). */
+#define DP_MAX_STAGES 32
+
 typedef struct dp_train_config {
     float momentum, weight_decay;
     int nesterov;
+    float alpha_momentum;    /* the alphas' own momentum; below 0 (the default, -1): the
+                                weights' momentum, as the paper's recipe has it */
     float lambda;            /* weight of L_GMACs in L_total (docs/operator.md, "The
                                 complexity loss") */
     float alpha_min;         /* DynOPool alphas are clamped to >= this after each step (0.25) */
@@ -69,9 +73,14 @@ typedef struct dp_step_stats {
     double loss, loss_task, loss_gmacs;  /* L_total, L_task (mean CE), L_GMACs */
     int correct;                         /* top-1 hits in the batch (before the update) */
     int capped;                          /* DynOPools whose alpha max_side raised in this step */
+    /* The alphas' gradient of this step split into its two terms (docs/reproduction.md,
+     * "Why the maps shrink"): per alpha tensor in forward order (a DynOPool's
+     * (alpha_h, alpha_w); a one-element tensor fills both slots), its value before the
+     * step, dL_task/dalpha, and lambda dL_GMACs/dalpha (their sum is the step's gradient). */
+    int n_galpha;
+    float alpha[DP_MAX_STAGES][2];
+    double galpha_task[DP_MAX_STAGES][2], galpha_cost[DP_MAX_STAGES][2];
 } dp_step_stats;
-
-#define DP_MAX_STAGES 32
 typedef struct dp_model_info {
     double gmacs;            /* per image, at the current alphas (docs/operator.md,
                                 "How MACs are counted") */

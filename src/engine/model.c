@@ -15,7 +15,7 @@ dp_model_config dp_model_defaults(void)
 dp_train_config dp_train_defaults(int arch)
 {
     return (dp_train_config){.momentum = 0.9f, .weight_decay = arch == DP_MOBILENETV2 ? 4e-5f : 5e-4f,
-                             .nesterov = 1, .lambda = 0.0f, .alpha_min = 0.25f, .max_side = 0};
+                             .nesterov = 1, .alpha_momentum = -1.0f, .lambda = 0.0f, .alpha_min = 0.25f, .max_side = 0};
 }
 
 double dp_recipe_alpha_lr(double lr) { return lr / 10; }
@@ -101,6 +101,30 @@ static int count_correct(const float *logits, const int *labels, int n, int k)
     return hits;
 }
 
+/* The alphas' values and gradients into st (dp_step_stats): after the task's
+ * backward pass (cost 0), then after the complexity loss added its term (cost 1:
+ * that term is the total less the task's part). */
+static void alpha_grads(const dp_net *net, dp_step_stats *st, int cost)
+{
+    int k = 0;
+    for (int v = 0; v < net->n_pv && k < DP_MAX_STAGES; v++) {
+        const dp_pview *pv = &net->pv[v];
+        if (!pv->group) continue;
+        for (int j = 0; j < 2; j++) {
+            const long long e = pv->numel > 1 ? j : 0;
+            const double g = net->grads[pv->off + e];
+            if (cost) {
+                st->galpha_cost[k][j] = g - st->galpha_task[k][j];
+            } else {
+                st->galpha_task[k][j] = g;
+                st->alpha[k][j] = net->params[pv->off + e];
+            }
+        }
+        k++;
+    }
+    st->n_galpha = k;
+}
+
 int dp_model_train_step(dp_model *m, const float *x, const int *labels, int n,
                         const dp_train_config *tc, float lr, float lr_alpha, dp_step_stats *st)
 {
@@ -115,6 +139,7 @@ int dp_model_train_step(dp_model *m, const float *x, const int *labels, int n,
         if (rc) return rc;
     }
     m->sgd.momentum = tc->momentum;
+    m->sgd.alpha_momentum = tc->alpha_momentum < 0.0f ? tc->momentum : tc->alpha_momentum;
     m->sgd.weight_decay = tc->weight_decay;
     m->sgd.nesterov = tc->nesterov;
     if (!(tc->alpha_min > 0.0f)) return DP_ERR_ALPHA;
@@ -135,7 +160,9 @@ int dp_model_train_step(dp_model *m, const float *x, const int *labels, int n,
     if ((rc = dp_softmax_ce(logits, labels, n, k, &s.loss_task, m->dlogits))) return rc;
     s.correct = count_correct(logits, labels, n, k);
     if ((rc = dp_net_backward(net, m->dlogits, NULL))) return rc;
+    alpha_grads(net, &s, 0);
     s.loss_gmacs = dp_net_gmacs_loss(net, tc->lambda, tc->lambda != 0.0f ? net->grads : NULL);
+    alpha_grads(net, &s, 1);
     s.loss = s.loss_task + tc->lambda * s.loss_gmacs;
     if (!isfinite(s.loss)) { /* diverged: leave the model as it was before the step */
         if (net->n_stats) memcpy(net->stats, m->stats_before, sizeof(float) * net->n_stats);

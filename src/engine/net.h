@@ -55,6 +55,7 @@ int dp_net_stages(const dp_net *net, int *idx, int max);
 /* ---- SGD (optim.c) ---- */
 typedef struct dp_sgd {
     float momentum, weight_decay; /* the learning rates come with each step */
+    float alpha_momentum; /* the alphas' group */
     float alpha_min;     /* DynOPool alphas are clamped to >= this after each step */
     int nesterov;
     float *buf;      /* momentum buffers, like params */

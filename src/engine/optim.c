@@ -2,7 +2,7 @@
  *     d = g + wd p;  b = m b + d  (b = d on the first step);  d = d + m b (Nesterov) or b;
  *     p = p - lr d
  * Two groups (docs/guide.md, "The training recipe"): weights, biases and BN
- * affine (lr, wd) and the alphas (lr_alpha, no decay).  DynOPool alphas are then
+ * affine (lr, wd, momentum) and the alphas (lr_alpha, no decay, alpha_momentum).  DynOPool alphas are then
  * clamped to >= alpha_min (alpha 0.25 already enlarges a map 4x).  The learning
  * rates come with each step (the caller's schedule: dp_recipe_lr_factor). */
 #include <math.h>
@@ -26,10 +26,10 @@ void dp_sgd_free(dp_sgd *o)
 
 void dp_sgd_step(dp_sgd *o, dp_net *net, float lr, float lr_alpha)
 {
-    const float m = o->momentum;
     const int first = !o->started;
     for (int v = 0; v < net->n_pv; v++) {
         const dp_pview *pv = &net->pv[v];
+        const float m = pv->group ? o->alpha_momentum : o->momentum;
         const float rate = pv->group ? lr_alpha : lr, wd = pv->group ? 0.0f : o->weight_decay;
         float *p = net->params + pv->off, *g = net->grads + pv->off, *b = o->buf + pv->off;
         const long long n = pv->numel;
