@@ -34,10 +34,12 @@
 /* The whole library, by room (docs/engine.md, "Four rooms, one-way doors"):
  *   dynopool_op.h       the operator, status codes, threads (libdynopool_op alone)
  *   dynopool/engine.h   models: build, train, predict, cost
- *   dynopool/io.h       datasets and the loader
+ *   dynopool/infer.h    a trained network frozen for inference (loaded by the store)
+ *   dynopool/io.h       datasets, the loader, one image file prepared for a network
  *   dynopool/store.h    checkpoints */
 #include "dynopool_op.h"
 #include "dynopool/engine.h"
+#include "dynopool/infer.h"
 #include "dynopool/io.h"
 #include "dynopool/store.h"
 

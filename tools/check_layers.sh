@@ -37,6 +37,7 @@ for room in op io engine store; do
             inc=$(printf '%s\n' "$line" | sed 's/.*#include "\([^"]*\)".*/\1/')
             case $inc in
             dynopool_op.h) continue ;; # the operator's API: open to every room
+            dynopool/infer.h) r=engine ;; # inference: the engine's (its checkpoint reader is the store's)
             dynopool/*)
                 r=${inc#dynopool/}; r=${r%.h} ;; # a room's public header
             dynopool.h) r=all ;;

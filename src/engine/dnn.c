@@ -193,13 +193,14 @@ static int is_ref(const_dnnl_primitive_desc_t pd)
  * them oneDNN could only serve with a reference implementation, or -1. */
 static int conv_pds(dnnl_primitive_desc_t pd[3], const dnnl_memory_desc_t *x, const dnnl_memory_desc_t *w,
                     const dnnl_memory_desc_t *b, const dnnl_memory_desc_t *y, const dnnl_dims_t s,
-                    const dnnl_dims_t pl, const dnnl_dims_t pr)
+                    const dnnl_dims_t pl, const dnnl_dims_t pr, int fwd_only)
 {
     dnnl_convolution_desc_t cd;
     int rc = DP_OK;
-    TRY(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training, dnnl_convolution_direct, x, w, b,
-                                           y, s, pl, pr));
+    TRY(dnnl_convolution_forward_desc_init(&cd, fwd_only ? dnnl_forward_inference : dnnl_forward_training,
+                                           dnnl_convolution_direct, x, w, b, y, s, pl, pr));
     TRY(dnnl_primitive_desc_create(&pd[0], &cd, NULL, g_eng, NULL));
+    if (fwd_only) return is_ref(pd[0]);
     TRY(dnnl_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, x, w, y, s, pl, pr));
     TRY(dnnl_primitive_desc_create(&pd[1], &cd, NULL, g_eng, pd[0]));
     TRY(dnnl_convolution_backward_weights_desc_init(&cd, dnnl_convolution_direct, x, w, b, y, s, pl,
@@ -224,7 +225,7 @@ static void pds_free(dnnl_primitive_desc_t pd[3])
  * the convolution runs on another layout that has them, with reorders to and
  * from ours around it (docs/engine.md, "Layouts"). */
 static int conv_build(dnn_state *st, const dp_act *x, const dp_act *y, int k, int s, int p,
-                      int g, int bias)
+                      int g, int bias, int fwd_only)
 {
     int rc = DP_OK;
     if ((rc = act_md(&st->x, x)) || (rc = act_md(&st->y, y))) return rc;
@@ -244,7 +245,7 @@ static int conv_build(dnn_state *st, const dp_act *x, const dp_act *y, int k, in
     TRY(dnnl_memory_desc_init_by_tag(&b_md, 1, bd, dnnl_f32, dnnl_x));
     st->b = b_md;
     const dnnl_memory_desc_t *bp = bias ? &b_md : NULL;
-    int refs = conv_pds(st->pd, &st->x, &w_any, bp, &st->y, st2, pad, pr);
+    int refs = conv_pds(st->pd, &st->x, &w_any, bp, &st->y, st2, pad, pr, fwd_only);
     if (refs < 0) return DP_ERR_BACKEND;
     if (refs > 0) {
         /* the same convolution on other activation layouts (x and y alike):
@@ -257,7 +258,7 @@ static int conv_build(dnn_state *st, const dp_act *x, const dp_act *y, int k, in
             if (cand[c] == tag_of(x->blk)) continue;
             TRY(dnnl_memory_desc_init_by_tag(&st->xi, 4, xd, dnnl_f32, cand[c]));
             TRY(dnnl_memory_desc_init_by_tag(&st->yi, 4, yd, dnnl_f32, cand[c]));
-            r = conv_pds(alt, &st->xi, &w_any, bp, &st->yi, st2, pad, pr);
+            r = conv_pds(alt, &st->xi, &w_any, bp, &st->yi, st2, pad, pr, fwd_only);
             if (r == 0) break;
             pds_free(alt);
         }
@@ -278,6 +279,7 @@ static int conv_build(dnn_state *st, const dp_act *x, const dp_act *y, int k, in
     if (!dnnl_memory_desc_equal(&st->w_fwd, &st->w_user) &&
         (rc = reorder_make(&st->reo[0], &st->w_user, &st->w_fwd)))
         return rc;
+    if (fwd_only) return DP_OK; /* a frozen net: no backward */
     /* backward data (built for the network's first conv too, whose x needs no
      * gradient: it costs little and keeps one code path) */
     st->w_bwd = *pd_md(st->pd[1], dnnl_query_weights_md);
@@ -295,16 +297,16 @@ out:
 }
 
 static int conv_state(void **be, const dp_act *x, const dp_act *y, int k, int s, int p, int g,
-                      int bias, dnn_state **out)
+                      int bias, int fwd_only, dnn_state **out)
 {
     if (!dnn_blk()) return DP_ERR_BACKEND;
     const int key[KEYLEN] = {x->n, x->c, x->h, x->w, x->blk, y->c, y->h, y->w, y->blk,
-                             k, s, p, g, bias};
+                             k, s, p, g, bias, fwd_only};
     int fresh;
     dnn_state *st = state_for(be, ST_CONV, key, &fresh);
     if (!st) return DP_ERR_NOMEM;
     if (fresh) {
-        int rc = conv_build(st, x, y, k, s, p, g, bias);
+        int rc = conv_build(st, x, y, k, s, p, g, bias, fwd_only);
         if (rc) { dnn_free(be); return rc; }
     }
     *out = st;
@@ -342,7 +344,7 @@ int dnn_conv_forward(dp_net *net, void **be, const dp_act *x, const float *w, co
                      int k, int s, int p, int g, dp_act *y)
 {
     dnn_state *st;
-    int rc = conv_state(be, x, y, k, s, p, g, b != NULL, &st);
+    int rc = conv_state(be, x, y, k, s, p, g, b != NULL, net->frozen, &st);
     if (rc) return rc;
     const float *wf = weights_for(net, st, 0, w);
     if (!wf) return DP_ERR_NOMEM;
@@ -386,7 +388,7 @@ int dnn_conv_backward(dp_net *net, void **be, const dp_act *x, const float *w, c
                       float *dx, float *dw, float *db)
 {
     dnn_state *st = *be;
-    if (!st || st->kind != ST_CONV) return DP_ERR_BACKEND; /* forward first */
+    if (!st || st->kind != ST_CONV || !st->prim[2]) return DP_ERR_BACKEND; /* forward first; not frozen */
     if (st->alt) return conv_backward_alt(net, st, x, w, dy, dx, dw, db);
     int rc;
     if (dx) {

@@ -58,7 +58,8 @@ typedef struct dp_node {
     int k, stride, pad; /* conv, max-pool: square kernel, stride, padding */
     int groups, bias;   /* conv */
     float clip;         /* relu: 0 = ReLU, else min(max(x, 0), clip) (ReLU6: 6) */
-    int relu;           /* bn: 1 ReLU or 6 ReLU6 fused after it; add: 1 ReLU after it */
+    int relu;           /* bn: 1 ReLU or 6 ReLU6 fused after it; add: 1 ReLU after it;
+                           conv (frozen nets only): the activation of the BN folded into it */
     int owner;          /* node that holds this node's parameters: itself, or another node
                            whose parameters it shares (a DynOPool on ResNet's shortcut
                            uses its block's alpha) */
@@ -119,6 +120,8 @@ typedef struct dp_net {
     dp_act *gpool; int *gbusy, *gown; int n_gpool;
     int acc_slot;                   /* pool buffer of the dx being accumulated */
     float *wscr; size_t wscr_cap;   /* oneDNN weight reorders (dnn.c), shared by all convs */
+    int frozen;                     /* inference only (dp_net_alloc_frozen): no grads, no
+                                       backward, alphas and weights constant */
 } dp_net;
 
 /* Workspace of the node, grown to at least bytes (64-byte aligned); NULL if out of memory. */
@@ -173,6 +176,11 @@ typedef struct dp_op {
     /* Undoes what a training forward did to the node's state beyond the stats
      * buffer (BN: num_batches_tracked), for a step that is rolled back. */
     void (*rollback)(dp_net *net, dp_node *nd);
+    /* Frozen nets (dp_net_fold): folds the node into its producer in[0], whose
+     * output only this node reads, so that the producer's output becomes this
+     * node's (BN with running statistics into the convolution before it);
+     * 1 when done (the node is then dropped from the net), 0 when it cannot. */
+    int (*fold)(dp_net *net, dp_node *nd);
 } dp_op;
 
 #define DP_OP_EXTERN(e, f) extern const dp_op dp_op_##f;

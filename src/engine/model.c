@@ -75,6 +75,38 @@ int dp_model_create(const dp_model_config *cfg, dp_model **out)
     return DP_OK;
 }
 
+int dp_model_create_frozen(const dp_model_config *cfg, dp_model **out)
+{
+    if (!cfg || !out) return DP_ERR_NULL;
+    *out = NULL;
+    if (dp_arch_name(cfg->arch)[0] == '?' || dp_pool_name(cfg->pool)[0] == '?')
+        return DP_ERR_ARG;
+    dp_model *m = calloc(1, sizeof(*m));
+    if (!m) return DP_ERR_NOMEM;
+    m->cfg = *cfg;
+    m->frozen = 1;
+    int rc = dp_net_init(&m->net, cfg->reference ? DP_BACKEND_REF : DP_BACKEND_DNNL);
+    if (!rc) {
+        const dp_arch_cfg ac = {cfg->arch, cfg->pool, cfg->in_ch, cfg->size, cfg->classes,
+                                cfg->width, cfg->seed};
+        rc = dp_build_layout(&m->net, &ac);
+    }
+    if (!rc) rc = dp_net_alloc_frozen(&m->net);
+    if (rc) {
+        dp_model_free(m);
+        return rc;
+    }
+    *out = m;
+    return DP_OK;
+}
+
+void dp_model_memory(const dp_model *m, dp_net_mem *mem)
+{
+    dp_net_memory(&m->net, mem);
+    if (m->sgd.buf) mem->grads += sizeof(float) * (size_t)m->net.n_params;
+    mem->work += sizeof(float) * m->dlogits_cap + (m->stats_before ? sizeof(float) * (size_t)m->net.n_stats : 0);
+}
+
 void dp_model_free(dp_model *m)
 {
     if (!m) return;
@@ -130,6 +162,7 @@ int dp_model_train_step(dp_model *m, const float *x, const int *labels, int n,
 {
     if (!m || !x || !labels || !tc) return DP_ERR_NULL;
     if (n <= 0) return DP_ERR_SIZE;
+    if (m->frozen) return DP_ERR_ARG; /* no gradients to train with */
     const int k = m->cfg.classes;
     for (int i = 0; i < n; i++)
         if (labels[i] < 0 || labels[i] >= k) return DP_ERR_ARG;

@@ -4,6 +4,7 @@
 #define DP_MODEL_H
 
 #include "engine/net.h"
+#include "dynopool/infer.h"
 
 struct dp_model {
     dp_model_config cfg;
@@ -15,7 +16,18 @@ struct dp_model {
     float *stats_before;  /* BN running statistics before the step (restored if it diverges) */
     char **meta_k, **meta_v; /* metadata of the last loaded checkpoint */
     int n_meta;
+    int frozen;           /* dp_model_create_frozen: for dp_infer only (no gradients; a
+                             checkpoint's momentum buffers are not read) */
 };
+
+/* A model of cfg for inference: the graph, its parameters and BN statistics
+ * (zeroed, to be loaded), no gradients; it cannot train. */
+int dp_model_create_frozen(const dp_model_config *cfg, dp_model **out);
+/* Bytes the model holds (the net's, dp_net_memory; momentum buffers count as gradients). */
+void dp_model_memory(const dp_model *m, dp_net_mem *mem);
+/* Wraps the frozen model m (taken over, freed on failure too) as an inference
+ * handle: shapes fixed for its input size, batch norms folded. */
+int dp_infer_adopt(dp_model *m, dp_infer **out);
 
 /* The metadata of the last loaded checkpoint (dp_model_meta reads it): cleared,
  * and one pair appended (copied; DP_ERR_NOMEM). */

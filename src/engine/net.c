@@ -316,14 +316,93 @@ int dp_net_alloc(dp_net *net)
     return DP_OK;
 }
 
+int dp_net_alloc_frozen(dp_net *net)
+{
+    size_t cap = 0;
+    net->params = grow(NULL, &cap, (size_t)(net->n_params ? net->n_params : 1) * sizeof(float));
+    cap = 0;
+    net->stats = grow(NULL, &cap, (size_t)(net->n_stats ? net->n_stats : 1) * sizeof(float));
+    if (!net->params || !net->stats) return DP_ERR_NOMEM;
+    for (int i = 0; i < net->n_nodes; i++) net->nodes[i].need_dx = 0;
+    net->frozen = 1;
+    return DP_OK;
+}
+
+/* Frees what a node holds of its own (not its parameters, which live in the net). */
+static void node_release(dp_node *nd)
+{
+    if (!nd->inplace) dp_act_free(&nd->y);
+    free(nd->ws);
+    nd->ws = NULL;
+    nd->ws_cap = 0;
+    dnn_free(&nd->be);
+}
+
+int dp_net_fold(dp_net *net)
+{
+    const int n = net->n_nodes;
+    int *readers = calloc((size_t)n, sizeof(int)), *alias = malloc(sizeof(int) * (size_t)n);
+    if (!readers || !alias) {
+        free(readers), free(alias);
+        return DP_ERR_NOMEM;
+    }
+    for (int i = 0; i < n; i++)
+        for (int s = 0; s < 2; s++)
+            if (net->nodes[i].in[s] >= 0) readers[net->nodes[i].in[s]]++;
+    /* alias[i]: the node whose output stands for node i's (itself, or the
+     * producer it was folded into) */
+    int folded = 0;
+    for (int i = 0; i < n; i++) {
+        dp_node *nd = &net->nodes[i];
+        const dp_op *op = dp_op_of(nd->type);
+        alias[i] = i;
+        if (i == 0 || i == net->out || !op->fold || nd->in[0] < 0 || nd->in[1] >= 0 || nd->owner != i ||
+            readers[nd->in[0]] != 1 || alias[nd->in[0]] != nd->in[0] || !op->fold(net, nd))
+            continue;
+        alias[i] = nd->in[0];
+        folded++;
+    }
+    /* compact: kept nodes move down, readers follow the aliases */
+    int *idx = readers; /* reused: the new index of each kept node */
+    int k = 0;
+    for (int i = 0; i < n; i++) idx[i] = alias[i] == i ? k++ : -1;
+    for (int i = 0; i < n; i++) {
+        dp_node *nd = &net->nodes[i];
+        if (alias[i] != i) {
+            node_release(nd);
+            continue;
+        }
+        for (int s = 0; s < 2; s++)
+            if (nd->in[s] >= 0) nd->in[s] = idx[alias[nd->in[s]]];
+        nd->owner = idx[alias[nd->owner]];
+        if (idx[i] != i) net->nodes[idx[i]] = *nd;
+    }
+    net->out = idx[alias[net->out]];
+    net->n_nodes = k;
+    free(readers);
+    free(alias);
+    return folded;
+}
+
+void dp_net_memory(const dp_net *net, dp_net_mem *m)
+{
+    memset(m, 0, sizeof *m);
+    m->weights = sizeof(float) * (size_t)(net->params ? net->n_params : 0) +
+                 sizeof(float) * (size_t)(net->stats ? net->n_stats : 0);
+    m->grads = sizeof(float) * (size_t)(net->grads ? net->n_params : 0);
+    for (int i = 0; i < net->n_gpool; i++)
+        if (net->gown[i]) m->grads += sizeof(float) * net->gpool[i].cap;
+    for (int i = 0; i < net->n_nodes; i++) {
+        const dp_node *nd = &net->nodes[i];
+        if (!nd->inplace) m->acts += sizeof(float) * nd->y.cap;
+        m->work += nd->ws_cap;
+    }
+    m->work += sizeof(float) * net->tmp_cap + net->wscr_cap;
+}
+
 void dp_net_free(dp_net *net)
 {
-    for (int i = 0; i < net->n_nodes; i++) {
-        dp_node *nd = &net->nodes[i];
-        if (!nd->inplace) dp_act_free(&nd->y);
-        free(nd->ws);
-        dnn_free(&nd->be);
-    }
+    for (int i = 0; i < net->n_nodes; i++) node_release(&net->nodes[i]);
     free(net->nodes);
     free(net->params);
     free(net->grads);

@@ -14,6 +14,17 @@ long long dp_net_param(dp_net *net, const char *name, int ndim, const int *shape
 long long dp_net_stat(dp_net *net, const char *name, long long numel, int node, int kind);
 /* Allocates the flat buffers (zeroed) and marks the nodes that need gradients. */
 int dp_net_alloc(dp_net *net);
+/* For inference only: params and stats (zeroed), no gradients; net->frozen = 1. */
+int dp_net_alloc_frozen(dp_net *net);
+/* A frozen net: every node whose op folds into its producer (dp_op.fold) is
+ * folded and dropped, its readers then reading the producer.  Returns how
+ * many were folded (>= 0). */
+int dp_net_fold(dp_net *net);
+/* Bytes the net holds: parameters and buffers, activations, workspaces and
+ * scratch (ops' workspaces, oneDNN weight reorders), gradients (grads and the
+ * gradient pool). */
+typedef struct dp_net_mem { size_t weights, acts, work, grads; } dp_net_mem;
+void dp_net_memory(const dp_net *net, dp_net_mem *m);
 const dp_pview *dp_net_find(const dp_net *net, const char *name);
 
 /* Infers every node's shape for an (n, c, h, w) input; alloc: grow the outputs.

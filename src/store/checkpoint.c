@@ -12,6 +12,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "dynopool/infer.h"
 #include "dynopool/store.h"
 #include "engine/model.h"
 #include "store/safetensors.h"
@@ -252,7 +253,8 @@ int dp_model_load(dp_model *m, const char *path, char *err, size_t errlen)
     char first[128] = "";
     if (m->net.n_pv > 0)
         snprintf(first, sizeof first, "optimizer.momentum_buffer.%s", m->net.pv[0].name);
-    const int has_opt = m->net.n_pv > 0 && st_find(f, first) != NULL;
+    /* a frozen model (dp_infer_load) has no momentum buffers: the file's are skipped */
+    const int in_file = m->net.n_pv > 0 && st_find(f, first) != NULL, has_opt = in_file && !m->frozen;
     if (has_opt && !m->sgd.buf && (rc = dp_sgd_init(&m->sgd, &m->net))) {
         st_free(f);
         return rc;
@@ -282,6 +284,8 @@ int dp_model_load(dp_model *m, const char *path, char *err, size_t errlen)
             const char *name = st_get(f, i)->name;
             int known = 0;
             for (int j = 0; j < tl.n && !known; j++) known = strcmp(tl.v[j].name, name) == 0;
+            if (in_file && m->frozen) /* each checked as it is read by a model that trains */
+                known |= strncmp(name, "optimizer.momentum_buffer.", 26) == 0;
             if (!known) {
                 errf(err, errlen, path, "unexpected tensor", name);
                 rc = DP_ERR_FORMAT;
@@ -405,5 +409,30 @@ int dp_checkpoint_config(const char *path, dp_model_config *cfg, char *err, size
         rc = steps_meta(st_meta(f, "steps"), &v, path, err, errlen);
     if (!rc) *cfg = c;
     st_free(f);
+    return rc;
+}
+
+/* ---- inference (dynopool/infer.h) ------------------------------------------- */
+
+int dp_infer_load(const char *path, dp_infer **out, char *err, size_t errlen)
+{
+    if (!path || !out) return DP_ERR_NULL;
+    *out = NULL;
+    if (err && errlen) err[0] = '\0';
+    dp_model_config cfg;
+    dp_model *m = NULL;
+    int rc = dp_checkpoint_config(path, &cfg, err, errlen);
+    if (!rc && (rc = dp_model_create_frozen(&cfg, &m)) && err && errlen)
+        snprintf(err, errlen, "%s: cannot build its %s (%s, width %g) for %dx%dx%d inputs: %s", path,
+                 dp_arch_name(cfg.arch), dp_pool_name(cfg.pool), (double)cfg.width, cfg.in_ch, cfg.size, cfg.size,
+                 dp_strerror(rc));
+    if (!rc) rc = dp_model_load(m, path, err, errlen);
+    if (rc) {
+        dp_model_free(m);
+        return rc;
+    }
+    if ((rc = dp_infer_adopt(m, out)) && err && errlen)
+        snprintf(err, errlen, "%s: its alphas give no valid map sizes for %dx%d inputs: %s", path, cfg.size,
+                 cfg.size, dp_strerror(rc));
     return rc;
 }

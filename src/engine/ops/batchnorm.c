@@ -14,6 +14,9 @@
  *   backward through act from y alone: ReLU passes where y > 0, ReLU6 where
  *           0 < y < 6 (the same set as 0 < x < 6), so no pre-activation copy is kept
  *   params  weight = gamma (c), bias = beta (c); buffers running_mean, running_var (c)
+ *   fold    (frozen nets) into the convolution before it: with s = gamma / sqrt(var + eps),
+ *           w'[o] = s[o] w[o], b'[o] = beta[o] + s[o] (b[o] - mean[o]) (b = 0 without a
+ *           bias; b' then lives in beta's slot), and the activation moves to the conv
  *
  * The workspace keeps the batch mean and var (2c floats) for the backward. */
 #include <math.h>
@@ -205,6 +208,30 @@ static void bn_rollback(dp_net *net, dp_node *nd)
     nd->nbt--;
 }
 
+/* Folds the running statistics and the affine transform into the convolution
+ * before it (computed in double, each folded value rounded once).  Needs the
+ * shapes inferred (the convolution's input channels). */
+static int bn_fold(dp_net *net, dp_node *nd)
+{
+    dp_node *cv = dp_in(net, nd, 0);
+    if (cv->type != DP_OP_CONV || cv->relu || cv->cout != nd->y.c || nd->y.c <= 0) return 0;
+    const int c = cv->cout;
+    const size_t per = (size_t)(dp_in(net, cv, 0)->y.c / cv->groups) * cv->k * cv->k; /* weights per output */
+    const float *g = dp_param(net, nd->w_off), *rm = net->stats + nd->s_off, *rv = rm + c;
+    float *beta = dp_param(net, nd->b_off), *w = dp_param(net, cv->w_off);
+    float *b = cv->bias ? dp_param(net, cv->b_off) : beta; /* the folded bias goes here */
+    for (int o = 0; o < c; o++) {
+        const double sc = (double)g[o] / sqrt((double)rv[o] + (double)net->bn_eps);
+        for (size_t i = 0; i < per; i++) w[o * per + i] = (float)(sc * w[o * per + i]);
+        const double b0 = cv->bias ? b[o] : 0.0;
+        b[o] = (float)((double)beta[o] + sc * (b0 - (double)rm[o]));
+    }
+    if (!cv->bias) cv->b_off = nd->b_off, cv->bias = 1;
+    cv->relu = nd->relu;
+    return 1;
+}
+
 const dp_op dp_op_batchnorm = {.name = "batchnorm", .infer = bn_infer, .macs = bn_macs,
                                .forward = bn_forward, .backward = bn_backward,
-                               .size_grad = dp_size_grad_same, .rollback = bn_rollback};
+                               .size_grad = dp_size_grad_same, .rollback = bn_rollback,
+                               .fold = bn_fold};

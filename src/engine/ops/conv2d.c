@@ -5,6 +5,8 @@
  *   MACs    cout * ho * wo * (cin / groups * k * k + bias)        (per image; docs/operator.md)
  *   forward y[n,o,i,j] = b[o] + sum_{c in group(o), p, q} w[o, c', p, q] x[n, c, i s - pad + p, j s - pad + q]
  *   params  weight (cout, cin/groups, k, k) OIHW, bias (cout)
+ *   frozen  a batch norm folded into it (batchnorm.c, bn_fold) brings its bias and its
+ *           activation (relu: 1 ReLU, 6 ReLU6), applied after the convolution; NaN passes
  *
  * The reference path is plain loops on NCHW; the fast path is oneDNN (dnn.h). */
 #include <limits.h>
@@ -133,10 +135,22 @@ static int conv_forward(dp_net *net, dp_node *nd, int train)
     const dp_act *x = &dp_in(net, nd, 0)->y;
     const float *w = dp_param(net, nd->w_off);
     const float *b = nd->bias ? dp_param(net, nd->b_off) : NULL;
+    int rc = DP_OK;
     if (net->backend == DP_BACKEND_DNNL)
-        return dnn_conv_forward(net, &nd->be, x, w, b, nd->k, nd->stride, nd->pad, nd->groups, &nd->y);
-    dp_conv2d_ref_forward(x->data, w, b, nd->y.data, x->n, x->c, x->h, x->w, nd->cout, nd->y.h, nd->y.w,
-                nd->k, nd->stride, nd->pad, nd->groups);
+        rc = dnn_conv_forward(net, &nd->be, x, w, b, nd->k, nd->stride, nd->pad, nd->groups, &nd->y);
+    else
+        dp_conv2d_ref_forward(x->data, w, b, nd->y.data, x->n, x->c, x->h, x->w, nd->cout, nd->y.h, nd->y.w,
+                              nd->k, nd->stride, nd->pad, nd->groups);
+    if (rc || !nd->relu) return rc;
+    float *y = nd->y.data; /* a folded BN's activation, as bn_forward applies it in evaluation */
+    const size_t n = dp_act_numel(&nd->y);
+    if (nd->relu == 6) {
+#pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < n; i++) y[i] = y[i] <= 0.0f ? 0.0f : y[i] >= 6.0f ? 6.0f : y[i];
+    } else {
+#pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < n; i++) y[i] = y[i] <= 0.0f ? 0.0f : y[i];
+    }
     return DP_OK;
 }
 
