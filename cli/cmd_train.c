@@ -366,6 +366,7 @@ static int train_data(trainer *t)
     r->cfg.in_ch = t->di.channels;
     r->cfg.size = dp_transform_size(&t->ttr, t->di.size);
     r->cfg.classes = t->di.classes;
+    r->data_kind = t->di.kind, r->data_base = t->di.size, r->data_names = t->tr;
     if (!t->resume) recipe_defaults(t);
     if (!r->out[0])
         snprintf(r->out, sizeof r->out, "runs/%s-%s%s%s-%s", dp_arch_name(r->cfg.arch), dp_pool_name(r->cfg.pool),

@@ -324,6 +324,19 @@ const char *cli_data_name(const char *dir)
     return name[0] ? name : "data";
 }
 
+const char *cli_class_name(const char *name, int kind, int classes, int k)
+{
+    /* the datasets' own label order: Fashion-MNIST's README, CIFAR-10's batches.meta.txt */
+    static const char *const fmnist[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                           "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"};
+    static const char *const cifar10[10] = {"airplane", "automobile", "bird", "cat", "deer",
+                                            "dog", "frog", "horse", "ship", "truck"};
+    if (classes != 10 || k < 0 || k >= 10) return NULL;
+    if (name && !strcmp(name, "fashion-mnist") && (kind == DP_DATA_IDX || kind == DP_DATA_AUTO)) return fmnist[k];
+    if (kind == DP_DATA_CIFAR10) return cifar10[k];
+    return NULL;
+}
+
 void cli_print_sizes(FILE *f, const dp_model_info *in, int input)
 {
     fprintf(f, "%dx%d", input, input);

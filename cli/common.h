@@ -142,6 +142,10 @@ float cli_randn(uint64_t *s);
 #define CLI_FASHION_MNIST "/usr/share/datasets/fashion-mnist"
 /* The last component of path ("runs/a/" -> "a"; "" for "/") into out[n]. */
 void cli_base_name(const char *path, char *out, size_t n);
+/* The name of class k of the data named `name` (cli_data_name) of the given kind
+ * (enum dp_data_kind, DP_DATA_AUTO when unknown) with `classes` classes, for the
+ * sets whose names are known: Fashion-MNIST, CIFAR-10; else NULL. */
+const char *cli_class_name(const char *name, int kind, int classes, int k);
 /* "fashion-mnist" for the default folder, else the folder's last component
  * ("data" when it has none); a thread-local buffer. */
 const char *cli_data_name(const char *dir);

@@ -35,6 +35,9 @@ static const struct {
      "paper's recipe; --resume DIR continues a run."},
     {"eval", cmd_eval, 1, "eval --checkpoint F [--data DIR] [--json]",
      "Test accuracy, loss, GMACs and sizes of a trained model."},
+    {"predict", cmd_predict, 1, "predict --checkpoint F [--top K] [--json] IMAGE...",
+     "The most probable classes of PNG or JPEG images for a\n"
+     "trained network, with their probabilities."},
     {"plot", cmd_plot, 0, "plot RUN [RUN...] [-o DIR]",
      "SVG figures of runs: map shapes per stage (Figure 5.1),\n"
      "accuracy against GMACs (Figure 5.2), training curves."},
@@ -59,8 +62,8 @@ static const char *const USAGE_TAIL =
     "The output size of one axis is floor(max(in / alpha, 1.5) + 0.5): alpha = 2 halves\n"
     "a map, alpha < 1 enlarges it, and every map keeps at least 2 cells.\n"
     "Threads: --threads N with any command; else OMP_NUM_THREADS; else train, eval,\n"
-    "bench and demo use the CPUs that other processes leave idle (measured for\n"
-    "0.25 s at the start).  Results repeat bit for bit for a given thread count.\n"
+    "predict, bench and demo use the CPUs that other processes leave idle (measured\n"
+    "for 0.25 s at the start).  Results repeat bit for bit for a given thread count.\n"
     "Exit status: 0 success, 1 failure, 2 bad command line.\n";
 
 /* The tool's help: every command's synopsis, its help in a column beside it (or

@@ -386,6 +386,15 @@ int run_save(const dp_model *m, const char *file, const run_cfg *r, const run_pr
     if (r->resize) cJSON_AddNumberToObject(dj, "resize", r->resize); /* absent: none */
     cJSON_AddItemToObject(dj, "mean", cJSON_CreateFloatArray(mean, 3));
     cJSON_AddItemToObject(dj, "std", cJSON_CreateFloatArray(std, 3));
+    if (r->data_base > 0) { /* what predict needs to prepare an image as the test images were */
+        cJSON_AddStringToObject(dj, "kind", dp_data_kind_name(r->data_kind));
+        cJSON_AddNumberToObject(dj, "base", r->data_base);
+    }
+    if (r->data_names && dp_dataset_class_name(r->data_names, 0)) {
+        cJSON *cn = cJSON_AddArrayToObject(dj, "class_names");
+        for (int k = 0; dp_dataset_class_name(r->data_names, k); k++)
+            cJSON_AddItemToArray(cn, cJSON_CreateString(dp_dataset_class_name(r->data_names, k)));
+    }
     char *ds = cJSON_PrintUnformatted(dj), *runs = cJSON_PrintUnformatted(rj), *prog = progress_json(p);
     cJSON_Delete(dj);
     cJSON_Delete(rj);
@@ -496,12 +505,35 @@ static int trained_dataset(const char *s, run_trained *t, char *msg, size_t cap)
         snprintf(msg, cap, "field 'variant' is missing or invalid, expected none, stretch-v, tile or large");
     else if (!json_floats(dj, "mean", t->mean, 3, 0, 1, 0, msg, cap) && /* of pixels in [0, 1] */
              !json_floats(dj, "std", t->std, 3, 0, 1, 1, msg, cap)) {
-        double rs = 0;
+        double rs = 0, base = 0;
         rc = cJSON_GetObjectItemCaseSensitive(dj, "resize") &&
                      cli_json_range(dj, "resize", RUN_MIN_INPUT, RUN_MAX_INPUT, CLI_WHOLE, &rs, msg, cap)
                  ? -1
                  : 0;
         t->resize = (int)rs;
+        if (!rc && cJSON_GetObjectItemCaseSensitive(dj, "base") &&
+            cli_json_range(dj, "base", 2, 4096, CLI_WHOLE, &base, msg, cap)) /* dp_dataset_open's sides */
+            rc = -1;
+        t->base = (int)base;
+        char kind[32];
+        if (!rc && !cli_json_str(dj, "kind", kind, sizeof kind) && (t->kind = dp_data_kind_parse(kind)) < 0) {
+            snprintf(msg, cap, "field 'kind' = '%s', expected idx, cifar10, cifar100 or folder", kind);
+            rc = -1;
+        }
+        if (cli_json_str(dj, "name", t->name, sizeof t->name)) t->name[0] = 0;
+        const cJSON *cn = cJSON_GetObjectItemCaseSensitive(dj, "class_names");
+        size_t used = 0;
+        for (int k = 0; !rc && cJSON_IsArray(cn) && k < cJSON_GetArraySize(cn); k++) {
+            const cJSON *e = cJSON_GetArrayItem(cn, k);
+            const size_t len = cJSON_IsString(e) ? strlen(e->valuestring) : 0;
+            if (!len || used + len + 1 > sizeof t->class_names) { /* kept only whole: "class k" otherwise */
+                t->n_class_names = 0;
+                break;
+            }
+            memcpy(t->class_names + used, e->valuestring, len + 1);
+            used += len + 1;
+            t->n_class_names++;
+        }
     }
     cJSON_Delete(dj);
     return rc;
@@ -525,13 +557,33 @@ static int trained_run(const char *s, run_trained *t, char *msg, size_t cap)
     return rc;
 }
 
-int run_read_trained(const dp_model *m, run_trained *t, const char **key, char *msg, size_t cap)
+int run_read_trained_meta(const char *dataset, const char *run, run_trained *t, const char **key, char *msg,
+                          size_t cap)
 {
     memset(t, 0, sizeof *t);
     strcpy(t->variant, "none");
-    if (trained_dataset(dp_model_meta(m, "dataset"), t, msg, cap)) return *key = "dataset", -1;
-    if (trained_run(dp_model_meta(m, "run"), t, msg, cap)) return *key = "run", -1;
+    t->kind = DP_DATA_AUTO;
+    if (trained_dataset(dataset, t, msg, cap)) return *key = "dataset", -1;
+    if (trained_run(run, t, msg, cap)) return *key = "run", -1;
     return 0;
+}
+
+int run_read_trained(const dp_model *m, run_trained *t, const char **key, char *msg, size_t cap)
+{
+    return run_read_trained_meta(dp_model_meta(m, "dataset"), dp_model_meta(m, "run"), t, key, msg, cap);
+}
+
+const char *run_class_name(const run_trained *t, int classes, int k, char *buf, size_t cap)
+{
+    if (t->n_class_names == classes) {
+        const char *p = t->class_names;
+        for (int i = 0; i < k; i++) p += strlen(p) + 1;
+        return p;
+    }
+    const char *known = cli_class_name(t->name, t->kind, classes, k);
+    if (known) return known;
+    snprintf(buf, cap, "class %d", k);
+    return buf;
 }
 
 /* ---- metrics.jsonl ------------------------------------------------------------- */

@@ -56,6 +56,9 @@ typedef struct run_cfg {
     double alpha_momentum; /* --alpha-momentum; below 0: not given (the weights' momentum) */
     int alpha_trace;       /* --alpha-trace N: the first N steps' alphas and gradients in alpha_trace.jsonl */
     unsigned long long seed;
+    /* not in run.json: what the opened data say, saved in the checkpoints' "dataset" */
+    int data_kind, data_base;      /* the kind found (enum dp_data_kind) and its base side */
+    const dp_dataset *data_names;  /* image folders: their class names (dp_dataset_class_name) */
 } run_cfg;
 
 /* The memory guard's default: twice the input side (train and eval). */
@@ -117,9 +120,21 @@ typedef struct run_trained {
     char variant[32], data[2048];
     int classes_opt, input_opt;
     int resize;          /* the side the images were resampled to; 0: not */
+    /* from checkpoints of this version on (older ones: "", DP_DATA_AUTO, 0, none) */
+    char name[256];      /* the data's name ("fashion-mnist", a folder's name) */
+    int kind, base;      /* the kind of data (enum dp_data_kind) and its base side */
+    int n_class_names;   /* image folders: the classes' names, NUL-separated in class_names */
+    char class_names[16384];
 } run_trained;
 /* 0; or -1 with the metadata key that is wrong in *key and what in msg. */
 int run_read_trained(const dp_model *m, run_trained *t, const char **key, char *msg, size_t cap);
+/* The same from the metadata values "dataset" and "run" (either may be NULL). */
+int run_read_trained_meta(const char *dataset, const char *run, run_trained *t, const char **key, char *msg,
+                          size_t cap);
+/* The name of class k of a model trained as t says: the class folder's name it
+ * recorded, the dataset's own name for the sets whose names are known
+ * (cli_class_name), else "class k" (in buf). */
+const char *run_class_name(const run_trained *t, int classes, int k, char *buf, size_t cap);
 
 /* ---- metrics.jsonl ------------------------------------------------------------- */
 

@@ -69,6 +69,9 @@ DP_API int dp_dataset_open(const char *dir, int kind, int train, int classes, in
 DP_API void dp_dataset_free(dp_dataset *ds);
 DP_API int dp_dataset_info_get(const dp_dataset *ds, dp_dataset_info *info);
 DP_API int dp_dataset_label(const dp_dataset *ds, int i);     /* or DP_ERR_ARG */
+/* Image folders: the name of class k (its folder); NULL for the other kinds,
+ * whose files carry no names, and for k out of range. */
+DP_API const char *dp_dataset_class_name(const dp_dataset *ds, int k);
 /* Per-channel mean and standard deviation of the pixels in [0, 1] (folders: over
  * up to 256 images spread over the split). */
 DP_API int dp_dataset_stats(const dp_dataset *ds, float mean[3], float std[3], char *err,
@@ -93,6 +96,21 @@ DP_API int dp_data_kind_parse(const char *name);
 DP_API int dp_dataset_batch(const dp_dataset *ds, const dp_transform *t, const int *idx, int n,
                             unsigned long long seed, long long pos0, float *x, int *labels,
                             char *err, size_t errlen);
+
+/* Prepares one JPEG or PNG file (any size) as the evaluation view of a dataset
+ * of the given kind (enum dp_data_kind) whose base images are `channels` x
+ * base x base, for a network trained on it: x (channels, s, s) with
+ * s = dp_transform_size(t, base).  Colours become `channels`: RGB to grey by
+ * ITU-R 601 luma, grey to RGB by repeating it.  Image folders
+ * (DP_DATA_FOLDER): shorter side resized to 8/7 of base, central base x base
+ * crop, exactly as dp_dataset_batch's test view; the in-memory kinds (IDX,
+ * CIFAR): an image of base x base is used as it is, another size has its
+ * shorter side resized to base and its central base x base kept.  Then t's
+ * variant (the test view: t->train is ignored), t->resize and the
+ * normalisation.  *native (may be NULL) receives the file's own channels (1
+ * grey, 3 colour).  On failure err names the file and what is wrong with it. */
+DP_API int dp_image_prepare(const char *path, int kind, int channels, int base, const dp_transform *t,
+                            float *x, int *native, char *err, size_t errlen);
 
 /* A background loader: `workers` threads prepare the next batches of an epoch
  * while the caller trains on the current one. */

@@ -29,6 +29,7 @@ struct dp_dataset {
     unsigned char *pix;   /* in-memory: (n, c, size, size) */
     int *labels;          /* (n) */
     char **files;         /* folders: (n) paths */
+    char **class_names;   /* folders: (classes) their class folders' names, in label order */
 };
 
 static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
@@ -372,7 +373,7 @@ static int load_folder(dp_dataset *ds, const char *dir, int train, char *err, si
     if (!rc && ds->n == 0)
         rc = fail(err, errlen, DP_ERR_FORMAT, "%s: no .jpg, .jpeg or .png images under <class>/ folders", root);
     ds->classes = nc, ds->c = 3;
-    free_list(classes, nc);
+    ds->class_names = classes; /* freed with the dataset */
     return rc;
 }
 
@@ -432,6 +433,7 @@ void dp_dataset_free(dp_dataset *ds)
     free(ds->pix);
     free(ds->labels);
     free_list(ds->files, ds->files ? ds->n : 0);
+    free_list(ds->class_names, ds->class_names ? ds->classes : 0);
     free(ds);
 }
 
@@ -474,6 +476,11 @@ int dp_dataset_info_get(const dp_dataset *ds, dp_dataset_info *info)
     if (!ds || !info) return DP_ERR_NULL;
     *info = (dp_dataset_info){ds->kind, ds->n, ds->c, ds->size, ds->classes};
     return DP_OK;
+}
+
+const char *dp_dataset_class_name(const dp_dataset *ds, int k)
+{
+    return ds && ds->class_names && k >= 0 && k < ds->classes ? ds->class_names[k] : NULL;
 }
 
 int dp_dataset_label(const dp_dataset *ds, int i)
@@ -549,6 +556,48 @@ static int draw(uint64_t *s, int n) /* uniform in [0, n) */
     return n > 1 ? (int)((*s >> 33) % (uint64_t)n) : 0;
 }
 
+/* An image file's base view: a (c, s, s) float image in [0, 1] in out.  Image
+ * folders (folder = 1): the shorter side resized to 8/7 of s (256 for 224),
+ * then an s x s crop, random (train) or central (docs/guide.md, "Data");
+ * otherwise the shorter side resized to s and the central s x s (an s x s
+ * image passes unchanged: the triangle filter at scale 1 is the identity).
+ * *native (may be NULL): the file's own channels. */
+static int file_view(const char *path, int folder, int c, int s, int train, uint64_t *rng, float *out,
+                     int *native, char *err, size_t errlen)
+{
+    unsigned char *px;
+    int h, w;
+    int rc = dp_image_load_native(path, c, &px, &h, &w, native, err, errlen);
+    if (rc) return rc;
+    /* the longer side grows by the aspect ratio, so it is capped like a decoded
+     * image's side (a 1x16384 image would become 37x606208) */
+    const int r = folder ? (s * 8 + 3) / 7 : s;
+    const long long lh = h <= w ? r : (long long)h * r / w, lw = h <= w ? (long long)w * r / h : r;
+    if (lh > MAX_RESIZED_SIDE || lw > MAX_RESIZED_SIDE) {
+        free(px);
+        return fail(err, errlen, DP_ERR_FORMAT,
+                    "%s: image is %dx%d (HxW): resizing its shorter side to %d (%s the %dx%d crop) "
+                    "would make it %lldx%lld; the longer side may be at most %d (crop the image to a "
+                    "less extreme aspect ratio)", path, h, w, r, folder ? "8/7 of" : "the side of", s, s, lh,
+                    lw, MAX_RESIZED_SIDE);
+    }
+    const int rh = (int)lh, rw = (int)lw;
+    float *plane = malloc(sizeof(float) * (size_t)h * w), *big = malloc(sizeof(float) * (size_t)rh * rw);
+    rc = plane && big ? DP_OK : DP_ERR_NOMEM;
+    const int oy = train ? draw(rng, rh - s + 1) : (rh - s) / 2;
+    const int ox = train ? draw(rng, rw - s + 1) : (rw - s) / 2;
+    for (int ch = 0; !rc && ch < c; ch++) {
+        for (size_t k = 0; k < (size_t)h * w; k++) plane[k] = px[k * c + ch] / 255.0f;
+        if ((rc = resample(plane, h, w, big, rh, rw))) break;
+        for (int y = 0; y < s; y++)
+            memcpy(out + ((size_t)ch * s + y) * s, big + (size_t)(y + oy) * rw + ox, sizeof(float) * s);
+    }
+    free(px);
+    free(plane);
+    free(big);
+    return rc;
+}
+
 /* One sample, base view: a (c, size, size) float image in [0, 1] in out. */
 static int base_view(const dp_dataset *ds, const dp_transform *t, int i, uint64_t *rng, float *out,
                      char *err, size_t errlen)
@@ -567,37 +616,7 @@ static int base_view(const dp_dataset *ds, const dp_transform *t, int i, uint64_
                 }
         return DP_OK;
     }
-    unsigned char *px;
-    int h, w;
-    int rc = dp_image_load(ds->files[i], c, &px, &h, &w, err, errlen);
-    if (rc) return rc;
-    /* shorter side -> 8/7 of the crop (256 for 224), then a size x size crop
-     * (docs/guide.md); the longer side then grows by the aspect ratio, so it is
-     * capped like a decoded image's side (a 1x16384 image would become 37x606208) */
-    const int r = (s * 8 + 3) / 7;
-    const long long lh = h <= w ? r : (long long)h * r / w, lw = h <= w ? (long long)w * r / h : r;
-    if (lh > MAX_RESIZED_SIDE || lw > MAX_RESIZED_SIDE) {
-        free(px);
-        return fail(err, errlen, DP_ERR_FORMAT,
-                    "%s: image is %dx%d (HxW): resizing its shorter side to %d (8/7 of the %dx%d crop) "
-                    "would make it %lldx%lld; the longer side may be at most %d (crop the image to a "
-                    "less extreme aspect ratio)", ds->files[i], h, w, r, s, s, lh, lw, MAX_RESIZED_SIDE);
-    }
-    const int rh = (int)lh, rw = (int)lw;
-    float *plane = malloc(sizeof(float) * (size_t)h * w), *big = malloc(sizeof(float) * (size_t)rh * rw);
-    rc = plane && big ? DP_OK : DP_ERR_NOMEM;
-    const int oy = t->train ? draw(rng, rh - s + 1) : (rh - s) / 2;
-    const int ox = t->train ? draw(rng, rw - s + 1) : (rw - s) / 2;
-    for (int ch = 0; !rc && ch < c; ch++) {
-        for (size_t k = 0; k < (size_t)h * w; k++) plane[k] = px[k * c + ch] / 255.0f;
-        if ((rc = resample(plane, h, w, big, rh, rw))) break;
-        for (int y = 0; y < s; y++)
-            memcpy(out + ((size_t)ch * s + y) * s, big + (size_t)(y + oy) * rw + ox, sizeof(float) * s);
-    }
-    free(px);
-    free(plane);
-    free(big);
-    return rc;
+    return file_view(ds->files[i], 1, c, s, t->train, rng, out, NULL, err, errlen);
 }
 
 /* The toy variant (paper, sections 3.1-3.2; docs/guide.md, "Data") on a (c, s, s)
@@ -632,21 +651,60 @@ static int variant_view(const dp_transform *t, const float *in, int c, int s, ui
     return rc;
 }
 
-int dp_dataset_batch(const dp_dataset *ds, const dp_transform *t, const int *idx, int n,
-                     unsigned long long seed, long long pos0, float *x, int *labels, char *err,
-                     size_t errlen)
+/* The rest of a sample's pipeline after its base view a (c, s, s): the flip
+ * (training), the variant, the resampling to t->resize, the normalisation;
+ * into o (c, os, os), os = dp_transform_size(t, s).  b (c, vs, vs) and rs
+ * (c, os, os; NULL when os is the variant's side vs) are scratch. */
+static int finish_view(const dp_transform *t, float *a, int c, int s, uint64_t *rng, float *b, float *rs, float *o)
 {
-    if (!ds || !t || !idx || !x) return DP_ERR_NULL;
-    const int s = ds->size, c = ds->c, vs = dp_variant_size(t->variant, s);
-    const int os = dp_transform_size(t, s); /* the side written: vs, or t->resize */
+    const int vs = dp_variant_size(t->variant, s), os = dp_transform_size(t, s);
+    if (t->train && t->flip && draw(rng, 2))
+        for (int r = 0; r < c * s; r++)
+            for (int l = 0, h = s - 1; l < h; l++, h--) {
+                const float tv = a[(size_t)r * s + l];
+                a[(size_t)r * s + l] = a[(size_t)r * s + h];
+                a[(size_t)r * s + h] = tv;
+            }
+    int rc = variant_view(t, a, c, s, rng, b);
+    const float *v = b;
+    if (!rc && rs) { /* another input resolution */
+        for (int ch = 0; !rc && ch < c; ch++)
+            rc = resample(b + (size_t)ch * vs * vs, vs, vs, rs + (size_t)ch * os * os, os, os);
+        v = rs;
+    }
+    if (rc) return rc;
+    for (int ch = 0; ch < c; ch++) {
+        const float m = t->mean[ch], inv = 1.0f / t->std[ch];
+        for (size_t k = 0; k < (size_t)os * os; k++)
+            o[(size_t)ch * os * os + k] = (v[(size_t)ch * os * os + k] - m) * inv;
+    }
+    return DP_OK;
+}
+
+/* The checks of a transform for base side s and c channels: DP_OK or DP_ERR_*. */
+static int check_transform(const dp_transform *t, int c, int s)
+{
+    const int vs = dp_variant_size(t->variant, s), os = dp_transform_size(t, s);
     if (vs < 0) return vs;
     if (os < 0) return os;
     if (t->pad < 0 || t->pad > s) return DP_ERR_ARG;
     for (int ch = 0; ch < c; ch++)
         if (!(t->std[ch] > 0.0f)) return DP_ERR_ARG;
+    return DP_OK;
+}
+
+int dp_dataset_batch(const dp_dataset *ds, const dp_transform *t, const int *idx, int n,
+                     unsigned long long seed, long long pos0, float *x, int *labels, char *err,
+                     size_t errlen)
+{
+    if (!ds || !t || !idx || !x) return DP_ERR_NULL;
+    const int s = ds->size, c = ds->c;
+    int rc = check_transform(t, c, s);
+    if (rc) return rc;
+    const int vs = dp_variant_size(t->variant, s), os = dp_transform_size(t, s); /* os: the side written */
     float *a = malloc(sizeof(float) * (size_t)c * s * s), *b = malloc(sizeof(float) * (size_t)c * vs * vs);
     float *rs = os != vs ? malloc(sizeof(float) * (size_t)c * os * os) : NULL;
-    int rc = a && b && (rs || os == vs) ? DP_OK : DP_ERR_NOMEM;
+    rc = a && b && (rs || os == vs) ? DP_OK : DP_ERR_NOMEM;
     for (int j = 0; !rc && j < n; j++) {
         const int i = idx[j];
         if (i < 0 || i >= ds->n) {
@@ -655,33 +713,40 @@ int dp_dataset_batch(const dp_dataset *ds, const dp_transform *t, const int *idx
         }
         uint64_t rng = mix64(seed ^ mix64((uint64_t)(pos0 + j)));
         if ((rc = base_view(ds, t, i, &rng, a, err, errlen))) break;
-        if (t->train && t->flip && draw(&rng, 2))
-            for (int r = 0; r < c * s; r++)
-                for (int l = 0, h = s - 1; l < h; l++, h--) {
-                    const float tv = a[(size_t)r * s + l];
-                    a[(size_t)r * s + l] = a[(size_t)r * s + h];
-                    a[(size_t)r * s + h] = tv;
-                }
-        if ((rc = variant_view(t, a, c, s, &rng, b))) break;
-        const float *v = b;
-        if (rs) { /* another input resolution */
-            for (int ch = 0; !rc && ch < c; ch++)
-                rc = resample(b + (size_t)ch * vs * vs, vs, vs, rs + (size_t)ch * os * os, os, os);
-            if (rc) break;
-            v = rs;
-        }
-        float *o = x + (size_t)j * c * os * os;
-        for (int ch = 0; ch < c; ch++) {
-            const float m = t->mean[ch], inv = 1.0f / t->std[ch];
-            for (size_t k = 0; k < (size_t)os * os; k++)
-                o[(size_t)ch * os * os + k] = (v[(size_t)ch * os * os + k] - m) * inv;
-        }
+        if ((rc = finish_view(t, a, c, s, &rng, b, rs, x + (size_t)j * c * os * os))) break;
         if (labels) labels[j] = ds->labels[i];
     }
     free(a);
     free(b);
     free(rs);
     if (rc == DP_ERR_NOMEM) fail(err, errlen, rc, "out of memory while preparing a batch");
+    return rc;
+}
+
+int dp_image_prepare(const char *path, int kind, int channels, int base, const dp_transform *t, float *x,
+                     int *native, char *err, size_t errlen)
+{
+    if (err && errlen) err[0] = '\0';
+    if (!path || !t || !x) return DP_ERR_NULL;
+    if (kind < DP_DATA_IDX || kind > DP_DATA_FOLDER || (channels != 1 && channels != 3) || base < 2 ||
+        base > 4096)
+        return fail(err, errlen, DP_ERR_ARG, "%s: cannot prepare it as a %s image of %d channels, side %d", path,
+                    dp_data_kind_name(kind), channels, base);
+    dp_transform tt = *t;
+    tt.train = 0; /* the evaluation view: no random crop, flip or variant offset */
+    int rc = check_transform(&tt, channels, base);
+    if (rc) return fail(err, errlen, rc, "%s: invalid transform (variant, resize or std)", path);
+    const int c = channels, s = base, vs = dp_variant_size(tt.variant, s), os = dp_transform_size(&tt, s);
+    float *a = malloc(sizeof(float) * (size_t)c * s * s), *b = malloc(sizeof(float) * (size_t)c * vs * vs);
+    float *rs = os != vs ? malloc(sizeof(float) * (size_t)c * os * os) : NULL;
+    uint64_t rng = 0;
+    rc = a && b && (rs || os == vs) ? DP_OK : DP_ERR_NOMEM;
+    if (!rc) rc = file_view(path, kind == DP_DATA_FOLDER, c, s, 0, &rng, a, native, err, errlen);
+    if (!rc) rc = finish_view(&tt, a, c, s, &rng, b, rs, x);
+    free(a);
+    free(b);
+    free(rs);
+    if (rc == DP_ERR_NOMEM && !(err && errlen && err[0])) fail(err, errlen, rc, "%s: out of memory", path);
     return rc;
 }
 

@@ -87,7 +87,7 @@ static void jpeg_on_emit(j_common_ptr c, int level)
 /* Decodes buf[0..n) into *out, (h, w, ch).  libjpeg converts the colour space:
  * grey from a YCbCr file is its Y channel (the encoder's 601 luma). */
 static int decode_jpeg(const unsigned char *buf, size_t n, int ch, unsigned char **out,
-                       int *h, int *w, char *why)
+                       int *h, int *w, int *native, char *why)
 {
     struct jpeg_decompress_struct ci;
     jpeg_err je;
@@ -106,6 +106,7 @@ static int decode_jpeg(const unsigned char *buf, size_t n, int ch, unsigned char
     jpeg_create_decompress(&ci);
     jpeg_mem_src(&ci, buf, (unsigned long)n);
     jpeg_read_header(&ci, TRUE);
+    *native = ci.jpeg_color_space == JCS_GRAYSCALE ? 1 : 3;
     int rc = check_dims((long)ci.image_height, (long)ci.image_width, why);
     if (rc == DP_OK && (ci.jpeg_color_space == JCS_CMYK || ci.jpeg_color_space == JCS_YCCK)) {
         say(why, "CMYK JPEG is not supported (convert it to RGB or greyscale)");
@@ -165,7 +166,7 @@ static void png_on_read(png_structp png, png_bytep dst, size_t len)
  * 16 bits scaled to 8 (rounded), alpha and tRNS dropped, grey replicated to RGB
  * by libpng, RGB reduced to grey here (rgb_to_grey). */
 static int decode_png(const unsigned char *buf, size_t n, int ch, unsigned char **out,
-                      int *h, int *w, char *why)
+                      int *h, int *w, int *file_ch, char *why)
 {
     png_src src = {buf, n, 0, ""};
     png_bytep *volatile rows = NULL;
@@ -197,6 +198,7 @@ static int decode_png(const unsigned char *buf, size_t n, int ch, unsigned char 
         rc = DP_ERR_FORMAT;
     }
     int native = (png_get_color_type(png, info) & PNG_COLOR_MASK_COLOR) ? 3 : 1;
+    *file_ch = native;
     if (rc == DP_OK) {
         png_set_expand(png);        /* palette -> RGB, 1/2/4-bit grey -> 8, tRNS -> alpha, */
         png_set_strip_alpha(png);   /* and every alpha dropped */
@@ -273,11 +275,17 @@ static int read_file(const char *path, unsigned char **buf, size_t *n, char *why
 int dp_image_load(const char *path, int channels, unsigned char **pix, int *h, int *w,
                   char *err, size_t errlen)
 {
+    return dp_image_load_native(path, channels, pix, h, w, NULL, err, errlen);
+}
+
+int dp_image_load_native(const char *path, int channels, unsigned char **pix, int *h, int *w,
+                         int *native, char *err, size_t errlen)
+{
     static const unsigned char png_magic[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
     char why[WHY_LEN] = "";
     unsigned char *buf = NULL, *out = NULL;
     size_t n = 0;
-    int hh = 0, ww = 0, rc;
+    int hh = 0, ww = 0, nat = 0, rc;
     if (!path || !pix || !h || !w) {
         if (err && errlen) snprintf(err, errlen, "dp_image_load: NULL argument");
         return DP_ERR_NULL;
@@ -288,9 +296,9 @@ int dp_image_load(const char *path, int channels, unsigned char **pix, int *h, i
     } else if ((rc = read_file(path, &buf, &n, why)) != DP_OK) {
         /* why is set */
     } else if (n >= 3 && buf[0] == 0xff && buf[1] == 0xd8 && buf[2] == 0xff) {
-        rc = decode_jpeg(buf, n, channels, &out, &hh, &ww, why);
+        rc = decode_jpeg(buf, n, channels, &out, &hh, &ww, &nat, why);
     } else if (n >= 8 && memcmp(buf, png_magic, 8) == 0) {
-        rc = decode_png(buf, n, channels, &out, &hh, &ww, why);
+        rc = decode_png(buf, n, channels, &out, &hh, &ww, &nat, why);
     } else {
         int k = snprintf(why, WHY_LEN, "not a JPEG or PNG file (%s", n ? "first bytes" : "empty");
         for (size_t i = 0; i < n && i < 4; i++)
@@ -307,5 +315,6 @@ int dp_image_load(const char *path, int channels, unsigned char **pix, int *h, i
     *pix = out;
     *h = hh;
     *w = ww;
+    if (native) *native = nat;
     return DP_OK;
 }

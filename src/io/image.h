@@ -12,5 +12,9 @@
  * the file and what was wrong.  Never prints; safe to call from several threads. */
 int dp_image_load(const char *path, int channels, unsigned char **pix, int *h, int *w,
                   char *err, size_t errlen);
+/* The same, and *native (may be NULL) := the file's own channels before the
+ * conversion: 1 (grey) or 3 (colour: RGB, YCbCr, palette). */
+int dp_image_load_native(const char *path, int channels, unsigned char **pix, int *h, int *w,
+                         int *native, char *err, size_t errlen);
 
 #endif
