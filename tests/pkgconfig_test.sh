@@ -2,9 +2,11 @@
 # The installed pkg-config file: found from a relocated install tree (the
 # prefix follows the .pc file), and enough for a static link of
 # libdynopool.a (Libs.private, Requires.private).
-#   pkgconfig_test.sh CMAKE BUILD_DIR CC SRC_DIR
+# Also: the C inference example of docs/guide.md ("Deploy"), compiled against the
+# installed library and run on a checkpoint.
+#   pkgconfig_test.sh CMAKE BUILD_DIR CC SRC_DIR CHECKPOINT
 set -u
-cmake=$1 build=$2 cc=$3 src=$4
+cmake=$1 build=$2 cc=$3 src=$4 ckpt=$5
 T=$(mktemp -d "${TMPDIR:-/tmp}/dp_pc.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 command -v pkg-config > /dev/null || { echo "FAIL: pkg-config is not installed (tools/deps.sh installs it)"; exit 1; }
@@ -50,4 +52,15 @@ opflags=$(PKG_CONFIG_PATH="$pc" pkg-config --static --cflags --libs dynopool_op)
 case "$opflags" in *dnnl* | *cjson* | *jpeg* | *png* | *" -lz"*) echo "FAIL: the operator's flags name the engine's dependencies: $opflags"; exit 1 ;; esac
 "$cc" "$T/op.c" -o "$T/op" $opflags || { echo "FAIL: static link of the operator alone with: $opflags"; exit 1; }
 opout=$("$T/op") || { echo "FAIL: the operator-only program failed: $opout"; exit 1; }
-echo "ok: $out (linked with $flags); operator alone: $opout (linked with $opflags)"
+# docs/guide.md's inference example: the C block after its deploy-example marker
+awk '/<!-- deploy-example/ { m = 1; next } m && /^```c$/ { c = 1; next } c && /^```$/ { exit } c' \
+    "$src/docs/guide.md" > "$T/classify.c"
+[ "$(wc -l < "$T/classify.c")" -ge 15 ] || { echo "FAIL: no C example after the deploy-example marker in docs/guide.md"; exit 1; }
+"$cc" -std=c11 -Wall -Werror "$T/classify.c" -o "$T/classify" $flags ||
+    { echo "FAIL: docs/guide.md's inference example does not compile with: $flags"; exit 1; }
+dep=$("$T/classify" "$ckpt") || { echo "FAIL: the inference example failed: $dep"; exit 1; }
+echo "$dep" | grep -q "^image 3: class [0-9]" && echo "$dep" | grep -q "^ok: [1-9][0-9]* batch norms folded, 0 bytes of gradients$" ||
+    { echo "FAIL: the inference example printed: $dep"; exit 1; }
+"$T/classify" /nonexistent.safetensors 2> "$T/err" && { echo "FAIL: the example accepted a missing file"; exit 1; }
+grep -q "/nonexistent.safetensors" "$T/err" || { echo "FAIL: the example's error does not name the file"; exit 1; }
+echo "ok: $out (linked with $flags); operator alone: $opout (linked with $opflags); inference example: $(echo "$dep" | tail -1)"
