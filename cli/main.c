@@ -38,6 +38,10 @@ static const struct {
     {"predict", cmd_predict, 1, "predict --checkpoint F [--top K] [--json] IMAGE...",
      "The most probable classes of PNG or JPEG images for a\n"
      "trained network, with their probabilities."},
+    {"export", cmd_export, 0, "export --checkpoint F --onnx FILE",
+     "The trained network as an ONNX model (ONNX Runtime):\n"
+     "learned sizes fixed, batch norm folded, DynOPool as\n"
+     "Gather/Mul/Add and MaxPool."},
     {"plot", cmd_plot, 0, "plot RUN [RUN...] [-o DIR]",
      "SVG figures of runs: map shapes per stage (Figure 5.1),\n"
      "accuracy against GMACs (Figure 5.2), training curves."},

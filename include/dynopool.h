@@ -36,11 +36,13 @@
  *   dynopool/engine.h   models: build, train, predict, cost
  *   dynopool/infer.h    a trained network frozen for inference (loaded by the store)
  *   dynopool/io.h       datasets, the loader, one image file prepared for a network
- *   dynopool/store.h    checkpoints */
+ *   dynopool/store.h    checkpoints
+ *   dynopool/deploy.h   a frozen network written as an ONNX model */
 #include "dynopool_op.h"
 #include "dynopool/engine.h"
 #include "dynopool/infer.h"
 #include "dynopool/io.h"
 #include "dynopool/store.h"
+#include "dynopool/deploy.h"
 
 #endif /* DYNOPOOL_H */

@@ -148,6 +148,17 @@ DP_API int dp_dynopool_backward_agg(const float *x, const float *dy, int n, int 
  * Returns the count (>= 0) or a negative code. */
 DP_API long long dp_dynopool_macs(int n, int c, int h, int w, float alpha_h, float alpha_w);
 
+/* The operator at a fixed alpha as fixed bilinear taps (docs/operator.md,
+ * "Query points", "Bilinear sample"): on one axis of `in` cells, query
+ * coordinate q = 2i + a (output cell i, a in {0, 1}) samples
+ * (1 - t[q]) * x[i0[q]] + t[q] * x[i1[q]], the kernel's own weights.  Sampling
+ * both axes so, height first, gives a (2 ho, 2 wo) map whose 2x2 stride-2 max
+ * pooling is dp_dynopool_forward's output bit for bit (what an ONNX export
+ * writes with Gather, Mul, Add and MaxPool; tests/test_onnx.c proves it).
+ *   i0, i1, t: 2 * dp_dynopool_size(in, alpha) entries each, overwritten
+ * Returns the output size (>= 2) or a negative code (DP_ERR_NOMEM too). */
+DP_API int dp_dynopool_taps(int in, float alpha, int *i0, int *i1, float *t);
+
 /* The same operator on a channel-blocked layout (oneDNN's nChw8c / nChw16c, as
  * the engine keeps its maps): blk channels innermost, cb = ceil(c / blk) blocks;
  * blk = 1 is NCHW and gives exactly dp_dynopool_forward/backward.

@@ -5,6 +5,7 @@
 #   io      (src/io)      -> engine's public types, op
 #   engine  (src/engine)  -> op
 #   store   (src/store)   -> engine, op
+#   deploy  (src/deploy)  -> store, engine, op    (ONNX export; its generated onnx/onnx.pb-c.h)
 #   cli     (cli/)        -> the public headers; no command file uses another's code
 #
 # Two checks, so that neither a header nor a call can cross a wall unseen:
@@ -26,11 +27,12 @@ allowed() { # room -> the rooms it may use (itself first)
     io) echo "io engine op" ;;
     engine) echo "engine op" ;;
     store) echo "store engine op" ;;
+    deploy) echo "deploy store engine op" ;;
     esac
 }
 
 # ---- 1. includes ---------------------------------------------------------------
-for room in op io engine store; do
+for room in op io engine store deploy; do
     ok=$(allowed $room)
     for f in $(find "$src/src/$room" -name '*.[ch]' | sort); do
         grep -n '^#include "' "$f" | while IFS= read -r line; do
@@ -38,6 +40,7 @@ for room in op io engine store; do
             case $inc in
             dynopool_op.h) continue ;; # the operator's API: open to every room
             dynopool/infer.h) r=engine ;; # inference: the engine's (its checkpoint reader is the store's)
+            onnx/onnx.pb-c.h) r=deploy ;; # generated from onnx.proto into the build tree for deploy
             dynopool/*)
                 r=${inc#dynopool/}; r=${r%.h} ;; # a room's public header
             dynopool.h) r=all ;;
@@ -60,12 +63,12 @@ grep -q '#include "dynopool.h"' "$src/include/dynopool_op.h" 2>/dev/null &&
 
 # ---- 2. symbols -------------------------------------------------------------------
 objs() { find "$build/CMakeFiles/dp_$1_objects.dir" -name '*.o' 2>/dev/null | sort; }
-for room in op io engine store; do
+for room in op io engine store deploy; do
     [ -n "$(objs $room)" ] || { echo "symbols: no object files of room $room under $build"; echo x >> "$T/bad"; continue; }
     nm -g --defined-only $(objs $room) | awk 'NF == 3 { print $3 }' | sort -u > "$T/def.$room"
     nm -u $(objs $room) | awk '{ print $NF }' | sort -u > "$T/use.$room"
 done
-for room in op io engine store; do
+for room in op io engine store deploy; do
     [ -f "$T/use.$room" ] || continue
     : > "$T/ok"
     for r in $(allowed $room); do cat "$T/def.$r" >> "$T/ok"; done
@@ -93,4 +96,4 @@ if [ -s "$T/bad" ]; then
     echo "FAIL: the rooms' dependencies are not one-way (see above)"
     exit 1
 fi
-echo "ok: op <- engine <- io, store; no command file uses another's code"
+echo "ok: op <- engine <- io, store <- deploy; no command file uses another's code"

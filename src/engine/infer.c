@@ -95,6 +95,11 @@ int dp_infer_info_get(const dp_infer *h, dp_infer_info *info)
     return DP_OK;
 }
 
+const dp_model *dp_infer_model(const dp_infer *h)
+{
+    return h ? h->m : NULL;
+}
+
 const char *dp_infer_meta(const dp_infer *h, const char *key)
 {
     return h ? dp_model_meta(h->m, key) : NULL;

@@ -28,6 +28,9 @@ void dp_model_memory(const dp_model *m, dp_net_mem *mem);
 /* Wraps the frozen model m (taken over, freed on failure too) as an inference
  * handle: shapes fixed for its input size, batch norms folded. */
 int dp_infer_adopt(dp_model *m, dp_infer **out);
+/* The frozen, folded model behind an inference handle (the ONNX exporter,
+ * src/deploy/onnx.c, walks its graph); NULL for NULL. */
+const dp_model *dp_infer_model(const dp_infer *h);
 
 /* The metadata of the last loaded checkpoint (dp_model_meta reads it): cleared,
  * and one pair appended (copied; DP_ERR_NOMEM). */

@@ -137,6 +137,30 @@ static void build_axis(int in, int out, dp_axis *ax)
     }
 }
 
+/* The public form of one axis's taps, for a network whose alphas are constants
+ * (an ONNX export, dynopool/deploy.h): query coordinate q = 2i + a, the order in
+ * which a 2x2 stride-2 max pool over the sampled map takes the four candidates
+ * of a cell (docs/operator.md, "Aggregation"). */
+int dp_dynopool_taps(int in, float alpha, int *i0, int *i1, float *t)
+{
+    if (!i0 || !i1 || !t) return DP_ERR_NULL;
+    const int out = dp_dynopool_size(in, alpha);
+    if (out < 0) return out;
+    dp_axis ax;
+    void *mem = malloc(2 * (size_t)out * (2 * sizeof(int) + 2 * sizeof(float)));
+    if (!mem) return DP_ERR_NOMEM;
+    ax.i0 = mem, ax.i1 = ax.i0 + 2 * (size_t)out;
+    ax.t = (float *)(ax.i1 + 2 * (size_t)out), ax.g = ax.t + 2 * (size_t)out;
+    build_axis(in, out, &ax);
+    for (int a = 0; a < 2; a++)
+        for (int i = 0; i < out; i++) {
+            const int k = a * out + i, q = 2 * i + a;
+            i0[q] = ax.i0[k], i1[q] = ax.i1[k], t[q] = ax.t[k];
+        }
+    free(mem);
+    return out;
+}
+
 /* Cell table from the width taps: for R_a stored (ho, w). */
 static void build_cells(const dp_axis *aw, int ho, int w, dp_cells *cl)
 {
