@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Installs what building and testing dynopool needs on Debian 12 (bookworm).
 #   tools/deps.sh              compiler, CMake, oneDNN, cJSON, zlib, libjpeg, libpng,
-#                              the Fashion-MNIST files, and OpenBLAS (OpenMP build) for
+#                              protobuf-c and onnx.proto (the ONNX export), the
+#                              Fashion-MNIST files, and OpenBLAS (OpenMP build) for
 #                              the benchmarks bench_backend and bench_linear only (the
-#                              library does not use it; CMake skips them without it)
+#                              library does not use it; CMake skips them without it);
+#                              Node.js, npm and the npm package onnxruntime-node in
+#                              tools/onnxruntime/ for the test deploy.onnx_ort (ONNX
+#                              Runtime runs our exported models)
 # Recommended packages are not installed (a fresh machine has none of them), so
 # everything the build touches is named here: tools/check_deps.sh proves it.
 # ocl-icd-opencl-dev: Debian's oneDNN is built with an OpenCL GPU runtime, and
@@ -12,7 +16,7 @@
 #   tools/deps.sh --reference  also PyTorch and NumPy for ref/ and bench/ (by hand, not CI)
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libdnnl-dev ocl-icd-opencl-dev libopenblas-openmp-dev libcjson-dev zlib1g-dev
-      libjpeg-dev libpng-dev dataset-fashion-mnist python3)
+      libjpeg-dev libpng-dev protobuf-c-compiler libprotobuf-c-dev libonnx-dev dataset-fashion-mnist python3 nodejs)
 if [[ "${1:-}" == "--reference" ]]; then
   pkgs+=(python3-torch python3-numpy)
 elif [[ $# -gt 0 ]]; then
@@ -26,4 +30,17 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 "${as_root[@]}" apt-get update -qq
 "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
+# npm: Debian's, unless the nodejs installed brings its own (NodeSource's nodejs ships npm
+# and conflicts with Debian's npm package)
+if ! command -v npm >/dev/null; then
+  "${as_root[@]}" apt-get install -y -qq --no-install-recommends npm >/dev/null
+  pkgs+=(npm)
+fi
 echo "tools/deps.sh: installed ${pkgs[*]}"
+# ONNX Runtime's CPU runtime, as the npm package onnxruntime-node ships it, into
+# tools/onnxruntime/ (ignored by git).  --ignore-scripts: its install script would
+# download optional extras (GPU providers) from outside; the CPU runtime needs none.
+ort=$(cd "$(dirname "$0")" && pwd)/onnxruntime
+mkdir -p "$ort"
+npm install --prefix "$ort" --ignore-scripts --no-audit --no-fund --loglevel=error onnxruntime-node@1.30.0 >/dev/null
+echo "tools/deps.sh: onnxruntime-node $(node -p "require('$ort/node_modules/onnxruntime-node/package.json').version") in $ort"
