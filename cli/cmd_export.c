@@ -117,16 +117,22 @@ int cmd_export(int argc, char **argv)
     run_trained *t = malloc(sizeof *t);
     dp_infer_info in;
     if (!t) return cli_fail("out of memory");
+    /* without the data's metadata (a checkpoint that dp_model_save wrote outside
+     * `dynopool train`) the network is still exported, with a note */
+    int data = 0;
     if ((rc = dp_infer_load(o.ckpt, &h, err, sizeof err))) {
         rc = cli_fail("%s", err[0] ? err : dp_strerror(rc));
-    } else if (dp_infer_info_get(h, &in),
+    } else if (dp_infer_info_get(h, &in), (data = dp_infer_meta(h, "dataset") != NULL) &&
                run_read_trained_meta(dp_infer_meta(h, "dataset"), dp_infer_meta(h, "run"), t, &key, msg, sizeof msg)) {
         rc = cli_fail("%s: metadata '%s' %s", o.ckpt, key, msg);
     } else {
         const char *keys[8], *vals[8];
         char buf[3][64];
         cJSON *names = NULL;
-        const int n = data_meta(t, &in, keys, vals, buf, &names);
+        const int n = data ? data_meta(t, &in, keys, vals, buf, &names) : 0;
+        if (!data)
+            fprintf(stderr, "dynopool: note: %s records no training data (metadata 'dataset'): the model's "
+                            "metadata_props will not say how to prepare its input\n", o.ckpt);
         dp_onnx_opts eo = {.keys = keys, .vals = vals, .n_meta = n};
         if ((rc = dp_export_onnx(h, o.onnx, &eo, err, sizeof err))) {
             rc = cli_fail("%s", err[0] ? err : dp_strerror(rc));
