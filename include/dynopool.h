@@ -31,7 +31,7 @@
 #ifndef DYNOPOOL_H
 #define DYNOPOOL_H
 
-/* The whole library, by room (docs/engine.md, "Four rooms, one-way doors"):
+/* The whole library, by room (docs/engine.md, "Five rooms, one-way doors"):
  *   dynopool_op.h       the operator, status codes, threads (libdynopool_op alone)
  *   dynopool/engine.h   models: build, train, predict, cost
  *   dynopool/infer.h    a trained network frozen for inference (loaded by the store)

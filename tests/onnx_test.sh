@@ -43,4 +43,13 @@ for cfg in vgg16:human vgg16:dynopool resnet50:human resnet50:dynopool mobilenet
     DP_ORT_DIR="$ort" node "$js" "$run/model.onnx" "$run/io" || fail "ONNX Runtime differs from dynopool on $cfg"
     n=$((n + 1))
 done
-echo "ok: ONNX Runtime's logits equal dynopool's within 1e-4 relative on $n exported models"
+# docs/guide.md's Node.js example: the js block after its onnx-example marker, on a model
+# of 28x28 grey images
+src=$(dirname "$js")/..
+awk '/<!-- onnx-example/ { m = 1; next } m && /^```js$/ { c = 1; next } c && /^```$/ { exit } c' \
+    "$src/docs/guide.md" > "$T/classify.js"
+[ "$(wc -l < "$T/classify.js")" -ge 4 ] || fail "no js example after the onnx-example marker in docs/guide.md"
+out=$(NODE_PATH="$ort/node_modules" node "$T/classify.js" "$T/vgg16-dynopool-none/model.onnx" 2>&1) ||
+    { echo "$out"; fail "docs/guide.md's Node.js example failed"; }
+echo "$out" | grep -Eq "^class [0-9] of 10$" || { echo "$out"; fail "docs/guide.md's example printed no class"; }
+echo "ok: ONNX Runtime's logits equal dynopool's within 1e-4 relative on $n exported models; the guide's example runs"
