@@ -2,8 +2,9 @@
 // exported MODEL on DIR/x.bin and its logits are held against ours, DIR/logits.bin
 // (dp_infer_run; both written by test_onnx --logits, shapes in DIR/shape.txt "N C S K").
 // Per image, max |ORT - ours| over the classes divided by max |ours| must be <= 1e-4.
-// Also: the input and output names, the batch run at size N and at size 1 (N is
-// symbolic), and the model's metadata_props when this onnxruntime-node exposes them.
+// Also: the input and output names, and the batch run at size N and at size 1 (N is
+// symbolic).  (The metadata_props are read by test_onnx --logits, which prepares the
+// images from them.)
 // Exit status 0, or 1 with what differs.  DP_ORT_DIR: where tools/deps.sh installed it.
 'use strict';
 const fs = require('fs');
