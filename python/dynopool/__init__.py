@@ -1,0 +1,2 @@
+"""dynopool for PyTorch (docs/guide.md, "Deploy", "PyTorch")."""
+from . import models, reference
