@@ -1,0 +1,106 @@
+"""dynopool checkpoints (safetensors) into PyTorch.
+
+    net = dynopool.load_checkpoint("runs/fmnist-dynopool")      # a run folder or the file
+    x = (pixels / 255 - torch.tensor(net.mean)[:, None, None]) / torch.tensor(net.std)[:, None, None]
+    logits = net(x)                                              # eval mode, (N, classes)
+
+The file format is safetensors: an 8-byte little-endian header length, a JSON header (each
+tensor's dtype, shape and byte range, and `__metadata__`), then the raw little-endian data. It is
+read here with the standard library and torch.frombuffer; the `safetensors` package is not needed.
+"""
+import json
+import os
+import struct
+import sys
+
+import torch
+
+from . import models
+
+DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16,
+          "BF16": torch.bfloat16, "I64": torch.int64, "I32": torch.int32, "I16": torch.int16,
+          "I8": torch.int8, "U8": torch.uint8, "BOOL": torch.bool}
+
+
+def read_safetensors(path):
+    """({name: tensor}, {metadata key: str}), tensors in the header's order, each its own copy."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    if len(raw) < 8:
+        raise ValueError(f"{path}: not a safetensors file (shorter than its 8-byte header length)")
+    (n,) = struct.unpack("<Q", raw[:8])
+    if n > len(raw) - 8:
+        raise ValueError(f"{path}: header length {n} runs past the end of the file ({len(raw)} bytes)")
+    try:
+        header = json.loads(raw[8:8 + n])
+    except ValueError as e:
+        raise ValueError(f"{path}: the header is not JSON ({e})") from None
+    meta = header.pop("__metadata__", {}) or {}
+    data = bytearray(raw[8 + n:])
+    if sys.byteorder != "little":
+        raise OSError("read_safetensors: little-endian machines only")
+    tensors = {}
+    for name, t in header.items():
+        dt = DTYPES.get(t.get("dtype"))
+        if dt is None:
+            raise ValueError(f"{path}: tensor {name}: dtype {t.get('dtype')!r} is not supported")
+        shape, (a, b) = list(t["shape"]), t["data_offsets"]
+        count = 1
+        for d in shape:
+            count *= d
+        size = torch.empty((), dtype=dt).element_size()
+        if not 0 <= a <= b <= len(data) or b - a != count * size:
+            raise ValueError(f"{path}: tensor {name}: bytes [{a}, {b}) do not hold "
+                             f"{shape} {t['dtype']} in a data section of {len(data)} bytes")
+        if count == 0:
+            tensors[name] = torch.empty(shape, dtype=dt)
+        else:
+            tensors[name] = torch.frombuffer(data, dtype=dt, count=count, offset=a).reshape(shape).clone()
+    return tensors, meta
+
+
+def _json(v):
+    try:
+        return json.loads(v)
+    except ValueError:
+        return v
+
+
+def checkpoint_path(path, best=False):
+    """A run folder becomes its checkpoint.safetensors (checkpoint-best.safetensors with best),
+    as `dynopool eval --checkpoint` reads it; a file stays as it is."""
+    if os.path.isdir(path):
+        return os.path.join(path, "checkpoint-best.safetensors" if best else "checkpoint.safetensors")
+    return path
+
+
+def load_checkpoint(path, impl="c", best=False, strict=True):
+    """The network of a `dynopool train` checkpoint as an nn.Module, in eval mode.
+
+    path: the .safetensors file or a run folder (best: its best epoch). impl: "c" (DynOPool
+    layers on the C operator, dynopool.DynOPool2d) or "reference" (pure PyTorch). Every tensor
+    of the file but the optimizer's momentum buffers (`optimizer.*`) is loaded with
+    load_state_dict(strict=strict). The module carries the run's metadata: `meta` (the header's
+    __metadata__, JSON values decoded), `mean` and `std` (per channel: the input is
+    (pixel / 255 - mean) / std, as the run prepared its test images), `in_size` (the side the
+    network takes) and `arch`, `variant`."""
+    path = checkpoint_path(path, best)
+    tensors, raw_meta = read_safetensors(path)
+    meta = {k: _json(v) for k, v in raw_meta.items()}
+    fmt = meta.get("format", "")
+    if not str(fmt).startswith("dynopool-checkpoint"):
+        raise ValueError(f"{path}: not a dynopool checkpoint (metadata format {fmt!r})")
+    try:
+        net = models.build(meta["model"], meta["variant"], int(meta["in_ch"]), int(meta["size"]),
+                           int(meta["classes"]), float(meta["width"]), impl=impl)
+    except KeyError as e:
+        raise ValueError(f"{path}: the metadata has no {e}") from None
+    state = {k: v for k, v in tensors.items() if not k.startswith("optimizer.")}
+    net.load_state_dict(state, strict=strict)
+    net.eval()
+    net.meta = meta
+    ds = meta.get("dataset") if isinstance(meta.get("dataset"), dict) else {}
+    c = int(meta["in_ch"])
+    net.mean = tuple(ds.get("mean", [0.0] * c))[:c]
+    net.std = tuple(ds.get("std", [1.0] * c))[:c]
+    return net
