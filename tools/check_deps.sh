@@ -18,7 +18,7 @@ build=${1:?usage: tools/check_deps.sh BUILD_DIR}
 [[ -f "$build/CMakeCache.txt" ]] || { echo "check_deps: $build is not a configured build" >&2; exit 2; }
 command -v dpkg-query >/dev/null || { echo "check_deps: not a Debian system, nothing checked"; exit 0; }
 
-# The packages tools/deps.sh installs (its pkgs=( ... ) array, without --reference).
+# The packages tools/deps.sh installs (its pkgs=( ... ) array).
 mapfile -t roots < <(sed -n '/^pkgs=(/,/)/p' tools/deps.sh | tr -d '()' | sed 's/pkgs=//' | tr ' ' '\n' | grep -E '^[a-z0-9]')
 
 # Closure of Depends/Pre-Depends among installed packages (an alternative or a

@@ -7,19 +7,22 @@
 #                              library does not use it; CMake skips them without it);
 #                              Node.js, npm and the npm package onnxruntime-node in
 #                              tools/onnxruntime/ for the test deploy.onnx_ort (ONNX
-#                              Runtime runs our exported models)
+#                              Runtime runs our exported models); Debian's PyTorch
+#                              and NumPy (python3-torch, python3-numpy) for the
+#                              Python package python/dynopool and its tests (py.*),
+#                              ref/ and bench/
 # Recommended packages are not installed (a fresh machine has none of them), so
 # everything the build touches is named here: tools/check_deps.sh proves it.
 # ocl-icd-opencl-dev: Debian's oneDNN is built with an OpenCL GPU runtime, and
 # its CMake package (find_package(dnnl)) requires the OpenCL library, which
 # libdnnl-dev only recommends.
-#   tools/deps.sh --reference  also PyTorch and NumPy for ref/ and bench/ (by hand, not CI)
+#   tools/deps.sh --reference  the same (PyTorch and NumPy used to be installed only
+#                              with it; it is kept so that older instructions work)
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libdnnl-dev ocl-icd-opencl-dev libopenblas-openmp-dev libcjson-dev zlib1g-dev
-      libjpeg-dev libpng-dev protobuf-c-compiler libprotobuf-c-dev libonnx-dev dataset-fashion-mnist python3 nodejs)
-if [[ "${1:-}" == "--reference" ]]; then
-  pkgs+=(python3-torch python3-numpy)
-elif [[ $# -gt 0 ]]; then
+      libjpeg-dev libpng-dev protobuf-c-compiler libprotobuf-c-dev libonnx-dev dataset-fashion-mnist python3 nodejs
+      python3-torch python3-numpy)
+if [[ $# -gt 0 && "${1:-}" != "--reference" ]]; then
   echo "usage: tools/deps.sh [--reference]" >&2; exit 2
 fi
 as_root=()
