@@ -23,7 +23,7 @@ extern "C" {
  *     dp_model_free(m);
  *
  * Images are float32 NCHW (n, in_ch, size, size); labels are ints in [0, classes).
- * Parameter names and shapes are those of the PyTorch modules in ref/models.py
+ * Parameter names and shapes are those of the PyTorch modules in python/dynopool/models.py
  * (docs/models.md), so checkpoints move between the two. */
 enum dp_arch { DP_VGG16 = 0, DP_RESNET50 = 1, DP_MOBILENETV2 = 2 };
 enum dp_pool { DP_POOL_HUMAN = 0, DP_POOL_DYNOPOOL = 1, DP_POOL_SHAPE_ADAPTOR = 2 };
