@@ -100,8 +100,11 @@ def one_run(cli, data, tmp, model, pool, extra):
     pools = [m for m in net.modules() if isinstance(m, models.DynOPool)]
     alphas_ok = True
     if pool == "dynopool":
+        # the metadata's JSON numbers are printed by cJSON, which may drop the 17th digit: the
+        # alphas are float32, so compare them as float32
         alphas_ok = bool(pools) and all(type(m) is dynopool.DynOPool2d for m in pools) and \
-            [m.alpha.tolist() for m in pools] == net.meta["alphas"]
+            torch.equal(torch.stack([m.alpha.detach() for m in pools]),
+                        torch.tensor(net.meta["alphas"], dtype=torch.float64).to(torch.float32))
     check(len(net.state_dict()) == n_model and alphas_ok and not net.training,
           f"{model} {pool}: loaded strictly, {n_model} tensors (and "
           f"{len(tensors) - n_model} optimizer buffers skipped), "
