@@ -581,7 +581,7 @@ static void hostile_checkpoints(void)
         /* a larger network than the file holds: refused from the layout alone */
         {"width", "16", "metadata model mobilenetv2, variant dynopool, in_ch 3, classes 5, width 16 imply "
                         "tensor 'features.0.0.weight' F32[512, 3, 3, 3], the file holds F32[8, 3, 3, 3]"},
-        {"classes", "100000", "classes 100000, width 0.25 imply tensor 'classifier.weight' F32[100000, 1280], "
+        {"classes", "100000", "classes 100000, width 0.25 imply tensor 'classifier.1.weight' F32[100000, 1280], "
                               "the file holds F32[5, 1280]"},
     };
     for (size_t i = 0; i < sizeof meta / sizeof meta[0]; i++) {

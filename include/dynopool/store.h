@@ -21,7 +21,9 @@ DP_API int dp_write_file_atomic(const char *path, const void *data, size_t n);
  * int64) with a JSON metadata block; written atomically.  Extra metadata pairs
  * (may be 0) are stored beside the model's own.  Loading checks the architecture,
  * every tensor's shape, that every value is finite and every DynOPool alpha > 0,
- * and the range of metadata 'steps'; err names the file and what did not match. */
+ * and the range of metadata 'steps'; err names the file and what did not match.
+ * A MobileNetV2 checkpoint written before its classifier took torchvision's name
+ * ("classifier.weight", now "classifier.1.weight", docs/models.md) still loads. */
 DP_API int dp_model_save(const dp_model *m, const char *path, const char *const *keys,
                          const char *const *vals, int n, char *err, size_t errlen);
 DP_API int dp_model_load(dp_model *m, const char *path, char *err, size_t errlen);

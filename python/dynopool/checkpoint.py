@@ -59,6 +59,19 @@ def read_safetensors(path):
     return tensors, meta
 
 
+# Names an older version gave a tensor (docs/models.md, "Names against torchvision"): MobileNetV2's
+# classifier was `classifier` until it took torchvision's `classifier.1` (Dropout + Linear).
+LEGACY = {"mobilenetv2": {"classifier.weight": "classifier.1.weight",
+                          "classifier.bias": "classifier.1.bias"}}
+
+
+def upgrade_names(model, state):
+    """state with the names an older version of `model` wrote renamed to today's (a name is
+    renamed only when the new one is absent); the order is kept."""
+    old = {k: v for k, v in LEGACY.get(model, {}).items() if k in state and v not in state}
+    return {old.get(k, k): v for k, v in state.items()}
+
+
 def _json(v):
     try:
         return json.loads(v)
@@ -95,7 +108,7 @@ def load_checkpoint(path, impl="c", best=False, strict=True):
                            int(meta["classes"]), float(meta["width"]), impl=impl)
     except KeyError as e:
         raise ValueError(f"{path}: the metadata has no {e}") from None
-    state = {k: v for k, v in tensors.items() if not k.startswith("optimizer.")}
+    state = upgrade_names(meta["model"], {k: v for k, v in tensors.items() if not k.startswith("optimizer.")})
     net.load_state_dict(state, strict=strict)
     net.eval()
     net.meta = meta

@@ -313,7 +313,9 @@ class MobileNetV2(_Net):
         self.last = make_divisible(1280 * max(1.0, width), 8)
         feats.append(_conv_bn_relu6(cin, self.last, 1, 1))
         self.features = nn.Sequential(*feats)
-        self.classifier = nn.Linear(self.last, classes)
+        # torchvision's names: its classifier is Sequential(Dropout(0.2), Linear), so the Linear
+        # is classifier.1 (docs/models.md, "Names against torchvision"); no dropout here
+        self.classifier = nn.Sequential(nn.Identity(), nn.Linear(self.last, classes))
 
     def forward(self, x):
         self._reset()
@@ -500,7 +502,7 @@ def _walk(model, h, w, mode, dtype):
                                            for m in blk.modules()):
                 k.stage(h, w)
         h, w, c = k.seq(model.features[-1], h, w, c)
-        k.linear(model.classifier)
+        k.linear(model.classifier[1])
     else:
         raise TypeError(type(model).__name__)
     return k

@@ -267,7 +267,9 @@ static void mobilenetv2(bld *b)
     const int last = make_div(1280 * wl);
     x = conv(b, x, inp, last, 1, 1, 0, 1, 0, "features.18.0");
     x = bn(b, x, last, 6, "features.18.1");
-    head(b, x, last, "classifier");
+    /* torchvision's classifier is Sequential(Dropout, Linear): the Linear is
+     * "classifier.1" (docs/models.md, "Names against torchvision") */
+    head(b, x, last, "classifier.1");
 }
 
 /* ---- initialisation (docs/models.md, "Initialisation") ---- */

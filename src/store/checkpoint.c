@@ -168,6 +168,49 @@ static void shape_str(const st_view *v, char *out, size_t n)
     if (k < n) snprintf(out + k, n - k, "]");
 }
 
+/* ---- names ----------------------------------------------------------------------- */
+
+/* The name an older version gave a tensor (docs/models.md, "Names against
+ * torchvision"): MobileNetV2's classifier was "classifier" until it took
+ * torchvision's "classifier.1" (its classifier is Dropout + Linear).  The old
+ * name of name, also under "optimizer.momentum_buffer.", in buf; NULL if none. */
+static const char *legacy_name(int arch, const char *name, char *buf, size_t n)
+{
+    static const char *const pre[2] = {"", "optimizer.momentum_buffer."};
+    if (arch != DP_MOBILENETV2) return NULL;
+    for (int i = 0; i < 2; i++) {
+        const size_t l = strlen(pre[i]);
+        if (strncmp(name, pre[i], l) == 0 && strncmp(name + l, "classifier.1.", 13) == 0) {
+            snprintf(buf, n, "%sclassifier.%s", pre[i], name + l + 13);
+            return buf;
+        }
+    }
+    return NULL;
+}
+
+/* The tensor of a model of arch called name in f: under its name, else under
+ * the name an older version gave it. */
+static const st_view *find_tensor(const st_file *f, int arch, const char *name)
+{
+    const st_view *t = st_find(f, name);
+    char old[160];
+    const char *o = t ? NULL : legacy_name(arch, name, old, sizeof old);
+    return o ? st_find(f, o) : t;
+}
+
+/* Whether the file's tensor name is one of the n model tensors v (by its name,
+ * or by the older name of one that the file does not hold under its own). */
+static int known_tensor(const st_file *f, int arch, const char *name, const st_view *v, int n)
+{
+    char old[160];
+    for (int j = 0; j < n; j++) {
+        if (strcmp(v[j].name, name) == 0) return 1;
+        const char *o = legacy_name(arch, v[j].name, old, sizeof old);
+        if (o && strcmp(o, name) == 0 && !st_find(f, v[j].name)) return 1;
+    }
+    return 0;
+}
+
 /* ---- reading the metadata ---------------------------------------------------- */
 
 /* The ranges a checkpoint's metadata must lie in (docs/guide.md): what the
@@ -262,7 +305,7 @@ int dp_model_load(dp_model *m, const char *path, char *err, size_t errlen)
     if ((rc = list_tensors(m, has_opt, &tl))) goto out;
     /* every tensor present with the right shape, nothing unknown */
     for (int i = 0; i < tl.n; i++) {
-        const st_view *t = st_find(f, tl.v[i].name);
+        const st_view *t = find_tensor(f, m->cfg.arch, tl.v[i].name);
         char want[96], got[96];
         shape_str(&tl.v[i], want, sizeof want);
         if (!t) {
@@ -282,8 +325,7 @@ int dp_model_load(dp_model *m, const char *path, char *err, size_t errlen)
     if (st_count(f) != tl.n) {
         for (int i = 0; i < st_count(f); i++) {
             const char *name = st_get(f, i)->name;
-            int known = 0;
-            for (int j = 0; j < tl.n && !known; j++) known = strcmp(tl.v[j].name, name) == 0;
+            int known = known_tensor(f, m->cfg.arch, name, tl.v, tl.n);
             if (in_file && m->frozen) /* each checked as it is read by a model that trains */
                 known |= strncmp(name, "optimizer.momentum_buffer.", 26) == 0;
             if (!known) {
@@ -296,7 +338,7 @@ int dp_model_load(dp_model *m, const char *path, char *err, size_t errlen)
     /* the values: finite, and every DynOPool alpha > 0 (an output side is
      * in / alpha, docs/operator.md) */
     for (int i = 0; i < tl.n; i++) {
-        const st_view *t = st_find(f, tl.v[i].name);
+        const st_view *t = find_tensor(f, m->cfg.arch, tl.v[i].name);
         const float *x = t->data;
         const int alpha = i < m->net.n_pv && m->net.pv[i].positive;
         const size_t nel = tl.v[i].dtype == ST_F32 ? st_numel(t) : 0;
@@ -311,7 +353,7 @@ int dp_model_load(dp_model *m, const char *path, char *err, size_t errlen)
     }
     /* all checked: copy */
     for (int i = 0; i < tl.n; i++) {
-        const st_view *t = st_find(f, tl.v[i].name);
+        const st_view *t = find_tensor(f, m->cfg.arch, tl.v[i].name);
         const size_t bytes = st_numel(t) * st_elem_size(t->dtype);
         memcpy((void *)tl.v[i].data, t->data, bytes);
     }
@@ -364,7 +406,7 @@ static int check_layout(const st_file *f, const dp_model_config *c, const char *
             const dp_sview *sv = &net.sv[i - net.n_pv];
             w.name = sv->name, w.dtype = ST_F32, w.ndim = 1, w.shape[0] = sv->numel;
         }
-        const st_view *t = st_find(f, w.name);
+        const st_view *t = find_tensor(f, c->arch, w.name);
         if (t && same_shape(t, &w)) continue;
         char want[96], got[96] = "";
         shape_str(&w, want, sizeof want);
