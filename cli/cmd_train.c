@@ -35,6 +35,9 @@ static const char *const TRAIN_USAGE =
     "  --model M        vgg16 | resnet50 | mobilenetv2                (default vgg16)\n"
     "  --pool P         human | dynopool | shape-adaptor              (default dynopool)\n"
     "  --width W        channel multiplier, 1 = the paper's networks  (default 1)\n"
+    "  --init FILE      initial weights: a PyTorch state_dict saved as safetensors under\n"
+    "                   the names of docs/models.md (torchvision's), every weight and BN\n"
+    "                   statistic by name and shape; the alphas keep their initial values\n"
     "Data\n"
     "  --data DIR       dataset folder, detected from its files: IDX (*-idx3-ubyte[.gz]),\n"
     "                   CIFAR-10 (data_batch_*.bin), CIFAR-100 (train.bin, test.bin),\n"
@@ -93,7 +96,7 @@ static const char *const TRAIN_USAGE =
 /* The options of `train`.  CLI_MARK: a setting of the run, refused with --resume
  * (which takes them from run.json). */
 enum opt_id {
-    O_MODEL, O_POOL, O_WIDTH, O_DATA, O_DATASET, O_CLASSES, O_INPUT, O_INPUT_SIZE, O_VARIANT, O_LIMIT,
+    O_MODEL, O_POOL, O_WIDTH, O_INIT, O_DATA, O_DATASET, O_CLASSES, O_INPUT, O_INPUT_SIZE, O_VARIANT, O_LIMIT,
     O_LIMIT_TEST, O_ALPHA_INIT, O_VAL_SPLIT, O_WORKERS, O_EPOCHS, O_BATCH, O_LR, O_ALPHA_LR, O_MOMENTUM, O_ALPHA_MOMENTUM, O_WD, O_NO_NESTEROV, O_LAMBDA,
     O_MAX_SIDE, O_SEED, O_OUT, O_RESUME, O_LOG_EVERY, O_ALPHA_TRACE, O_INTERRUPT, O_POISON, O_COUNT
 };
@@ -178,6 +181,8 @@ static void options(trainer *t)
         [O_POOL] = {"--pool", CLI_NAME, &r->cfg.pool, .flags = S, .want = "human, dynopool or shape-adaptor",
                     .to_enum = dp_pool_parse},
         [O_WIDTH] = {"--width", CLI_NUM, &t->width, 0, RUN_MAX_WIDTH, S | CLI_OPEN_LO},
+        [O_INIT] = {"--init", CLI_PARSE, r->init, .flags = S, .want = "a path shorter than 2048 bytes",
+                    .parse = parse_path},
         [O_DATA] = {"--data", CLI_PARSE, r->data, .flags = S, .want = "a path shorter than 2048 bytes",
                     .parse = parse_data},
         [O_DATASET] = {"--dataset", CLI_NAME, &r->kind, .flags = S, .want = "idx, cifar10, cifar100 or folder",
@@ -461,6 +466,9 @@ static int train_open(trainer *t)
                         dp_pool_name(r->cfg.pool), r->cfg.in_ch, r->cfg.size, r->cfg.size, r->data,
                         rc == DP_ERR_SIZE ? "the images are too small for its pooling stages (try --pool dynopool, "
                                             "whose maps keep 2 cells, or larger images)" : dp_strerror(rc));
+    /* --init: before the run folder exists, so a file that does not fit leaves none */
+    if (!t->resume && r->init[0] && (rc = dp_model_load_weights(t->m, r->init, t->err, sizeof t->err)))
+        return cli_fail("--init: %s", t->err[0] ? t->err : dp_strerror(rc));
     t->p = (run_progress){0};
     t->p.best_acc = -1;
     return t->resume ? open_resumed(t) : open_new(t);

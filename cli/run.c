@@ -156,6 +156,7 @@ static cJSON *settings_json(const run_cfg *r)
     cJSON_AddNumberToObject(o, "limit_test", r->limit_test);
     if (r->val_split > 0) cJSON_AddNumberToObject(o, "val_split", r->val_split); /* absent: none */
     if (r->resize) cJSON_AddNumberToObject(o, "resize", r->resize);                /* absent: none */
+    if (r->init[0]) cJSON_AddStringToObject(o, "init", r->init);                            /* absent: none */
     if (r->n_alpha_init) cJSON_AddItemToObject(o, "alpha_init", cJSON_CreateFloatArray(r->alpha_init, r->n_alpha_init));
     if (r->alpha_momentum >= 0) cJSON_AddNumberToObject(o, "alpha_momentum", r->alpha_momentum); /* absent: momentum's */
     if (r->alpha_trace) cJSON_AddNumberToObject(o, "alpha_trace", r->alpha_trace);           /* absent: none */
@@ -293,6 +294,12 @@ static int settings_from_json(const cJSON *o, run_cfg *r, char *msg, size_t cap)
     if (cJSON_GetObjectItemCaseSensitive(o, "alpha_trace")) { /* optional */
         if (cli_json_range(o, "alpha_trace", 0, INT_MAX, CLI_WHOLE, &v, msg, cap)) return -1;
         r->alpha_trace = (int)v;
+    }
+    r->init[0] = 0;
+    if (cJSON_GetObjectItemCaseSensitive(o, "init") && /* optional: recorded; the checkpoint has the weights */
+        cli_json_str(o, "init", r->init, sizeof r->init)) {
+        snprintf(msg, cap, "field 'init' is invalid, expected a path shorter than 2048 bytes");
+        return -1;
     }
     const cJSON *ai = cJSON_GetObjectItemCaseSensitive(o, "alpha_init"); /* optional */
     r->n_alpha_init = 0;

@@ -43,6 +43,7 @@
 typedef struct run_cfg {
     dp_model_config cfg; /* the model; cfg.seed = seed */
     char data[2048], out[2048];
+    char init[2048];     /* --init FILE: the initial weights' file ("": the seed's) */
     int kind;            /* the --dataset given (DP_DATA_AUTO: detect) */
     int classes, input;  /* the --classes / --input given (0: not given) */
     int variant, limit, limit_test;

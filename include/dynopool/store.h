@@ -27,6 +27,17 @@ DP_API int dp_write_file_atomic(const char *path, const void *data, size_t n);
 DP_API int dp_model_save(const dp_model *m, const char *path, const char *const *keys,
                          const char *const *vals, int n, char *err, size_t errlen);
 DP_API int dp_model_load(dp_model *m, const char *path, char *err, size_t errlen);
+/* Initial weights from a PyTorch state_dict saved as safetensors (a torchvision
+ * model's, under the names of docs/models.md; no metadata needed): every weight,
+ * bias and batch-norm running statistic of m must be in the file under its name
+ * with its shape (float32), and the file may hold nothing else; a BN's
+ * num_batches_tracked (int64, shape []) is taken when present.  The DynOPool and
+ * Shape Adaptor factors (alpha) keep their values and may not be in the file;
+ * momentum buffers and steps are untouched.  MobileNetV2's classifier is also
+ * found under its older name ("classifier.weight", as dp_model_load accepts it).
+ * DP_ERR_FORMAT (err naming the file and the tensor) and m unchanged on any
+ * mismatch or non-finite value; DP_ERR_IO, DP_ERR_NOMEM. */
+DP_API int dp_model_load_weights(dp_model *m, const char *path, char *err, size_t errlen);
 /* The configuration a checkpoint was saved with (model, variant, in_ch, size,
  * classes, width; the rest from dp_model_defaults), without building the model:
  * each field must be in range (in_ch 1..4096, size 2..16384, classes 1..1000000,

@@ -11,7 +11,7 @@ load the library: the first call to the C operator does.
 """
 from . import models, reference
 from ._lib import LibraryNotFound
-from .checkpoint import load_checkpoint, read_safetensors
+from .checkpoint import load_checkpoint, read_safetensors, write_safetensors
 from .op import DynOPool2d, DynOPoolFunction, dynopool2d, out_size, set_threads
 
 
@@ -22,5 +22,5 @@ def library():
 
 
 __all__ = ["DynOPool2d", "DynOPoolFunction", "dynopool2d", "out_size", "set_threads",
-           "load_checkpoint", "read_safetensors", "models", "reference", "library",
+           "load_checkpoint", "read_safetensors", "write_safetensors", "models", "reference", "library",
            "LibraryNotFound"]

@@ -6,7 +6,9 @@
 
 The file format is safetensors: an 8-byte little-endian header length, a JSON header (each
 tensor's dtype, shape and byte range, and `__metadata__`), then the raw little-endian data. It is
-read here with the standard library and torch.frombuffer; the `safetensors` package is not needed.
+read here with the standard library and torch.frombuffer, and written (write_safetensors: a
+state_dict, e.g. torchvision's, for `dynopool train --init`) with the standard library; the
+`safetensors` package is not needed.
 """
 import json
 import os
@@ -57,6 +59,34 @@ def read_safetensors(path):
         else:
             tensors[name] = torch.frombuffer(data, dtype=dt, count=count, offset=a).reshape(shape).clone()
     return tensors, meta
+
+
+NAMES = {v: k for k, v in DTYPES.items()}
+
+
+def write_safetensors(path, tensors, metadata=None):
+    """Writes {name: tensor} (a state_dict: float32, int64, ... CPU tensors, in the dict's order)
+    as safetensors, with metadata {str: str} as __metadata__. The header is padded with spaces so
+    that the data start 8-byte aligned; each tensor is stored contiguous, little-endian."""
+    if sys.byteorder != "little":
+        raise OSError("write_safetensors: little-endian machines only")
+    header, blobs, off = {}, [], 0
+    for name, t in tensors.items():
+        t = t.detach().cpu().contiguous()
+        if t.dtype not in NAMES:
+            raise ValueError(f"{path}: tensor {name}: dtype {t.dtype} is not supported")
+        raw = t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b""
+        header[name] = {"dtype": NAMES[t.dtype], "shape": list(t.shape), "data_offsets": [off, off + len(raw)]}
+        blobs.append(raw)
+        off += len(raw)
+    if metadata:
+        header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-(8 + len(text)) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text)
+        for b in blobs:
+            f.write(b)
 
 
 # Names an older version gave a tensor (docs/models.md, "Names against torchvision"): MobileNetV2's

@@ -381,6 +381,87 @@ out:
     return rc;
 }
 
+/* ---- initial weights (--init) ------------------------------------------------------- */
+
+int dp_model_load_weights(dp_model *m, const char *path, char *err, size_t errlen)
+{
+    if (!m || !path) return DP_ERR_NULL;
+    if (err && errlen) err[0] = '\0';
+    st_file *f;
+    int rc = st_load(path, &f, err, errlen);
+    if (rc) return rc;
+    const dp_net *net = &m->net;
+    const int arch = m->cfg.arch;
+    tensor_list tl;
+    if ((rc = list_tensors(m, 0, &tl))) goto out;
+    /* tl: the parameters (net->pv order), then per BN running_mean, running_var,
+     * num_batches_tracked; the alphas (group 1) are not taken from the file, a
+     * BN's counter may be absent */
+    for (int i = 0; i < tl.n; i++) {
+        const int alpha = i < net->n_pv && net->pv[i].group != 0, nbt = tl.v[i].dtype == ST_I64;
+        const st_view *t = find_tensor(f, arch, tl.v[i].name);
+        char want[96], got[96];
+        shape_str(&tl.v[i], want, sizeof want);
+        if (alpha) {
+            if (t) {
+                if (err && errlen)
+                    snprintf(err, errlen, "%s: tensor '%s' is a learned resizing factor of %s (%s): initial weights "
+                             "set weights and batch-norm statistics only, the factors start at their initial values",
+                             path, tl.v[i].name, dp_arch_name(arch), dp_pool_name(m->cfg.pool));
+                rc = DP_ERR_FORMAT;
+                goto out;
+            }
+            continue;
+        }
+        if (!t && nbt) continue;
+        if (!t || !same_shape(t, &tl.v[i])) {
+            if (t) shape_str(t, got, sizeof got);
+            if (err && errlen) {
+                if (t)
+                    snprintf(err, errlen, "%s: tensor '%s' is %s, %s (%s) needs %s", path, tl.v[i].name, got,
+                             dp_arch_name(arch), dp_pool_name(m->cfg.pool), want);
+                else
+                    snprintf(err, errlen, "%s: missing tensor '%s' (%s (%s) needs %s)", path, tl.v[i].name,
+                             dp_arch_name(arch), dp_pool_name(m->cfg.pool), want);
+            }
+            rc = DP_ERR_FORMAT;
+            goto out;
+        }
+        const float *x = t->data;
+        const size_t nel = tl.v[i].dtype == ST_F32 ? st_numel(t) : 0;
+        for (size_t k = 0; k < nel; k++)
+            if (!isfinite(x[k])) {
+                if (err && errlen)
+                    snprintf(err, errlen, "%s: tensor '%s' element %zu is %g, expected a finite number", path,
+                             tl.v[i].name, k, (double)x[k]);
+                rc = DP_ERR_FORMAT;
+                goto out;
+            }
+    }
+    for (int i = 0; i < st_count(f); i++) {
+        const char *name = st_get(f, i)->name;
+        if (!known_tensor(f, arch, name, tl.v, tl.n)) {
+            if (err && errlen)
+                snprintf(err, errlen, "%s: unexpected tensor '%s': %s (%s) has no such weight or buffer", path, name,
+                         dp_arch_name(arch), dp_pool_name(m->cfg.pool));
+            rc = DP_ERR_FORMAT;
+            goto out;
+        }
+    }
+    /* all checked: copy (a BN's counter only when the file has it) */
+    for (int i = 0; i < tl.n; i++) {
+        const st_view *t = find_tensor(f, arch, tl.v[i].name);
+        if (t && !(i < net->n_pv && net->pv[i].group != 0))
+            memcpy((void *)tl.v[i].data, t->data, st_numel(t) * st_elem_size(t->dtype));
+    }
+    for (int i = 0; i < net->n_sv; i++)
+        if (net->sv[i].kind == 1) m->net.nodes[net->sv[i].node].nbt = tl.nbt[net->sv[i].node];
+out:
+    list_free(&tl);
+    st_free(f);
+    return rc;
+}
+
 /* The tensors a checkpoint of c must hold (names, dtypes, shapes, from the
  * network's layout: nothing of its size is allocated) against those of f, so
  * that metadata which describe a larger network than the file holds are refused
