@@ -239,6 +239,18 @@ def vgg16(helper, tmp):
           f"(max |difference| {d:.2e} <= {tol:.2e})")
 
 
+def small_inputs():
+    """Names and shapes at 32 px (CIFAR-style stems), without running anything: MobileNetV2's are
+    torchvision's; ResNet-50's too but for its 3x3 stem conv1 (docs/models.md)."""
+    for model, want in (("mobilenetv2", []), ("resnet50", ["conv1.weight"])):
+        ours = {k: tuple(v.shape) for k, v in models.build(model, "human", 3, 32, 1000, 1.0).state_dict().items()}
+        tv = {k: tuple(v.shape) for k, v in TV[model]().state_dict().items()}
+        diff = sorted(k for k in tv if ours.get(k) != tv[k])
+        check(sorted(ours) == sorted(tv) and diff == want,
+              f"{model} 32 px: torchvision's {len(tv)} names; shapes differ only at {diff or 'none'}"
+              + (f" (ours {ours[diff[0]]}, torchvision's {tv[diff[0]]})" if diff else ""))
+
+
 # ---------------------------------------------------------------- 4. train --init, old names
 def tv_fmnist_state(gen):
     """torchvision's mobilenet_v2 at width 0.0625, 10 classes, a one-channel stem."""
@@ -357,6 +369,7 @@ def main():
             init = torchvision_to_ours(helper, tmp, model, x)
             ours_to_torchvision(helper, tmp, model, init, x)
         vgg16(helper, tmp)
+        small_inputs()
         cli_init(cli, data, tmp)
     print(f"{len(FAILS)} failed" if FAILS else "all passed")
     return 1 if FAILS else 0
