@@ -68,6 +68,11 @@
  *   dnn.c: linear dx (matmul) scaled by 0.99 (1%: below the
  *          finite-difference tolerance, caught by REF vs DNNL)   228
  *   this file: analytic gradients scaled by 1.05 before the check 423
+ *   batchnorm.c silu backward: s (1 + z (1 - 0.9 s))               9 (bn + silu)
+ *   squeeze_excite.c: the pooled gradient divided by hw + 1       12 (both SE cases)
+ * Dropout and stochastic depth are differenced at a fixed mask (seed and step
+ * fixed); check_masks holds the masks themselves (rate, scale, per-sample draws,
+ * the same mask for a repeated step, another for another step, identity in eval).
  *
  * Environment: DP_OPS_CASE=substring runs the matching cases only; DP_FD_STEP
  * overrides the relative step (experiments). */
@@ -244,6 +249,8 @@ static const convgeo conv_geos[] = {
     {12, 12, 3, 1, 1, 12, 0}, /* depthwise, no bias */
     {20, 20, 3, 2, 1, 20, 1}, /* depthwise stride 2, bias */
     {12, 8, 5, 1, 2, 2, 0},   /* 5x5 pad 2, 2 groups of 6 -> 4 */
+    {20, 20, 5, 1, 2, 20, 0}, /* depthwise 5x5 (EfficientNet), no bias */
+    {12, 12, 5, 2, 2, 12, 1}, /* depthwise 5x5 stride 2, bias */
 };
 
 static void b_conv(tb *b, const tcase *tc)
@@ -269,6 +276,43 @@ static void b_relu(tb *b, const tcase *tc)
     int x = t_conv(b, 0, tc->c, tc->iarg[0], 3, 1, 1, 1, 1);
     x = FOCUS(b, t_relu(b, x, tc->farg[0]));
     t_tail(b, x, tc->iarg[0], tc->classes);
+}
+
+/* iarg[0] channels */
+static void b_silu(tb *b, const tcase *tc)
+{
+    int x = t_conv(b, 0, tc->c, tc->iarg[0], 3, 1, 1, 1, 1);
+    x = FOCUS(b, t_node(b, DP_OP_SILU, x, -1));
+    t_tail(b, x, tc->iarg[0], tc->classes);
+}
+
+/* iarg[0] channels, iarg[1] squeezed channels */
+static void b_se(tb *b, const tcase *tc)
+{
+    const int c = tc->iarg[0], q = tc->iarg[1];
+    int x = t_conv(b, 0, tc->c, c, 3, 1, 1, 1, 1);
+    int id = FOCUS(b, t_node(b, DP_OP_SE, x, -1));
+    if (id >= 0) {
+        const int w1[4] = {q, c, 1, 1}, b1[1] = {q}, w2[4] = {c, q, 1, 1}, b2[1] = {c};
+        long long o1 = t_param(b, id, "fc1.weight", 4, w1, 0), o2 = t_param(b, id, "fc1.bias", 1, b1, 0);
+        long long o3 = t_param(b, id, "fc2.weight", 4, w2, 0), o4 = t_param(b, id, "fc2.bias", 1, b2, 0);
+        dp_node *nd = &b->net->nodes[id];
+        nd->cout = q, nd->w_off = o1, nd->b_off = o2, nd->w2_off = o3, nd->b2_off = o4;
+    }
+    t_tail(b, id, c, tc->classes);
+}
+
+/* iarg[0] channels, iarg[1]: 0 dropout on the map, 1 stochastic depth on a residual
+ * branch, add(sd(conv(x)), x); farg[0] the probability */
+static void b_drop(tb *b, const tcase *tc)
+{
+    const int c = tc->iarg[0];
+    int x = t_conv(b, 0, tc->c, c, 3, 1, 1, 1, 1);
+    int y = tc->iarg[1] ? t_conv(b, x, c, c, 3, 1, 1, 1, 0) : x;
+    y = FOCUS(b, t_node(b, tc->iarg[1] ? DP_OP_DROP_PATH : DP_OP_DROPOUT, y, -1));
+    if (y >= 0) b->net->nodes[y].drop = tc->farg[0];
+    if (tc->iarg[1]) y = t_add(b, y, x, 0);
+    t_tail(b, y, c, tc->classes);
 }
 
 /* iarg: channels, k, s, p */
@@ -359,6 +403,15 @@ static const tcase cases[] = {
     {"dynopool on the input", 2, 3, 9, 9, 5, 1.0f, b_dyn_input, {0}, {1.3f, 2.2f}},
     {"shape adaptor max-pool", 2, 3, 9, 7, 5, 1.0f, b_sa, {12, 0}, {-0.4f}},
     {"shape adaptor conv/2+bn", 2, 3, 9, 9, 5, 1.0f, b_sa, {20, 1}, {0.8f}},
+    /* EfficientNet's ops (appended: a case's seed follows its index) */
+    {"conv depthwise 5x5", 2, 3, 9, 7, 5, 1.0f, b_conv, {7}, {0}},
+    {"conv depthwise 5x5/2 bias", 2, 3, 9, 9, 5, 1.0f, b_conv, {8}, {0}},
+    {"bn + silu", 2, 3, 9, 7, 5, 1.0f, b_bn, {20, 2}, {2.0f}}, /* gamma ~ 2: silu' from -0.1 to 1.1 */
+    {"silu", 2, 3, 9, 7, 5, 2.0f, b_silu, {12}, {0}},
+    {"squeeze-excite 20 -> 6", 3, 3, 7, 5, 5, 3.0f, b_se, {20, 6}, {0}},
+    {"squeeze-excite 12 -> 4, 3x3 map", 2, 3, 3, 3, 5, 3.0f, b_se, {12, 4}, {0}},
+    {"dropout 0.3", 2, 3, 9, 7, 5, 1.0f, b_drop, {12, 0}, {0.3f}},
+    {"stochastic depth 0.5", 4, 3, 9, 7, 5, 1.0f, b_drop, {12, 1}, {0.5f}},
 };
 
 /* ---- one network on one backend ----------------------------------------------------- */
@@ -387,6 +440,8 @@ static void init_params(trun *r, unsigned long long seed)
         for (int i = 0; i < net->n_nodes; i++) {
             if (net->nodes[i].w_off == pv->off) owner = &net->nodes[i];
             if (net->nodes[i].b_off == pv->off) owner = &net->nodes[i], is_bias = 1;
+            if (net->nodes[i].w2_off == pv->off) owner = &net->nodes[i];
+            if (net->nodes[i].b2_off == pv->off) owner = &net->nodes[i], is_bias = 1;
         }
         const int id = (int)(owner - net->nodes);
         for (long long k = 0; k < pv->numel; k++) {
@@ -394,6 +449,7 @@ static void init_params(trun *r, unsigned long long seed)
             float val = 0.0f;
             switch (owner->type) {
             case DP_OP_CONV:
+            case DP_OP_SE: /* two 1x1 convolutions */
                 val = is_bias ? 0.2f * z
                               : z * (float)sqrt(2.0 / ((double)pv->shape[1] * pv->shape[2] * pv->shape[3]));
                 break;
@@ -699,7 +755,8 @@ static uint64_t decisions(trun *r)
         if (nd->type == DP_OP_RELU) {
             v = x->data;
             if (nd->clip > 0.0f) hi = nd->clip;
-        } else if ((nd->type == DP_OP_BN && nd->relu) || (nd->type == DP_OP_ADD && nd->relu)) {
+        } else if ((nd->type == DP_OP_BN && (nd->relu == 1 || nd->relu == 6)) ||
+                   (nd->type == DP_OP_ADD && nd->relu)) { /* SiLU is smooth: no decision */
             v = nd->y.data; /* y > 0 iff the pre-activation is */
             if (nd->relu == 6) hi = 6.0f;
         }
@@ -1079,6 +1136,60 @@ static void check_softmax_ce(void)
     printf("softmax cross-entropy: %d dlogits checked, worst error %.2e\n", N * K, worst);
 }
 
+/* Dropout and stochastic depth draw their masks from (seed, step, node) alone:
+ * the forward at one step repeats bit for bit (a resumed run), another step
+ * draws another mask, evaluation is the identity, the kept values are scaled by
+ * 1 / (1 - p), and the share dropped is p within 5 binomial standard deviations. */
+static void check_masks(const char *name, int per_sample)
+{
+    const tcase *tc = NULL;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        if (!strcmp(cases[i].name, name)) tc = &cases[i];
+    CHECK(tc, "no case %s", name);
+    if (!tc) return;
+    trun r;
+    CHECK(run_init(&r, tc, DP_BACKEND_REF, 0, 7) == DP_OK, "%s: build", name);
+    dp_net *net = &r.net;
+    const dp_node *nd = &net->nodes[r.b.focus];
+    const double p = nd->drop, keep = 1.0 / (1.0 - p);
+    long dropped = 0, draws = 0, bad_scale = 0, differ = 0;
+    float *first = NULL;
+    for (long long step = 0; step < 16; step++) {
+        net->seed = 99, net->step = step;
+        run_loss(&r, NULL);
+        const size_t n = dp_act_numel(&nd->y), per = n / (size_t)nd->y.n;
+        const float *x = net->nodes[nd->in[0]].y.data, *y = nd->y.data;
+        if (!first) {
+            first = malloc(sizeof(float) * n);
+            memcpy(first, y, sizeof(float) * n);
+        } else
+            differ += memcmp(first, y, sizeof(float) * n) != 0;
+        for (size_t i = 0; i < n; i++) {
+            if (x[i] == 0.0f) continue;
+            const int z = y[i] == 0.0f;
+            if (!per_sample || i % per == 0) dropped += z, draws++;
+            if (!z && fabs(y[i] - x[i] * keep) > 1e-6 * fabs(x[i] * keep)) bad_scale++;
+            if (per_sample && (y[(i / per) * per] == 0.0f) != z) bad_scale++; /* one draw per sample */
+        }
+        if (step == 0) { /* the same step again: the same mask */
+            run_loss(&r, NULL);
+            CHECK(!memcmp(first, nd->y.data, sizeof(float) * n), "%s: step 0 repeated differs", name);
+            dp_net_forward(net, r.x, tc->n, tc->c, tc->h, tc->w, 0, NULL);
+            CHECK(!memcmp(net->nodes[nd->in[0]].y.data, nd->y.data, sizeof(float) * n),
+                  "%s: evaluation is not the identity", name);
+        }
+    }
+    const double sd = sqrt(draws * p * (1.0 - p));
+    CHECK(fabs(dropped - draws * p) <= 5.0 * sd, "%s: %ld of %ld dropped, expected %.1f +- %.1f", name,
+          dropped, draws, draws * p, 5.0 * sd);
+    CHECK(bad_scale == 0, "%s: %ld kept values not x / (1 - p) or masks not per sample", name, bad_scale);
+    CHECK(differ >= 14, "%s: only %ld of 15 other steps drew another mask", name, differ);
+    printf("%s masks: %ld of %ld draws dropped (p %.2f), %ld of 15 other steps differ\n", name, dropped,
+           draws, p, differ);
+    free(first);
+    run_free(&r);
+}
+
 int main(void)
 {
     const clock_t t0 = clock();
@@ -1089,6 +1200,8 @@ int main(void)
     if (native == 16) blks[nblk++] = 8; /* machines without AVX-512 run nChw8c */
     fdstat st = {0, 0, 0, 0, 0, 0.0};
     check_softmax_ce();
+    check_masks("dropout 0.3", 0);
+    check_masks("stochastic depth 0.5", 1);
     const int ncases = (int)(sizeof cases / sizeof cases[0]);
     const char *only = getenv("DP_OPS_CASE"); /* a substring of case names, for debugging */
     for (int ci = 0; ci < ncases; ci++) {

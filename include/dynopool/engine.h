@@ -25,7 +25,8 @@ extern "C" {
  * Images are float32 NCHW (n, in_ch, size, size); labels are ints in [0, classes).
  * Parameter names and shapes are those of the PyTorch modules in python/dynopool/models.py
  * (docs/models.md), so checkpoints move between the two. */
-enum dp_arch { DP_VGG16 = 0, DP_RESNET50 = 1, DP_MOBILENETV2 = 2 };
+enum dp_arch { DP_VGG16 = 0, DP_RESNET50 = 1, DP_MOBILENETV2 = 2, DP_EFFICIENTNET_B0 = 3,
+               DP_EFFICIENTNET_B1 = 4, DP_ARCH_COUNT = 5 };
 enum dp_pool { DP_POOL_HUMAN = 0, DP_POOL_DYNOPOOL = 1, DP_POOL_SHAPE_ADAPTOR = 2 };
 
 typedef struct dp_model dp_model;
@@ -107,7 +108,7 @@ DP_API double dp_recipe_alpha_lr(double lr);
 /* The cosine schedule, stepped per epoch: both base rates are multiplied by
  * (1 + cos(pi * epoch / epochs)) / 2 during epoch (0-based) of epochs. */
 DP_API double dp_recipe_lr_factor(int epoch, int epochs);
-/* "vgg16" / "resnet50" / "mobilenetv2", "human" / "dynopool" / "shape-adaptor":
+/* "vgg16" / "resnet50" / "mobilenetv2" / "efficientnet-b0" / "efficientnet-b1", "human" / "dynopool" / "shape-adaptor":
  * the enum value, or DP_ERR_ARG. */
 DP_API int dp_arch_parse(const char *name);
 DP_API int dp_pool_parse(const char *name);

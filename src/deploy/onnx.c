@@ -244,6 +244,22 @@ static int activation(graph *g, const char *name, const char *x, const char *out
     return rc ? rc : node(g, "Clip", name, out, 3, in) ? DP_OK : DP_ERR_NOMEM;
 }
 
+/* out = x Sigmoid(x): SiLU (opset 17 has no operator of its own for it). */
+static int silu(graph *g, const char *name, const char *x, const char *out)
+{
+    char *sg = name ? astr(&g->a, "%s/sigmoid", out) : NULL, *mn = name ? astr(&g->a, "%s.mul", name) : NULL;
+    if (!sg || !mn || !node(g, "Sigmoid", name, sg, 1, &x)) return DP_ERR_NOMEM;
+    const char *in[2] = {x, sg};
+    return node(g, "Mul", mn, out, 2, in) ? DP_OK : DP_ERR_NOMEM;
+}
+
+/* The activation fused after a batch norm or folded into a convolution (DP_ACT_*). */
+static int fused_act(graph *g, const char *name, const char *x, const char *out, int act)
+{
+    if (act == DP_ACT_SILU) return silu(g, name, x, out);
+    return activation(g, name, x, out, act == DP_ACT_RELU6 ? 6.0f : 0.0f);
+}
+
 /* ---- one function per op of the engine: its ONNX form ----------------------------- */
 
 typedef int (*emit_fn)(graph *g, int i);
@@ -274,7 +290,7 @@ static int emit_conv(graph *g, int i)
     Onnx__NodeProto *n = rc ? NULL : node(g, "Conv", g->uname[i], y, nd->bias ? 3 : 2, in);
     if (!rc) rc = window(g, n, nd->k, nd->stride, nd->pad);
     if (!rc) rc = attr_int(g, n, "group", nd->groups);
-    if (!rc && nd->relu) rc = activation(g, astr(&g->a, "%s.act", g->uname[i]), y, g->vname[i], nd->relu == 6 ? 6.0f : 0.0f);
+    if (!rc && nd->relu) rc = fused_act(g, astr(&g->a, "%s.act", g->uname[i]), y, g->vname[i], nd->relu);
     return rc;
 }
 
@@ -295,7 +311,7 @@ static int emit_bn(graph *g, int i)
     const char *in[5] = {in_of(g, i, 0), nm[0], nm[1], nm[2], nm[3]};
     Onnx__NodeProto *n = rc ? NULL : node(g, "BatchNormalization", g->uname[i], y, 5, in);
     if (!rc) rc = n ? attr_float(g, n, "epsilon", g->net->bn_eps) : DP_ERR_NOMEM;
-    if (!rc && nd->relu) rc = activation(g, astr(&g->a, "%s.act", g->uname[i]), y, g->vname[i], nd->relu == 6 ? 6.0f : 0.0f);
+    if (!rc && nd->relu) rc = fused_act(g, astr(&g->a, "%s.act", g->uname[i]), y, g->vname[i], nd->relu);
     return rc;
 }
 
@@ -303,6 +319,45 @@ static int emit_relu(graph *g, int i)
 {
     const dp_node *nd = nd_of(g, i);
     return activation(g, g->uname[i], in_of(g, i, 0), g->vname[i], nd->clip);
+}
+
+static int emit_silu(graph *g, int i) { return silu(g, g->uname[i], in_of(g, i, 0), g->vname[i]); }
+
+/* Dropout and stochastic depth are the identity in inference. */
+static int emit_identity(graph *g, int i)
+{
+    const char *x = in_of(g, i, 0);
+    return node(g, "Identity", g->uname[i], g->vname[i], 1, &x) ? DP_OK : DP_ERR_NOMEM;
+}
+
+/* Squeeze-and-excitation as torchvision writes it: GlobalAveragePool, Conv 1x1
+ * (fc1), SiLU, Conv 1x1 (fc2), Sigmoid, and the channel-wise Mul with x. */
+static int emit_se(graph *g, int i)
+{
+    const dp_node *nd = nd_of(g, i);
+    const int c = nd->y.c, q = nd->cout;
+    const char *x = in_of(g, i, 0), *u = g->uname[i], *v = g->vname[i];
+    char *pool = astr(&g->a, "%s/pool", v), *z1 = astr(&g->a, "%s/fc1", v), *a1 = astr(&g->a, "%s/act", v),
+         *z2 = astr(&g->a, "%s/fc2", v), *sc = astr(&g->a, "%s/scale", v);
+    if (!pool || !z1 || !a1 || !z2 || !sc) return DP_ERR_NOMEM;
+    if (!node(g, "GlobalAveragePool", astr(&g->a, "%s.avgpool", u), pool, 1, &x)) return DP_ERR_NOMEM;
+    const long long woff[2] = {nd->w_off, nd->w2_off}, boff[2] = {nd->b_off, nd->b2_off};
+    const char *fc[2] = {"fc1", "fc2"}, *fin[2] = {pool, a1}, *fout[2] = {z1, z2};
+    for (int k = 0; k < 2; k++) {
+        const int64_t wd[4] = {k ? c : q, k ? q : c, 1, 1}, bd[1] = {k ? c : q};
+        char *w = astr(&g->a, "%s.%s.weight", u, fc[k]), *b = astr(&g->a, "%s.%s.bias", u, fc[k]);
+        if (!w || !b) return DP_ERR_NOMEM;
+        int rc = init(g, w, T_FLOAT, 4, wd, par(g, woff[k]));
+        if (!rc) rc = init(g, b, T_FLOAT, 1, bd, par(g, boff[k]));
+        const char *in[3] = {fin[k], w, b};
+        if (!rc) rc = node(g, "Conv", astr(&g->a, "%s.%s", u, fc[k]), fout[k], 3, in) ? DP_OK : DP_ERR_NOMEM;
+        if (rc) return rc;
+        if (!k && (rc = silu(g, astr(&g->a, "%s.activation", u), z1, a1))) return rc;
+    }
+    if (!node(g, "Sigmoid", astr(&g->a, "%s.scale_activation", u), sc, 1, (const char *const *)&z2))
+        return DP_ERR_NOMEM;
+    const char *in[2] = {x, sc};
+    return node(g, "Mul", u, v, 2, in) ? DP_OK : DP_ERR_NOMEM;
 }
 
 static int emit_maxpool(graph *g, int i)
@@ -457,7 +512,8 @@ static const emit_fn EMIT[DP_OP_COUNT] = {
     [DP_OP_INPUT] = emit_input,   [DP_OP_CONV] = emit_conv,       [DP_OP_BN] = emit_bn,
     [DP_OP_RELU] = emit_relu,     [DP_OP_MAXPOOL] = emit_maxpool, [DP_OP_GAP] = emit_gap,
     [DP_OP_LINEAR] = emit_linear, [DP_OP_ADD] = emit_add,         [DP_OP_DYNOPOOL] = emit_dynopool,
-    [DP_OP_SHAPE_ADAPTOR] = emit_shape_adaptor,
+    [DP_OP_SHAPE_ADAPTOR] = emit_shape_adaptor, [DP_OP_SILU] = emit_silu, [DP_OP_SE] = emit_se,
+    [DP_OP_DROPOUT] = emit_identity, [DP_OP_DROP_PATH] = emit_identity,
 };
 
 /* ---- the model ------------------------------------------------------------------------ */

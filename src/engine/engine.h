@@ -40,7 +40,8 @@ void dp_act_free(dp_act *a);
 #define DP_OPS(X)                                                                      \
     X(INPUT, input) X(CONV, conv2d) X(BN, batchnorm) X(RELU, relu) X(MAXPOOL, maxpool) \
     X(GAP, gap) X(LINEAR, linear) X(ADD, add) X(DYNOPOOL, dynopool)                    \
-    X(SHAPE_ADAPTOR, shape_adaptor)
+    X(SHAPE_ADAPTOR, shape_adaptor) X(SILU, silu) X(SE, squeeze_excite)                 \
+    X(DROPOUT, dropout) X(DROP_PATH, stochastic_depth)
 
 enum dp_optype {
 #define DP_OP_ENUM(e, f) DP_OP_##e,
@@ -48,6 +49,10 @@ enum dp_optype {
 #undef DP_OP_ENUM
     DP_OP_COUNT
 };
+
+/* The activation fused after a batch norm (dp_node.relu; also a convolution's
+ * in frozen nets): the values are those the field always had. */
+enum { DP_ACT_NONE = 0, DP_ACT_RELU = 1, DP_ACT_SILU = 2, DP_ACT_RELU6 = 6 };
 
 typedef struct dp_node {
     int type;
@@ -58,8 +63,9 @@ typedef struct dp_node {
     int k, stride, pad; /* conv, max-pool: square kernel, stride, padding */
     int groups, bias;   /* conv */
     float clip;         /* relu: 0 = ReLU, else min(max(x, 0), clip) (ReLU6: 6) */
-    int relu;           /* bn: 1 ReLU or 6 ReLU6 fused after it; add: 1 ReLU after it;
+    int relu;           /* bn: the activation fused after it (DP_ACT_*); add: 1 ReLU after it;
                            conv (frozen nets only): the activation of the BN folded into it */
+    float drop;         /* dropout, stochastic depth: the probability of zeroing */
     int owner;          /* node that holds this node's parameters: itself, or another node
                            whose parameters it shares (a DynOPool on ResNet's shortcut
                            uses its block's alpha) */
@@ -68,6 +74,7 @@ typedef struct dp_node {
     long long w_off, b_off; /* weight (conv, linear, bn gamma, alphas), bias (conv, linear, bn beta) */
     long long s_off;        /* bn: running mean at s_off, running var at s_off + C (in stats) */
     long long nbt;          /* bn: num_batches_tracked */
+    long long w2_off, b2_off; /* squeeze-excite: the second 1x1 conv's weight and bias */
     /* state */
     dp_act y, dy;       /* output and dL/dy */
     int dy_set;         /* dy holds a value this backward pass (later writers add) */
@@ -120,6 +127,10 @@ typedef struct dp_net {
     dp_act *gpool; int *gbusy, *gown; int n_gpool;
     int acc_slot;                   /* pool buffer of the dx being accumulated */
     float *wscr; size_t wscr_cap;   /* oneDNN weight reorders (dnn.c), shared by all convs */
+    /* the training step's random draws (dropout, stochastic depth): a function of
+     * (seed, step, node, element) alone, so a resumed run repeats them */
+    unsigned long long seed;
+    long long step;
     int frozen;                     /* inference only (dp_net_alloc_frozen): no grads, no
                                        backward, alphas and weights constant */
 } dp_net;
@@ -192,6 +203,23 @@ const dp_op *dp_op_of(int type);
  * x: (h + 2 pad - k) / stride + 1 per axis; DP_ERR_SIZE when the window does not
  * fit, DP_ERR_OVERFLOW beyond int. */
 int dp_window_size(const dp_act *x, const dp_node *nd, int *ho, int *wo);
+
+/* A uniform draw in (0, 1) that depends only on (seed, step, node, i): no hidden
+ * generator state, so a step repeated (a resumed run, a rolled-back step) draws
+ * the same numbers, on any thread count (splitmix64's finaliser). */
+static inline unsigned long long dp_mix64(unsigned long long z)
+{
+    z += 0x9e3779b97f4a7c15ULL;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+static inline double dp_rand_u01(unsigned long long seed, long long step, int node, size_t i)
+{
+    unsigned long long z = dp_mix64(seed ^ dp_mix64((unsigned long long)step));
+    z = dp_mix64(z ^ dp_mix64(((unsigned long long)(unsigned)node << 40) ^ (unsigned long long)i));
+    return ((z >> 11) + 0.5) * 0x1p-53;
+}
 
 /* Size-gradient rules shared by several ops: the output size equals the input's
  * (elementwise ops; through input 0), or is the input's divided by a stride. */

@@ -14,7 +14,7 @@ dp_model_config dp_model_defaults(void)
 
 dp_train_config dp_train_defaults(int arch)
 {
-    return (dp_train_config){.momentum = 0.9f, .weight_decay = arch == DP_MOBILENETV2 ? 4e-5f : 5e-4f,
+    return (dp_train_config){.momentum = 0.9f, .weight_decay = arch >= DP_MOBILENETV2 ? 4e-5f : 5e-4f,
                              .nesterov = 1, .alpha_momentum = -1.0f, .lambda = 0.0f, .alpha_min = 0.25f, .max_side = 0};
 }
 
@@ -33,12 +33,13 @@ dp_recipe dp_recipe_defaults(int arch, int pool, int fine_grained)
                        .alpha_lr = dp_recipe_alpha_lr(lr), .step = dp_train_defaults(arch)};
 }
 
-static const char *const arch_names[] = {"vgg16", "resnet50", "mobilenetv2"};
+static const char *const arch_names[DP_ARCH_COUNT] = {"vgg16", "resnet50", "mobilenetv2",
+                                                      "efficientnet-b0", "efficientnet-b1"};
 static const char *const pool_names[] = {"human", "dynopool", "shape-adaptor"};
 
 int dp_arch_parse(const char *name)
 {
-    for (int i = 0; name && i < 3; i++)
+    for (int i = 0; name && i < DP_ARCH_COUNT; i++)
         if (strcmp(name, arch_names[i]) == 0) return i;
     return DP_ERR_ARG;
 }
@@ -50,7 +51,7 @@ int dp_pool_parse(const char *name)
     return DP_ERR_ARG;
 }
 
-const char *dp_arch_name(int arch) { return arch >= 0 && arch < 3 ? arch_names[arch] : "?"; }
+const char *dp_arch_name(int arch) { return arch >= 0 && arch < DP_ARCH_COUNT ? arch_names[arch] : "?"; }
 const char *dp_pool_name(int pool) { return pool >= 0 && pool < 3 ? pool_names[pool] : "?"; }
 
 int dp_model_create(const dp_model_config *cfg, dp_model **out)
@@ -180,6 +181,9 @@ int dp_model_train_step(dp_model *m, const float *x, const int *labels, int n,
     if (net->n_stats && !m->stats_before && !(m->stats_before = malloc(sizeof(float) * net->n_stats)))
         return DP_ERR_NOMEM;
     if (net->n_stats) memcpy(m->stats_before, net->stats, sizeof(float) * net->n_stats);
+    /* dropout and stochastic depth draw from (seed, step, node): a resumed run
+     * (same seed, the checkpoint's step count) repeats the first run's masks */
+    net->seed = m->cfg.seed ^ 0xd809a7c0ULL, net->step = m->steps;
     int rc = dp_net_forward(net, x, n, m->cfg.in_ch, m->cfg.size, m->cfg.size, 1, NULL);
     if (rc) return rc;
     if ((size_t)n * k > m->dlogits_cap) {

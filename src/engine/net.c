@@ -255,7 +255,7 @@ int dp_net_add(dp_net *net, int type, int in0, int in1, const char *name)
     memset(nd, 0, sizeof(*nd));
     nd->type = type;
     nd->in[0] = in0, nd->in[1] = in1;
-    nd->w_off = nd->b_off = nd->s_off = -1;
+    nd->w_off = nd->b_off = nd->s_off = nd->w2_off = nd->b2_off = -1;
     nd->owner = id;
     nd->groups = 1;
     nd->gslot = -1;

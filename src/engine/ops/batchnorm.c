@@ -1,5 +1,5 @@
-/* batchnorm.c — 2-D batch normalisation, optionally with ReLU (relu = 1) or
- * ReLU6 (relu = 6) fused after it.
+/* batchnorm.c — 2-D batch normalisation, optionally with ReLU (relu = 1),
+ * SiLU (relu = 2, EfficientNet) or ReLU6 (relu = 6) fused after it.
  *
  *   shape   y like x
  *   MACs    2 * c * h * w                                         (per image; docs/operator.md)
@@ -12,7 +12,9 @@
  *           stats buffer, which the model restores as a whole)
  *   forward y = act(gamma (x - mean) / sqrt(var + eps) + beta)
  *   backward through act from y alone: ReLU passes where y > 0, ReLU6 where
- *           0 < y < 6 (the same set as 0 < x < 6), so no pre-activation copy is kept
+ *           0 < y < 6 (the same set as 0 < x < 6), so no pre-activation copy is kept;
+ *           SiLU's derivative s (1 + z (1 - s)), s = sigmoid(z), needs the BN output z,
+ *           which is recomputed from x and the batch statistics (no copy kept either)
  *   params  weight = gamma (c), bias = beta (c); buffers running_mean, running_var (c)
  *   fold    (frozen nets) into the convolution before it: with s = gamma / sqrt(var + eps),
  *           w'[o] = s[o] w[o], b'[o] = beta[o] + s[o] (b[o] - mean[o]) (b = 0 without a
@@ -23,6 +25,38 @@
 #include <string.h>
 
 #include "engine/dnn.h"
+
+/* y = silu(y) over the whole buffer (padded lanes stay 0) */
+static void silu_inplace(dp_act *y)
+{
+    float *p = y->data;
+    const size_t n = dp_act_numel(y);
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; i++) p[i] = p[i] / (1.0f + expf(-p[i]));
+}
+
+/* dy *= silu'(z), z = g (x - mean) / sqrt(var + eps) + b recomputed per channel;
+ * x, dy in x's layout (blocks of x->blk channels; blk 1 is NCHW). */
+static void silu_backward_inplace(const dp_act *x, float *dy, const float *g, const float *b,
+                                  const float *mean, const float *var, float eps)
+{
+    const int B = x->blk, cb = (x->c + B - 1) / B, c = x->c;
+    const size_t hw = (size_t)x->h * x->w;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int in = 0; in < x->n; in++)
+        for (int blk = 0; blk < cb; blk++) {
+            const size_t base = ((size_t)in * cb + blk) * hw * B;
+            for (int l = 0; l < B && blk * B + l < c; l++) {
+                const int ch = blk * B + l;
+                const float sc = g[ch] / sqrtf(var[ch] + eps), sh = b[ch] - sc * mean[ch];
+                for (size_t i = 0; i < hw; i++) {
+                    const size_t o = base + i * B + l;
+                    const float z = sc * x->data[o] + sh, s = 1.0f / (1.0f + expf(-z));
+                    dy[o] *= s * (1.0f + z * (1.0f - s));
+                }
+            }
+        }
+}
 
 static int bn_infer(dp_net *net, dp_node *nd)
 {
@@ -146,6 +180,7 @@ static int bn_forward(dp_net *net, dp_node *nd, int train)
     } else
         dp_bn_ref_forward(x->data, nd->y.data, x->n, c, hw, g, b, mean, var, net->bn_eps, train,
                     nd->relu == 1);
+    if (!rc && nd->relu == DP_ACT_SILU) silu_inplace(&nd->y);
     if (!rc && nd->relu == 6) {
         float *y = nd->y.data;
         const size_t n = dp_act_numel(&nd->y);
@@ -178,6 +213,8 @@ static int bn_backward(dp_net *net, dp_node *nd)
 #pragma omp parallel for simd schedule(static)
         for (size_t i = 0; i < n; i++) dy[i] = y[i] <= 0.0f || y[i] >= 6.0f ? 0.0f : dy[i];
     }
+    if (nd->relu == DP_ACT_SILU) /* through SiLU, in place on this node's own dy */
+        silu_backward_inplace(x, nd->dy.data, g, b, mean, var, net->bn_eps);
     const dp_act dy = nd->dy;
     /* Both backends may write dx over dy (oneDNN documents in-place batch norm
      * backward; the loops read each element before writing it): the producer

@@ -6,10 +6,11 @@
  *   forward y[n,o,i,j] = b[o] + sum_{c in group(o), p, q} w[o, c', p, q] x[n, c, i s - pad + p, j s - pad + q]
  *   params  weight (cout, cin/groups, k, k) OIHW, bias (cout)
  *   frozen  a batch norm folded into it (batchnorm.c, bn_fold) brings its bias and its
- *           activation (relu: 1 ReLU, 6 ReLU6), applied after the convolution; NaN passes
+ *           activation (relu: 1 ReLU, 2 SiLU, 6 ReLU6), applied after the convolution; NaN passes
  *
  * The reference path is plain loops on NCHW; the fast path is oneDNN (dnn.h). */
 #include <limits.h>
+#include <math.h>
 #include <string.h>
 
 #include "engine/dnn.h"
@@ -147,6 +148,9 @@ static int conv_forward(dp_net *net, dp_node *nd, int train)
     if (nd->relu == 6) {
 #pragma omp parallel for simd schedule(static)
         for (size_t i = 0; i < n; i++) y[i] = y[i] <= 0.0f ? 0.0f : y[i] >= 6.0f ? 6.0f : y[i];
+    } else if (nd->relu == DP_ACT_SILU) {
+#pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < n; i++) y[i] = y[i] / (1.0f + expf(-y[i]));
     } else {
 #pragma omp parallel for simd schedule(static)
         for (size_t i = 0; i < n; i++) y[i] = y[i] <= 0.0f ? 0.0f : y[i];

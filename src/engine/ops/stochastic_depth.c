@@ -1,0 +1,64 @@
+/* stochastic_depth.c — stochastic depth on a residual branch (torchvision's
+ * StochasticDepth(p, "row") in EfficientNet's MBConv blocks: docs/models.md).
+ *
+ *   shape   y like x (any layout); nd->drop = p, the probability of dropping the branch
+ *   MACs    0
+ *   train   y[n] = x[n] m[n],  m[n] = 1 / (1 - p) with probability 1 - p, else 0, one
+ *           draw per sample from (net->seed, net->step, node, n) (dp_rand_u01): no
+ *           generator state, so a resumed run draws what the first run drew
+ *   eval    y = x  (also in training when p = 0)
+ *   backward dx[n] = dy[n] m[n] (the draws repeated; overwrites) */
+#include <string.h>
+
+#include "engine/engine.h"
+
+static int sd_infer(dp_net *net, dp_node *nd)
+{
+    const dp_act *x = &dp_in(net, nd, 0)->y;
+    if (!(nd->drop >= 0.0f && nd->drop < 1.0f)) return DP_ERR_ARG;
+    dp_set_shape(&nd->y, x->n, x->c, x->h, x->w, x->blk);
+    return DP_OK;
+}
+
+/* out[n] = in[n] m[n] */
+static void apply(const dp_net *net, const dp_node *nd, const float *in, float *out)
+{
+    const size_t per = dp_act_numel(&nd->y) / (size_t)nd->y.n;
+    const int id = (int)(nd - net->nodes);
+    for (int n = 0; n < nd->y.n; n++) {
+        const float m = dp_rand_u01(net->seed, net->step, id, (size_t)n) < nd->drop
+                            ? 0.0f : (float)(1.0 / (1.0 - (double)nd->drop));
+        const float *a = in + (size_t)n * per;
+        float *b = out + (size_t)n * per;
+#pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < per; i++) b[i] = a[i] * m;
+    }
+}
+
+static int sd_forward(dp_net *net, dp_node *nd, int train)
+{
+    const float *x = dp_in(net, nd, 0)->y.data;
+    if (train && nd->drop > 0.0f)
+        apply(net, nd, x, nd->y.data);
+    else
+        memcpy(nd->y.data, x, sizeof(float) * dp_act_numel(&nd->y));
+    return DP_OK;
+}
+
+static int sd_backward(dp_net *net, dp_node *nd)
+{
+    dp_node *xn = dp_in(net, nd, 0);
+    if (!xn->need_dx) return DP_OK;
+    if (nd->drop > 0.0f) apply(net, nd, nd->dy.data, nd->dy.data); /* own buffer: in place */
+    if (dp_dy_hand_over(net, nd, 0)) return DP_OK;
+    int acc;
+    float *dx = dp_dx_target(net, nd, 0, &acc);
+    if (!dx) return DP_ERR_NOMEM;
+    memcpy(dx, nd->dy.data, sizeof(float) * dp_act_numel(&nd->y));
+    dp_dx_done(net, nd, 0, dx, acc);
+    return DP_OK;
+}
+
+const dp_op dp_op_stochastic_depth = {.name = "stochastic_depth", .infer = sd_infer,
+                                      .forward = sd_forward, .backward = sd_backward,
+                                      .size_grad = dp_size_grad_same};
