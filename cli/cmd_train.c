@@ -32,7 +32,8 @@ static const char *const TRAIN_USAGE =
     "(accuracy, GMACs, learned sizes).  One trainer at a time may use a run folder.\n"
     "\n"
     "Model\n"
-    "  --model M        vgg16 | resnet50 | mobilenetv2                (default vgg16)\n"
+    "  --model M        vgg16 | resnet50 | mobilenetv2 |\n"
+    "                   efficientnet-b0 | efficientnet-b1             (default vgg16)\n"
     "  --pool P         human | dynopool | shape-adaptor              (default dynopool)\n"
     "  --width W        channel multiplier, 1 = the paper's networks  (default 1)\n"
     "  --init FILE      initial weights: a PyTorch state_dict saved as safetensors under\n"
@@ -64,7 +65,7 @@ static const char *const TRAIN_USAGE =
     "  --alpha-lr X     alphas' base learning rate (default lr / 10)\n"
     "  --momentum X     (default 0.9, Nesterov; --no-nesterov for plain)\n"
     "  --alpha-momentum X  the alphas' own momentum (default: --momentum's)\n"
-    "  --wd X           weight decay (default 5e-4; 4e-5 for mobilenetv2)\n"
+    "  --wd X           weight decay (default 5e-4; 4e-5 for mobilenetv2, efficientnet-*)\n"
     "  --lambda X       weight of the complexity loss L_GMACs (default 0)\n"
     "  --alpha-init A   every DynOPool's initial alpha (both axes), or A1,A2,... one per\n"
     "                   stage in forward order (default 2; ResNet-50's stem 4).  Below 2 a\n"
@@ -176,7 +177,7 @@ static void options(trainer *t)
     run_cfg *r = &t->r;
     const int S = CLI_MARK;
     const cli_opt o[O_COUNT] = {
-        [O_MODEL] = {"--model", CLI_NAME, &r->cfg.arch, .flags = S, .want = "vgg16, resnet50 or mobilenetv2",
+        [O_MODEL] = {"--model", CLI_NAME, &r->cfg.arch, .flags = S, .want = "vgg16, resnet50, mobilenetv2, efficientnet-b0 or efficientnet-b1",
                      .to_enum = dp_arch_parse},
         [O_POOL] = {"--pool", CLI_NAME, &r->cfg.pool, .flags = S, .want = "human, dynopool or shape-adaptor",
                     .to_enum = dp_pool_parse},

@@ -11,7 +11,7 @@ void model_opts_init(model_opts *o, cli_opt *t)
     memset(o, 0, sizeof *o);
     o->cfg = dp_model_defaults();
     const cli_opt mine[MODEL_N_OPTS] = {
-        [MO_MODEL] = {"--model", CLI_NAME, &o->cfg.arch, .want = "vgg16, resnet50 or mobilenetv2",
+        [MO_MODEL] = {"--model", CLI_NAME, &o->cfg.arch, .want = "vgg16, resnet50, mobilenetv2, efficientnet-b0 or efficientnet-b1",
                       .to_enum = dp_arch_parse},
         [MO_POOL] = {"--pool", CLI_NAME, &o->cfg.pool, .want = "human, dynopool or shape-adaptor",
                      .to_enum = dp_pool_parse},

@@ -230,7 +230,7 @@ static const char *settings_names(const cJSON *o, run_cfg *r, const char **want)
 {
     char s[64];
     if (cli_json_str(o, "model", s, sizeof s) || (r->cfg.arch = dp_arch_parse(s)) < 0)
-        return *want = "vgg16, resnet50 or mobilenetv2", "model";
+        return *want = "vgg16, resnet50, mobilenetv2, efficientnet-b0 or efficientnet-b1", "model";
     if (cli_json_str(o, "pool", s, sizeof s) || (r->cfg.pool = dp_pool_parse(s)) < 0)
         return *want = "human, dynopool or shape-adaptor", "pool";
     if (cli_json_str(o, "data", r->data, sizeof r->data))

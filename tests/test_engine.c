@@ -110,6 +110,108 @@ static void fill(float *x, size_t n, unsigned s)
     }
 }
 
+/* EfficientNet-B0 and B1 (docs/models.md, "EfficientNet"): torchvision's parameter
+ * counts, our GMACs (four decimals; the paper prints 0.42 and 0.75, counted with
+ * more than the convolutions, BN and the classifier) and the stage sizes, human and
+ * at the initial alphas, for ImageNet-sized and CIFAR-sized inputs. */
+static void efficientnet_figures(void)
+{
+    static const struct {
+        int arch, size, classes;
+        double gmacs;
+        long long params;
+        int n, sizes[5];
+    } rows[] = {
+        {DP_EFFICIENTNET_B0, 224, 1000, 0.3993, 5288548, 5, {112, 56, 28, 14, 7}},
+        {DP_EFFICIENTNET_B1, 240, 1000, 0.7086, 7794184, 5, {120, 60, 30, 15, 8}},
+        {DP_EFFICIENTNET_B0, 32, 100, 0.1196, 4135648, 3, {16, 8, 4}},
+    };
+    for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++)
+        for (int pool = DP_POOL_HUMAN; pool <= DP_POOL_SHAPE_ADAPTOR; pool++) {
+            dp_model *m = make(rows[r].arch, pool, rows[r].size, rows[r].classes, 1.0f);
+            dp_model_info in;
+            if (!m || dp_model_info_get(m, &in) != DP_OK) {
+                CHECK(0, "info");
+                dp_model_free(m);
+                continue;
+            }
+            const char *nm = dp_arch_name(rows[r].arch), *pn = dp_pool_name(pool);
+            /* the learned resizers add their alphas (2 each; a shape adaptor 1) */
+            const long long extra = pool == DP_POOL_DYNOPOOL ? 2LL * in.n_alphas
+                                    : pool == DP_POOL_SHAPE_ADAPTOR ? in.n_alphas : 0;
+            CHECK(in.params == rows[r].params + extra, "%s %s %d: %lld parameters, torchvision %lld (+%lld)",
+                  nm, pn, rows[r].size, in.params, rows[r].params, extra);
+            if (pool == DP_POOL_HUMAN)
+                CHECK(fabs(in.gmacs - rows[r].gmacs) < 5e-5, "%s %d: %.5f GMACs, expected %.4f", nm,
+                      rows[r].size, in.gmacs, rows[r].gmacs);
+            else
+                CHECK(in.gmacs > rows[r].gmacs, "%s %s %d: %.4f GMACs, not above the human %.4f", nm, pn,
+                      rows[r].size, in.gmacs, rows[r].gmacs);
+            if (pool == DP_POOL_DYNOPOOL) CHECK(in.n_alphas == rows[r].n, "%s dynopool: %d alphas", nm, in.n_alphas);
+            if (pool != DP_POOL_SHAPE_ADAPTOR) { /* the adaptors start at one common scale instead */
+                CHECK(in.n_stages == rows[r].n, "%s %s %d: %d stages", nm, pn, rows[r].size, in.n_stages);
+                for (int s = 0; s < in.n_stages && s < rows[r].n; s++)
+                    CHECK(in.sizes[s][0] == rows[r].sizes[s] && in.sizes[s][1] == rows[r].sizes[s],
+                          "%s %s %d stage %d: %dx%d, expected %d", nm, pn, rows[r].size, s, in.sizes[s][0],
+                          in.sizes[s][1], rows[r].sizes[s]);
+            }
+            dp_model_free(m);
+        }
+}
+
+/* Dropout and stochastic depth in training: a run resumed from a checkpoint
+ * (same seed) takes the same steps bit for bit as the run that went on; the
+ * same checkpoint resumed under another seed draws other masks and parts. */
+static void efficientnet_resume(void)
+{
+    enum { N = 4, S = 16, K = 5, STEPS = 3 };
+    float x[N * 3 * S * S];
+    int lab[N] = {0, 3, 1, 4};
+    fill(x, sizeof x / sizeof x[0], 11);
+    char dir[] = "/tmp/dp_effnet_XXXXXX", path[256], err[512] = "";
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    snprintf(path, sizeof path, "%s/m.safetensors", dir);
+    for (int pool = DP_POOL_HUMAN; pool <= DP_POOL_DYNOPOOL; pool++) {
+        dp_model_config c = dp_model_defaults();
+        c.arch = DP_EFFICIENTNET_B0, c.pool = pool, c.size = S, c.classes = K, c.width = 0.25f, c.seed = 5;
+        dp_model *a = NULL, *b = NULL, *o = NULL;
+        CHECK(dp_model_create(&c, &a) == DP_OK && dp_model_create(&c, &b) == DP_OK, "create");
+        c.seed = 6;
+        CHECK(dp_model_create(&c, &o) == DP_OK, "create");
+        if (!a || !b || !o) return;
+        dp_train_config tc = dp_train_defaults(c.arch);
+        tc.lambda = 0.3f;
+        const float lr = 0.05f;
+        dp_step_stats st;
+        int rc = DP_OK;
+        for (int s = 0; s < STEPS && !rc; s++) rc = dp_model_train_step(a, x, lab, N, &tc, lr, lr * 0.1f, &st);
+        CHECK(rc == DP_OK && isfinite(st.loss), "%s: %d steps: %s", dp_pool_name(pool), STEPS, dp_strerror(rc));
+        rc = dp_model_train_step(b, x, lab, N, &tc, lr, lr * 0.1f, &st);
+        if (!rc) rc = dp_model_save(b, path, NULL, NULL, 0, err, sizeof err);
+        CHECK(rc == DP_OK, "step and save: %s %s", dp_strerror(rc), err);
+        dp_model_free(b);
+        c.seed = 5;
+        CHECK(dp_model_create(&c, &b) == DP_OK, "create");
+        CHECK(dp_model_load(b, path, err, sizeof err) == DP_OK, "load: %s", err);
+        CHECK(dp_model_load(o, path, err, sizeof err) == DP_OK, "load: %s", err);
+        for (int s = 1; s < STEPS; s++) {
+            dp_model_train_step(b, x, lab, N, &tc, lr, lr * 0.1f, &st);
+            dp_model_train_step(o, x, lab, N, &tc, lr, lr * 0.1f, &st);
+        }
+        const size_t bytes = sizeof(float) * (size_t)a->net.n_params;
+        CHECK(memcmp(a->net.params, b->net.params, bytes) == 0 &&
+                  memcmp(a->net.stats, b->net.stats, sizeof(float) * (size_t)a->net.n_stats) == 0,
+              "%s: resumed after 1 of %d steps, the weights differ from the run that went on",
+              dp_pool_name(pool), STEPS);
+        CHECK(memcmp(a->net.params, o->net.params, bytes) != 0,
+              "%s: another seed drew the same masks: dropout and stochastic depth did nothing",
+              dp_pool_name(pool));
+        dp_model_free(a), dp_model_free(b), dp_model_free(o);
+    }
+    unlink(path);
+    rmdir(dir);
+}
+
 static void checkpoints(void)
 {
     char dir[] = "/tmp/dp_ckpt_XXXXXX";
@@ -576,7 +678,7 @@ static void hostile_checkpoints(void)
         {"in_ch", "99999999999", "metadata 'in_ch' = '99999999999', expected an integer in [1, 4096]"},
         {"classes", "-5", "metadata 'classes' = '-5', expected an integer in [1, 1000000]"},
         {"width", "nan", "metadata 'width' = 'nan', expected a number in (0, 16]"},
-        {"model", "vgg19", "metadata 'model' = 'vgg19', expected vgg16, resnet50 or mobilenetv2"},
+        {"model", "vgg19", "metadata 'model' = 'vgg19', expected vgg16, resnet50, mobilenetv2, efficientnet-b0 or efficientnet-b1"},
         {"steps", "1e300", "metadata 'steps' = '1e300', expected an integer in [0, 2^53]"},
         /* a larger network than the file holds: refused from the layout alone */
         {"width", "16", "metadata model mobilenetv2, variant dynopool, in_ch 3, classes 5, width 16 imply "
@@ -649,6 +751,8 @@ int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "--write-checkpoint") == 0) return write_checkpoint(argv[2]);
     paper_table();
+    efficientnet_figures();
+    efficientnet_resume();
     checkpoints();
     alpha_floor();
     size_cap();

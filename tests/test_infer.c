@@ -1,5 +1,5 @@
 /* test_infer.c — the frozen inference API (dynopool/infer.h) against the model
- * it came from: VGG-16, ResNet-50 and MobileNetV2, human and DynOPool, at a
+ * it came from: VGG-16, ResNet-50, MobileNetV2 and EfficientNet-B0, human and DynOPool, at a
  * small width and size.
  *
  * Each model gets batch-norm parameters and running statistics that make the
@@ -206,7 +206,7 @@ int main(void)
 {
     char dir[] = "/tmp/dp_infer.XXXXXX";
     if (!mkdtemp(dir)) return perror("mkdtemp"), 1;
-    for (int a = DP_VGG16; a <= DP_MOBILENETV2; a++)
+    for (int a = DP_VGG16; a <= DP_EFFICIENTNET_B0; a++) /* B1 is B0 with more blocks */
         for (int p = DP_POOL_HUMAN; p <= DP_POOL_DYNOPOOL; p++) one_case(a, p, dir);
     /* errors: a missing file named, NULL arguments */
     dp_infer *h = (dp_infer *)1;

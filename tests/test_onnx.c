@@ -9,8 +9,8 @@
  *        non-square alphas, whole-pixel axes, the 1.5 floor and sides of 1 to 3.
  *        The taps themselves are checked against docs/operator.md's formulas
  *        ("Query points", "Bilinear sample") evaluated here in double.
- *     2. The file: every model (vgg16, resnet50, mobilenetv2 x human, dynopool,
- *        shape-adaptor) exported and read back with protobuf-c: IR version,
+ *     2. The file: every model (vgg16, resnet50, mobilenetv2, efficientnet-b0 x human,
+ *        dynopool, shape-adaptor) exported and read back with protobuf-c: IR version,
  *        opset, input "input" [N, C, S, S] and output "logits" [N, K] with N
  *        symbolic, unique node and initializer names, every node input defined
  *        before it is read (a topological graph), the learned sizes and the
@@ -269,10 +269,10 @@ static int check_dynopool(const char *what, const Onnx__GraphProto *g, const cha
 
 static void file_tests(const char *dir)
 {
-    static const int archs[3] = {DP_VGG16, DP_RESNET50, DP_MOBILENETV2};
+    static const int archs[4] = {DP_VGG16, DP_RESNET50, DP_MOBILENETV2, DP_EFFICIENTNET_B0};
     static const int pools[3] = {DP_POOL_HUMAN, DP_POOL_DYNOPOOL, DP_POOL_SHAPE_ADAPTOR};
     char path[512], err[1024];
-    for (int a = 0; a < 3; a++)
+    for (int a = 0; a < 4; a++)
         for (int p = 0; p < 3; p++) {
             char what[64];
             snprintf(what, sizeof what, "%s %s", dp_arch_name(archs[a]), dp_pool_name(pools[p]));

@@ -1,4 +1,4 @@
-/* models.c — VGG-16, ResNet-50 and MobileNetV2 (docs/models.md), each as human,
+/* models.c — VGG-16, ResNet-50, MobileNetV2 and EfficientNet-B0/B1 (docs/models.md), each as human,
  * dynopool and shape-adaptor; architecture and names in docs/models.md. */
 #include <math.h>
 #include <stdarg.h>
@@ -272,6 +272,101 @@ static void mobilenetv2(bld *b)
     head(b, x, last, "classifier.1");
 }
 
+/* ---- EfficientNet-B0 / B1 ---- */
+
+/* A node without parameters of its own, with a drop probability. */
+static int drop_node(bld *b, int type, int in, float p, const char *f, ...)
+{
+    char name[64];
+    NAME_FROM_ARGS(name, f);
+    int id = node(b, type, in, -1, name);
+    if (id >= 0) b->net->nodes[id].drop = p;
+    return id;
+}
+
+/* torchvision's SqueezeExcitation(c, q) with SiLU, as one node (squeeze_excite.c). */
+static int squeeze_excite(bld *b, int in, int c, int q, const char *f, ...)
+{
+    char name[64];
+    NAME_FROM_ARGS(name, f);
+    int id = node(b, DP_OP_SE, in, -1, name);
+    if (id < 0) return id;
+    const int w1[4] = {q, c, 1, 1}, b1[1] = {q}, w2[4] = {c, q, 1, 1}, b2[1] = {c};
+    const long long o1 = param(b, name, "fc1.weight", 4, w1, 0), o2 = param(b, name, "fc1.bias", 1, b1, 0);
+    const long long o3 = param(b, name, "fc2.weight", 4, w2, 0), o4 = param(b, name, "fc2.bias", 1, b2, 0);
+    dp_node *nd = &b->net->nodes[id];
+    nd->cout = q, nd->w_off = o1, nd->b_off = o2, nd->w2_off = o3, nd->b2_off = o4;
+    return id;
+}
+
+/* torchvision's efficientnet_b0 / _b1 (docs/models.md, "EfficientNet"): width 1,
+ * depth 1 (B0) or 1.1 (B1), dropout 0.2 before the classifier, stochastic depth
+ * 0.2 * block / blocks on the residual branches.  The stem and the first
+ * 24-channel block stride only for inputs above 64 pixels, as MobileNetV2's. */
+static void efficientnet(bld *b)
+{
+    const int pool = b->cfg->pool, big = b->cfg->size > 64;
+    const double depth = b->cfg->arch == DP_EFFICIENTNET_B1 ? 1.1 : 1.0;
+    /* (expand, kernel, stride, in, out, layers): torchvision's _efficientnet_conf */
+    static const int tab[7][6] = {{1, 3, 1, 32, 16, 1},  {6, 3, 2, 16, 24, 2},  {6, 5, 2, 24, 40, 2},
+                                  {6, 3, 2, 40, 80, 3},  {6, 5, 1, 80, 112, 3}, {6, 5, 2, 112, 192, 4},
+                                  {6, 3, 1, 192, 320, 1}};
+    int layers[7], total = 0;
+    for (int g = 0; g < 7; g++) total += layers[g] = (int)ceil(tab[g][5] * depth - 1e-9);
+    const int c0 = ch(b, tab[0][3]), dyn_stem = big && pool == DP_POOL_DYNOPOOL;
+    int x = conv(b, 0, b->cfg->in_ch, c0, 3, dyn_stem ? 1 : (big ? 2 : 1), 1, 1, 0, "features.0.0");
+    if (big && !dyn_stem && x >= 0) b->net->nodes[x].stage = 1;
+    x = bn(b, x, c0, DP_ACT_SILU, "features.0.1");
+    if (dyn_stem) x = dynopool(b, x, -1, "features.0.3");
+    int inp = c0, id = 0;
+    for (int g = 0; g < 7; g++) {
+        const int t = tab[g][0], k = tab[g][1], out = ch(b, tab[g][4]);
+        const int sg = g == 1 ? (big ? 2 : 1) : tab[g][2];
+        for (int i = 0; i < layers[g]; i++, id++) {
+            const int s = i == 0 ? sg : 1, hidden = make_div(inp * (double)t), q = inp / 4 > 1 ? inp / 4 : 1;
+            const int human = pool == DP_POOL_HUMAN || s == 1, xin = x;
+            char p[48];
+            snprintf(p, sizeof p, "features.%d.%d.block", g + 1, i);
+            int j = 0;
+            if (hidden != inp) {
+                x = conv(b, x, inp, hidden, 1, 1, 0, 1, 0, "%s.0.0", p);
+                x = bn(b, x, hidden, DP_ACT_SILU, "%s.0.1", p);
+                j = 1;
+            }
+            x = conv(b, x, hidden, hidden, k, human ? s : 1, (k - 1) / 2, hidden, 0, "%s.%d.0", p, j);
+            if (human && s == 2 && x >= 0) b->net->nodes[x].stage = 1;
+            x = bn(b, x, hidden, DP_ACT_SILU, "%s.%d.1", p, j);
+            if (!human && pool == DP_POOL_DYNOPOOL)
+                x = dynopool(b, x, -1, "%s.%d.3", p, j);
+            else if (!human)
+                x = adaptor(b, x, maxpool(b, x, 2, 2, 0, 0, ""), "%s.%d.3", p, j);
+            x = squeeze_excite(b, x, hidden, q, "%s.%d", p, j + 1);
+            x = conv(b, x, hidden, out, 1, 1, 0, 1, 0, "%s.%d.0", p, j + 2);
+            x = bn(b, x, out, 0, "%s.%d.1", p, j + 2);
+            if (s == 1 && inp == out) {
+                const float sd = (float)(0.2 * id / total);
+                if (sd > 0.0f)
+                    x = drop_node(b, DP_OP_DROP_PATH, x, sd, "features.%d.%d.stochastic_depth", g + 1, i);
+                if ((x = node(b, DP_OP_ADD, x, xin, "")) >= 0) b->net->nodes[x].inplace = 1;
+            }
+            inp = out;
+        }
+    }
+    const int last = 4 * inp;
+    x = conv(b, x, inp, last, 1, 1, 0, 1, 0, "features.8.0");
+    x = bn(b, x, last, DP_ACT_SILU, "features.8.1");
+    /* classifier = Sequential(Dropout(0.2), Linear): torchvision's names */
+    const int gp = node(b, DP_OP_GAP, x, -1, "");
+    const int dr = drop_node(b, DP_OP_DROPOUT, gp, 0.2f, "classifier.0");
+    const int id_ = node(b, DP_OP_LINEAR, dr, -1, "classifier.1");
+    if (id_ < 0) return;
+    const int ws[2] = {b->cfg->classes, last}, bs[1] = {b->cfg->classes};
+    b->net->nodes[id_].cout = b->cfg->classes;
+    b->net->nodes[id_].w_off = param(b, "classifier.1", "weight", 2, ws, 0);
+    b->net->nodes[id_].b_off = param(b, "classifier.1", "bias", 1, bs, 0);
+    b->net->out = id_;
+}
+
 /* ---- initialisation (docs/models.md, "Initialisation") ---- */
 
 /* Counter-based draws: element k of the tensor at offset off depends only on
@@ -346,10 +441,21 @@ static void init_params(dp_net *net, int arch, unsigned long long seed)
             } else if (arch == DP_VGG16) {
                 fill_uniform(w, n, sqrt(6.0 / (fin + fout)), s, nd->w_off);
                 memset(bias, 0, sizeof(float) * (size_t)nd->cout);
+            } else if (arch >= DP_EFFICIENTNET_B0) { /* torchvision's EfficientNet */
+                fill_uniform(w, n, 1.0 / sqrt(fout), s, nd->w_off);
+                memset(bias, 0, sizeof(float) * (size_t)nd->cout);
             } else {
                 fill_normal(w, n, 0.01, s, nd->w_off);
                 memset(bias, 0, sizeof(float) * (size_t)nd->cout);
             }
+            break;
+        }
+        case DP_OP_SE: { /* two 1x1 convolutions: Kaiming normal on fan-out, biases 0 */
+            const double q = nd->cout, c = (double)(n / nd->cout);
+            fill_normal(w, n, sqrt(2.0 / q), s, nd->w_off);
+            fill_normal(net->params + nd->w2_off, n, sqrt(2.0 / c), s, nd->w2_off);
+            memset(net->params + nd->b_off, 0, sizeof(float) * (size_t)nd->cout);
+            memset(net->params + nd->b2_off, 0, sizeof(float) * (size_t)(n / nd->cout));
             break;
         }
         case DP_OP_DYNOPOOL:
@@ -400,6 +506,8 @@ static int layout(dp_net *net, const dp_arch_cfg *cfg, int shapes_only)
     case DP_VGG16: vgg16(&b); break;
     case DP_RESNET50: resnet50(&b); break;
     case DP_MOBILENETV2: mobilenetv2(&b); break;
+    case DP_EFFICIENTNET_B0:
+    case DP_EFFICIENTNET_B1: efficientnet(&b); break;
     default: return DP_ERR_ARG;
     }
     return b.rc;

@@ -517,7 +517,7 @@ int dp_checkpoint_config(const char *path, dp_model_config *cfg, char *err, size
     if (!fmt || strcmp(fmt, FORMAT_TAG) != 0)
         rc = meta_bad(err, errlen, path, "format", fmt, "'" FORMAT_TAG "' (not a dynopool checkpoint)");
     else if (!mo || (c.arch = dp_arch_parse(mo)) < 0)
-        rc = meta_bad(err, errlen, path, "model", mo, "vgg16, resnet50 or mobilenetv2");
+        rc = meta_bad(err, errlen, path, "model", mo, "vgg16, resnet50, mobilenetv2, efficientnet-b0 or efficientnet-b1");
     else if (!va || (c.pool = dp_pool_parse(va)) < 0)
         rc = meta_bad(err, errlen, path, "variant", va, "human, dynopool or shape-adaptor");
     else if (meta_int(ic, 1, META_MAX_IN_CH, &v) || (c.in_ch = (int)v, 0))
