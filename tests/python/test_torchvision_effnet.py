@@ -1,0 +1,84 @@
+#!/usr/bin/python3
+"""EfficientNet checkpoints and torchvision (docs/models.md, "EfficientNet-B0 and B1"):
+
+1. torchvision -> ours: torchvision's efficientnet_b0() state_dict (batch norms with random
+   affine and statistics, counters 5) written as safetensors is taken as initial weights
+   (dp_model_load_weights, what `train --init` calls): every tensor comes back unchanged and
+   dp_infer_run gives torchvision's logits (eval mode: dropout and stochastic depth off).
+2. ours -> torchvision: the human efficientnet-b0 at 224 px and efficientnet-b1 at 240 px,
+   1000 classes, written by the library (tests/test_torchvision.c) after one SGD step, load into
+   torchvision.models.efficientnet_b0() / _b1() with strict=True, from the seed's weights and
+   (B0) from torchvision's; from torchvision's, the logits of dp_infer_run equal torchvision's.
+
+    /usr/bin/python3 tests/python/test_torchvision_effnet.py TEST_TORCHVISION
+
+Tolerance of a logit comparison: test_torchvision.py's (4 times float32 PyTorch's own distance
+from float64, plus 8 float32 epsilons of the largest logit; the images' logits must differ by
+more than 10 times that).
+"""
+import os
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import test_torchvision as tt  # noqa: E402  (exits 77 when torch or torchvision is missing)
+import torch  # noqa: E402
+import torchvision  # noqa: E402
+
+from test_checkpoint import infer_logits  # noqa: E402
+
+tt.TV["efficientnet-b0"] = torchvision.models.efficientnet_b0
+tt.TV["efficientnet-b1"] = torchvision.models.efficientnet_b1
+SIZE = {"efficientnet-b0": 224, "efficientnet-b1": 240}
+
+
+def ours_to_torchvision(helper, tmp, model, init, x):
+    """2 (without test_torchvision.py's PyTorch twin, which has no EfficientNet yet)."""
+    size = SIZE[model]
+    starts = [("the seed's weights", "-")] + ([("torchvision's weights", init)] if init else [])
+    for start, f in starts:
+        ck = os.path.join(tmp, f"{model}-{size}-{'seed' if f == '-' else 'tv'}.safetensors")
+        if not tt.helper_ck(helper, ck, model, size, 1000, f, 1, 0.01):
+            continue
+        state = tt.state_of(ck)
+        tv = tt.TV[model]()
+        try:
+            tv.load_state_dict(state, strict=True)
+        except RuntimeError as e:
+            tt.check(False, f"{model} from {start}: load into torchvision.models strictly: {e}")
+            continue
+        ref = tt.dynopool.read_safetensors(init)[0] if f != "-" else {}
+        nbt = {k: v.item() for k, v in state.items() if k.endswith("num_batches_tracked")}
+        moved = all(v == (6 if ref else 1) for v in nbt.values()) and all(
+            not torch.equal(v, ref[k] if ref else torch.ones_like(v))
+            for k, v in state.items() if k.endswith("running_var"))
+        tt.check(moved and len(state) == len(tv.state_dict()),
+                 f"{model} {size} px, 1000 classes, from {start} and one step: all {len(state)} "
+                 f"tensors load into torchvision.models.{tt.TV[model].__name__}() with strict=True "
+                 f"({len(nbt)} batch norms, each counted once more and with moved running statistics)")
+        if f == "-":
+            continue
+        tv.eval()
+        with torch.no_grad():
+            z_tv = tv(x)
+        z_c = infer_logits(ck, x, 1000)
+        tt.compare_logits(f"{model} {size} px after a step: logits of {x.shape[0]} random images",
+                          z_c, z_tv, tv, x)
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit("usage: test_torchvision_effnet.py TEST_TORCHVISION")
+    helper = sys.argv[1]
+    torch.set_num_threads(1)
+    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(1))
+    with tempfile.TemporaryDirectory() as tmp:
+        init = tt.torchvision_to_ours(helper, tmp, "efficientnet-b0", x)
+        ours_to_torchvision(helper, tmp, "efficientnet-b0", init, x)
+        ours_to_torchvision(helper, tmp, "efficientnet-b1", None, None)
+    print(f"{len(tt.FAILS)} failed" if tt.FAILS else "all passed")
+    return 1 if tt.FAILS else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
