@@ -8,7 +8,7 @@
 set -u
 bin=$1
 fail=0
-for m in vgg16 resnet50 mobilenetv2; do
+for m in vgg16 resnet50 mobilenetv2 efficientnet-b0; do
   for w in 0.0625 0.125 0.1875 0.25 1; do
     # 16x16 inputs reach 1x1 and 2x2 maps, where some layouts have no JIT kernel
     out=$(ONEDNN_VERBOSE=1 "$bin" bench --model "$m" --width "$w" --input 16 --in-ch 1 --classes 10 \
