@@ -1,6 +1,6 @@
 #!/bin/sh
 # ONNX Runtime against dynopool: tiny Fashion-MNIST runs trained here (vgg16, resnet50,
-# mobilenetv2 with human, DynOPool and Shape Adaptor pooling; the paper's three toy
+# mobilenetv2, efficientnet-b0 with human, DynOPool and Shape Adaptor pooling; the paper's three toy
 # variants with DynOPool), each exported by `dynopool export`.  The DynOPool runs
 # start from alphas other than 2 (--alpha-init), so that their maps are sampled
 # between pixels (ratios of sides that are no whole numbers, and up-sampling)
@@ -23,6 +23,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 n=0
 for cfg in vgg16:human vgg16:dynopool resnet50:human resnet50:dynopool mobilenetv2:human mobilenetv2:dynopool \
            vgg16:shape-adaptor resnet50:shape-adaptor mobilenetv2:shape-adaptor \
+           efficientnet-b0:human efficientnet-b0:dynopool efficientnet-b0:shape-adaptor \
            vgg16:dynopool:stretch-v vgg16:dynopool:tile vgg16:dynopool:large; do
     model=${cfg%%:*} rest=${cfg#*:} pool=${rest%%:*} variant=none
     [ "$rest" != "$pool" ] && variant=${rest#*:}
@@ -30,7 +31,7 @@ for cfg in vgg16:human vgg16:dynopool resnet50:human resnet50:dynopool mobilenet
     case $model:$pool in
     vgg16:dynopool) init="--alpha-init 1.7,2.3,0.9,1.6" ;;
     resnet50:dynopool) init="--alpha-init 1.3" ;;
-    mobilenetv2:dynopool) init="--alpha-init 1.6,0.8,2.5" ;;
+    mobilenetv2:dynopool | efficientnet-b0:dynopool) init="--alpha-init 1.6,0.8,2.5" ;;
     *) init= ;;
     esac
     # shellcheck disable=SC2086 # $init: an option and its value, or nothing
