@@ -303,7 +303,8 @@ static void b_se(tb *b, const tcase *tc)
 }
 
 /* iarg[0] channels, iarg[1]: 0 dropout on the map, 1 stochastic depth on a residual
- * branch, add(sd(conv(x)), x); farg[0] the probability */
+ * branch, add(sd(conv(x)), x), working in place over the conv's output as in the
+ * model; farg[0] the probability */
 static void b_drop(tb *b, const tcase *tc)
 {
     const int c = tc->iarg[0];
@@ -311,6 +312,7 @@ static void b_drop(tb *b, const tcase *tc)
     int y = tc->iarg[1] ? t_conv(b, x, c, c, 3, 1, 1, 1, 0) : x;
     y = FOCUS(b, t_node(b, tc->iarg[1] ? DP_OP_DROP_PATH : DP_OP_DROPOUT, y, -1));
     if (y >= 0) b->net->nodes[y].drop = tc->farg[0];
+    if (y >= 0 && tc->iarg[1]) b->net->nodes[y].inplace = 1; /* over the conv's output, as in EfficientNet */
     if (tc->iarg[1]) y = t_add(b, y, x, 0);
     t_tail(b, y, c, tc->classes);
 }
@@ -1150,15 +1152,21 @@ static void check_masks(const char *name, int per_sample)
     trun r;
     CHECK(run_init(&r, tc, DP_BACKEND_REF, 0, 7) == DP_OK, "%s: build", name);
     dp_net *net = &r.net;
-    const dp_node *nd = &net->nodes[r.b.focus];
+    dp_node *nd = &net->nodes[r.b.focus];
     const double p = nd->drop, keep = 1.0 / (1.0 - p);
     long dropped = 0, draws = 0, bad_scale = 0, differ = 0;
-    float *first = NULL;
+    /* the op's input, from a training forward at p = 0 (the node may work in place,
+     * so its input's buffer holds its output) */
+    nd->drop = 0.0f;
+    run_loss(&r, NULL);
+    nd->drop = (float)p;
+    const size_t n = dp_act_numel(&nd->y), per = n / (size_t)nd->y.n;
+    float *first = NULL, *x = malloc(sizeof(float) * n);
+    memcpy(x, nd->y.data, sizeof(float) * n);
     for (long long step = 0; step < 16; step++) {
         net->seed = 99, net->step = step;
         run_loss(&r, NULL);
-        const size_t n = dp_act_numel(&nd->y), per = n / (size_t)nd->y.n;
-        const float *x = net->nodes[nd->in[0]].y.data, *y = nd->y.data;
+        const float *y = nd->y.data;
         if (!first) {
             first = malloc(sizeof(float) * n);
             memcpy(first, y, sizeof(float) * n);
@@ -1175,8 +1183,7 @@ static void check_masks(const char *name, int per_sample)
             run_loss(&r, NULL);
             CHECK(!memcmp(first, nd->y.data, sizeof(float) * n), "%s: step 0 repeated differs", name);
             dp_net_forward(net, r.x, tc->n, tc->c, tc->h, tc->w, 0, NULL);
-            CHECK(!memcmp(net->nodes[nd->in[0]].y.data, nd->y.data, sizeof(float) * n),
-                  "%s: evaluation is not the identity", name);
+            CHECK(!memcmp(x, nd->y.data, sizeof(float) * n), "%s: evaluation is not the identity", name);
         }
     }
     const double sd = sqrt(draws * p * (1.0 - p));
@@ -1186,7 +1193,7 @@ static void check_masks(const char *name, int per_sample)
     CHECK(differ >= 14, "%s: only %ld of 15 other steps drew another mask", name, differ);
     printf("%s masks: %ld of %ld draws dropped (p %.2f), %ld of 15 other steps differ\n", name, dropped,
            draws, p, differ);
-    free(first);
+    free(first), free(x);
     run_free(&r);
 }
 

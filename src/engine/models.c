@@ -345,8 +345,9 @@ static void efficientnet(bld *b)
             x = bn(b, x, out, 0, "%s.%d.1", p, j + 2);
             if (s == 1 && inp == out) {
                 const float sd = (float)(0.2 * id / total);
-                if (sd > 0.0f)
-                    x = drop_node(b, DP_OP_DROP_PATH, x, sd, "features.%d.%d.stochastic_depth", g + 1, i);
+                if (sd > 0.0f && (x = drop_node(b, DP_OP_DROP_PATH, x, sd, "features.%d.%d.stochastic_depth",
+                                                g + 1, i)) >= 0)
+                    b->net->nodes[x].inplace = 1; /* over the projection BN's output */
                 if ((x = node(b, DP_OP_ADD, x, xin, "")) >= 0) b->net->nodes[x].inplace = 1;
             }
             inp = out;

@@ -7,7 +7,9 @@
  *           draw per sample from (net->seed, net->step, node, n) (dp_rand_u01): no
  *           generator state, so a resumed run draws what the first run drew
  *   eval    y = x  (also in training when p = 0)
- *   backward dx[n] = dy[n] m[n] (the draws repeated; overwrites) */
+ *   backward dx[n] = dy[n] m[n] (the draws repeated; overwrites); reads neither x nor y,
+ *           so the node may work in place over its input (nd->inplace: EfficientNet's
+ *           blocks, over the projection BN's output, which nothing else reads) */
 #include <string.h>
 
 #include "engine/engine.h"
@@ -40,7 +42,7 @@ static int sd_forward(dp_net *net, dp_node *nd, int train)
     const float *x = dp_in(net, nd, 0)->y.data;
     if (train && nd->drop > 0.0f)
         apply(net, nd, x, nd->y.data);
-    else
+    else if (nd->y.data != x) /* in place (nd->inplace): nothing to do */
         memcpy(nd->y.data, x, sizeof(float) * dp_act_numel(&nd->y));
     return DP_OK;
 }
