@@ -2,8 +2,8 @@
  * py.torchvision): writes checkpoints of the human networks at torchvision's
  * sizes, which the Python test loads into torchvision.models.
  *
- *   test_torchvision MODEL SIZE CLASSES INIT STEPS LR OUT
- *       a new MODEL (human, 3 x SIZE x SIZE, CLASSES classes, width 1, seed 1),
+ *   test_torchvision MODEL SIZE CLASSES INIT STEPS LR OUT [WIDTH IN_CH]
+ *       a new MODEL (human, IN_CH x SIZE x SIZE (3), CLASSES classes, WIDTH (1), seed 1),
  *       its weights from the file INIT ("-": the seed's) through
  *       dp_model_load_weights (a torchvision state_dict as safetensors, what
  *       `dynopool train --init` reads), then STEPS SGD steps at learning rate LR
@@ -20,13 +20,14 @@
 
 int main(int argc, char **argv)
 {
-    if (argc != 8) {
-        fprintf(stderr, "usage: %s MODEL SIZE CLASSES INIT|- STEPS LR OUT\n", argv[0]);
+    if (argc != 8 && argc != 10) {
+        fprintf(stderr, "usage: %s MODEL SIZE CLASSES INIT|- STEPS LR OUT [WIDTH IN_CH]\n", argv[0]);
         return 2;
     }
     dp_model_config c = dp_model_defaults();
     c.arch = dp_arch_parse(argv[1]), c.pool = DP_POOL_HUMAN;
-    c.in_ch = 3, c.size = atoi(argv[2]), c.classes = atoi(argv[3]), c.width = 1.0f, c.seed = 1;
+    c.in_ch = argc == 10 ? atoi(argv[9]) : 3, c.size = atoi(argv[2]), c.classes = atoi(argv[3]);
+    c.width = argc == 10 ? strtof(argv[8], NULL) : 1.0f, c.seed = 1;
     if (c.arch < 0) return fprintf(stderr, "unknown model %s\n", argv[1]), 2;
     dp_model *m = NULL;
     char err[1024] = "";
@@ -34,7 +35,7 @@ int main(int argc, char **argv)
     const char *what = "dp_model_create";
     if (!rc && strcmp(argv[4], "-") != 0) rc = dp_model_load_weights(m, argv[4], err, sizeof err), what = "dp_model_load_weights";
     const int n = 2, steps = atoi(argv[5]);
-    const size_t len = (size_t)n * 3 * c.size * c.size;
+    const size_t len = (size_t)n * c.in_ch * c.size * c.size;
     float *x = malloc(sizeof *x * len);
     if (!rc && !x) rc = DP_ERR_NOMEM;
     int labels[2] = {3 % c.classes, 7 % c.classes};

@@ -9,6 +9,10 @@
    1000 classes, written by the library (tests/test_torchvision.c) after one SGD step, load into
    torchvision.models.efficientnet_b0() / _b1() with strict=True, from the seed's weights and
    (B0) from torchvision's; from torchvision's, the logits of dp_infer_run equal torchvision's.
+3. Other widths, input channels and classes: torchvision's EfficientNet built as efficientnet_b1()
+   builds it but at width_mult 0.25, with a one-channel stem and 10 classes, goes into ours
+   (--width 0.25 --in-ch 1 --classes 10, 96 px, where our strides are torchvision's) tensor for
+   tensor with its logits, and ours after a step loads back into it with strict=True.
 
     /usr/bin/python3 tests/python/test_torchvision_effnet.py TEST_TORCHVISION
 
@@ -66,6 +70,47 @@ def ours_to_torchvision(helper, tmp, model, init, x):
                           z_c, z_tv, tv, x)
 
 
+def other_widths(helper, tmp):
+    """3."""
+    from torchvision.models.efficientnet import EfficientNet, _efficientnet_conf
+    import torch.nn as nn
+    setting, last = _efficientnet_conf("efficientnet_b1", width_mult=0.25, depth_mult=1.1)
+    torch.manual_seed(3)
+    tv = EfficientNet(setting, 0.2, last_channel=last, num_classes=10)
+    tv.features[0][0] = nn.Conv2d(1, tv.features[0][0].out_channels, 3, 2, 1, bias=False)
+    gen = torch.Generator().manual_seed(5)
+    x = torch.randn(2, 1, 96, 96, generator=gen)
+    tt.randomize_bn(tv, gen, torch.randn(4, 1, 96, 96, generator=gen))
+    sd = tv.state_dict()
+    f = os.path.join(tmp, "tv-b1-w025.safetensors")
+    tt.dynopool.write_safetensors(f, sd)
+    extra = ["0.25", "1"]
+    ck = os.path.join(tmp, "b1-w025-init.safetensors")
+    r = tt.run([helper, "efficientnet-b1", 96, 10, f, 0, 0, ck, *extra])
+    if r.returncode:
+        tt.check(False, f"efficientnet-b1 width 0.25, 1 channel, 10 classes from torchvision's: {r.stderr[-1000:]}")
+        return
+    back = tt.state_of(ck)
+    tt.check(sorted(back) == sorted(sd) and all(torch.equal(back[k], sd[k]) for k in sd),
+             f"efficientnet-b1 at width 0.25, 1 channel, 10 classes: torchvision's {len(sd)} tensors "
+             "taken as initial weights come back tensor for tensor")
+    tv.eval()
+    with torch.no_grad():
+        z_tv = tv(x)
+    tt.compare_logits("efficientnet-b1 width 0.25, 1 channel, 96 px: logits of 2 random images",
+                      infer_logits(ck, x, 10), z_tv, tv, x)
+    ck2 = os.path.join(tmp, "b1-w025-seed.safetensors")
+    r = tt.run([helper, "efficientnet-b1", 96, 10, "-", 1, 0.01, ck2, *extra])
+    try:
+        tv.load_state_dict(tt.state_of(ck2), strict=True)
+        ok = r.returncode == 0
+    except RuntimeError as e:
+        ok = False
+        print(e)
+    tt.check(ok, "efficientnet-b1 width 0.25, 1 channel, 10 classes, from the seed's weights and one step: "
+                 "loads into torchvision's EfficientNet at width_mult 0.25 with strict=True")
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: test_torchvision_effnet.py TEST_TORCHVISION")
@@ -76,6 +121,7 @@ def main():
         init = tt.torchvision_to_ours(helper, tmp, "efficientnet-b0", x)
         ours_to_torchvision(helper, tmp, "efficientnet-b0", init, x)
         ours_to_torchvision(helper, tmp, "efficientnet-b1", None, None)
+        other_widths(helper, tmp)
     print(f"{len(tt.FAILS)} failed" if tt.FAILS else "all passed")
     return 1 if tt.FAILS else 0
 
