@@ -946,7 +946,9 @@ typedef struct {
 static int node_of_param(const dp_net *net, long long off)
 {
     for (int i = 0; i < net->n_nodes; i++)
-        if (net->nodes[i].w_off == off || net->nodes[i].b_off == off) return i;
+        if (net->nodes[i].w_off == off || net->nodes[i].b_off == off || net->nodes[i].w2_off == off ||
+            net->nodes[i].b2_off == off) /* w2, b2: squeeze-excite's second convolution */
+            return i;
     return -1;
 }
 
