@@ -285,6 +285,10 @@ static void run_file(const char *path)
     c.cfg.size = atoi(meta(f, "size"));
     c.cfg.classes = atoi(meta(f, "classes"));
     c.cfg.width = strtof(meta(f, "width"), NULL);
+    /* EfficientNet's goldens run without dropout and stochastic depth: PyTorch's masks
+     * never match the engine's (docs/models.md, "EfficientNet-B0 and B1") */
+    const char *nd = st_meta(f, "no_drop");
+    c.cfg.no_drop = nd && strcmp(nd, "1") == 0;
     c.n = atoi(meta(f, "batch")), c.steps = atoi(meta(f, "steps"));
     c.tc = dp_train_defaults(c.cfg.arch);
     c.tc.lambda = strtof(meta(f, "lambda"), NULL);

@@ -38,6 +38,10 @@ typedef struct dp_model_config {
     float width;             /* channel multiplier (1 = the paper's networks) */
     unsigned long long seed; /* weight initialisation */
     int reference;           /* 1: plain-C reference kernels on NCHW (slow; for testing) */
+    int no_drop;             /* EfficientNet only: 1 builds it without dropout and stochastic
+                                depth (rates 0 instead of torchvision's 0.2; the model goldens,
+                                docs/models.md); 0, the default, keeps them.  Not recorded in
+                                checkpoints; the CLI always builds with them */
 } dp_model_config;
 
 /* The settings of one training step (its learning rates are the lr and lr_alpha

@@ -1,6 +1,6 @@
-"""The model zoo in PyTorch (docs/models.md): VGG-16, ResNet-50, MobileNetV2 in the variants
-`human`, `dynopool` and `shape-adaptor`, with the complexity loss (docs/operator.md, "The
-complexity loss"). The one PyTorch definition of the three networks: the C engine's parameter
+"""The model zoo in PyTorch (docs/models.md): VGG-16, ResNet-50, MobileNetV2, EfficientNet-B0/B1 in
+the variants `human`, `dynopool` and `shape-adaptor`, with the complexity loss (docs/operator.md,
+"The complexity loss"). The one PyTorch definition of the networks: the C engine's parameter
 names, so a `dynopool train` checkpoint loads into it (dynopool.load_checkpoint), and the model
 goldens (ref/make_model_golden.py) come from it.
 
@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 from . import reference
 
-MODELS = ("vgg16", "resnet50", "mobilenetv2")
+MODELS = ("vgg16", "resnet50", "mobilenetv2", "efficientnet-b0", "efficientnet-b1")
 VARIANTS = ("human", "dynopool", "shape-adaptor")
 
 
@@ -323,6 +323,122 @@ class MobileNetV2(_Net):
         return self.classifier(x.mean(dim=(2, 3)))
 
 
+# --------------------------------------------------------------------------- EfficientNet
+def _conv_bn_silu(cin, cout, k, s, groups=1):
+    return nn.Sequential(nn.Conv2d(cin, cout, k, s, (k - 1) // 2, groups=groups, bias=False),
+                         nn.BatchNorm2d(cout), nn.SiLU(inplace=False))
+
+
+class SqueezeExcitation(nn.Module):
+    """torchvision's SqueezeExcitation(c, q) with SiLU: x * sigmoid(fc2(silu(fc1(mean(x)))))."""
+
+    def __init__(self, c, q):
+        super().__init__()
+        self.fc1 = nn.Conv2d(c, q, 1)
+        self.fc2 = nn.Conv2d(q, c, 1)
+
+    def forward(self, x):
+        s = x.mean(dim=(2, 3), keepdim=True)
+        return torch.sigmoid(self.fc2(F.silu(self.fc1(s)))) * x
+
+
+class StochasticDepth(nn.Module):
+    """torchvision's StochasticDepth(p, "row"): in training each sample's branch is dropped with
+    probability p and kept ones scaled by 1/(1 - p); identity in eval or at p = 0. Its masks come
+    from PyTorch's generator, the engine's from its seed (docs/engine.md): they never agree, so
+    the goldens build the network with p = 0."""
+
+    def __init__(self, p):
+        super().__init__()
+        self.p = float(p)
+
+    def forward(self, x):
+        if not self.training or self.p == 0.0:
+            return x
+        keep = torch.empty((x.shape[0],) + (1,) * (x.dim() - 1), dtype=x.dtype,
+                           device=x.device).bernoulli_(1.0 - self.p)
+        return x * keep / (1.0 - self.p)
+
+
+class MBConv(nn.Module):
+    """torchvision's MBConv (docs/models.md, "EfficientNet-B0 and B1"): `block` = [expand],
+    depthwise, SE, projection; `stochastic_depth` + residual when stride 1 and cin = cout."""
+
+    def __init__(self, cin, cout, k, stride, t, sd_p, variant, sa_a0=None, sa_state=None):
+        super().__init__()
+        self.stride = stride  # the human network's stride
+        s = stride if variant == "human" else 1
+        hidden = make_divisible(cin * t, 8)
+        self.use_res = stride == 1 and cin == cout
+        layers = []
+        if hidden != cin:
+            layers.append(_conv_bn_silu(cin, hidden, 1, 1))
+        dw = _conv_bn_silu(hidden, hidden, k, s, groups=hidden)
+        if stride != 1 and variant == "dynopool":
+            dw.append(DynOPool(2.0))
+        elif stride != 1 and variant == "shape-adaptor":
+            dw.append(ShapeAdaptor(sa_a0, sa_state))
+        layers += [dw, SqueezeExcitation(hidden, max(1, cin // 4)),
+                   nn.Sequential(nn.Conv2d(hidden, cout, 1, 1, 0, bias=False),
+                                 nn.BatchNorm2d(cout))]
+        self.block = nn.Sequential(*layers)
+        self.stochastic_depth = StochasticDepth(sd_p)
+
+    def forward(self, x):
+        r = self.block(x)
+        return self.stochastic_depth(r) + x if self.use_res else r
+
+
+# (expand, kernel, stride, in, out, layers): torchvision's _efficientnet_conf
+EFF_CFG = [(1, 3, 1, 32, 16, 1), (6, 3, 2, 16, 24, 2), (6, 5, 2, 24, 40, 2), (6, 3, 2, 40, 80, 3),
+           (6, 5, 1, 80, 112, 3), (6, 5, 2, 112, 192, 4), (6, 3, 1, 192, 320, 1)]
+
+
+class EfficientNet(_Net):
+    """torchvision's efficientnet_b0 (depth 1) / _b1 (depth 1.1). The stem and the first
+    24-channel block stride only above 64 pixels, as MobileNetV2's. `dropout` (classifier.0) and
+    `stochastic_depth` (the rate p of the last block; block b of B gets p b / B) are torchvision's
+    0.2 by default; the engine's dp_model_config.no_drop is both at 0."""
+
+    def __init__(self, variant, in_ch, size, classes, width, depth=1.0, arch="efficientnet-b0",
+                 dropout=0.2, stochastic_depth=0.2):
+        super().__init__()
+        self.arch, self.variant, self.in_size = arch, variant, size
+        big = size > 64
+        layers = [int(math.ceil(n * depth - 1e-9)) for *_, n in EFF_CFG]
+        total = sum(layers)
+        strides = [(2 if big else 1) if g == 1 else row[2] for g, row in enumerate(EFF_CFG)]
+        self.sa_state = {"D": None} if variant == "shape-adaptor" else None
+        a0 = None
+        if variant == "shape-adaptor":
+            d0 = size if not big else (size - 1) // 2 + 1  # the stem stays human
+            a0 = sa_init(d0, sum(1 for s in strides if s == 2))
+        cin = ch(32, width)
+        dyn_stem = big and variant == "dynopool"
+        stem = _conv_bn_silu(in_ch, cin, 3, 1 if dyn_stem else (2 if big else 1))
+        if dyn_stem:
+            stem.append(DynOPool(2.0))
+        feats, b = [stem], 0
+        for (t, k, _, _, c, _), n, sg in zip(EFF_CFG, layers, strides):
+            cout = ch(c, width)
+            blocks = []
+            for i in range(n):
+                blocks.append(MBConv(cin, cout, k, sg if i == 0 else 1, t,
+                                     stochastic_depth * b / total, variant, a0, self.sa_state))
+                cin = cout
+                b += 1
+            feats.append(nn.Sequential(*blocks))
+        self.last = 4 * cin
+        feats.append(_conv_bn_silu(cin, self.last, 1, 1))
+        self.features = nn.Sequential(*feats)
+        self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.last, classes))
+
+    def forward(self, x):
+        self._reset()
+        x = self.features(x)
+        return self.classifier(x.mean(dim=(2, 3)))
+
+
 IMPLS = ("reference", "c")
 
 
@@ -348,9 +464,16 @@ def use_impl(net, impl):
     return net
 
 
-def build(model, variant, in_ch=3, size=32, classes=10, width=1.0, impl="reference"):
+def build(model, variant, in_ch=3, size=32, classes=10, width=1.0, impl="reference", drop=True):
+    """drop=False: EfficientNet without dropout and stochastic depth (rates 0; the engine's
+    dp_model_config.no_drop); the other models have neither."""
     if variant not in VARIANTS:
         raise ValueError(f"variant {variant!r}: one of {VARIANTS}")
+    if model in ("efficientnet-b0", "efficientnet-b1"):
+        p = 0.2 if drop else 0.0
+        net = EfficientNet(variant, in_ch, size, classes, width,
+                           1.0 if model == "efficientnet-b0" else 1.1, model, p, p)
+        return net if impl == "reference" else use_impl(net, impl)
     cls = {"vgg16": VGG16, "resnet50": ResNet50, "mobilenetv2": MobileNetV2}.get(model)
     if cls is None:
         raise ValueError(f"model {model!r}: one of {MODELS}")
@@ -393,6 +516,12 @@ class _Walk:
     def bn(self, m, h, w):
         self.layers.append(("bn", 2 * m.num_features, h, w))
         return h, w
+
+    def se(self, m):
+        """squeeze-and-excitation: its two 1x1 convolutions on 1x1 maps (docs/operator.md, "How
+        MACs are counted"); no term of L_GMACs (their cost does not depend on the size)"""
+        q, c = m.fc1.out_channels, m.fc1.in_channels
+        self.layers.append(("se", q * (c + 1) + c * (q + 1), self.const(1), self.const(1)))
 
     def linear(self, m):
         self.layers.append(("linear", m.in_features * m.out_features, self.const(1), self.const(1)))
@@ -448,7 +577,9 @@ class _Walk:
                 self.stage(h, w)
             elif isinstance(m, nn.Sequential):
                 h, w, c = self.seq(m, h, w, c)
-            elif isinstance(m, (nn.ReLU, nn.ReLU6, nn.Identity)):
+            elif isinstance(m, SqueezeExcitation):
+                self.se(m)
+            elif isinstance(m, (nn.ReLU, nn.ReLU6, nn.SiLU, nn.Identity)):
                 pass
             else:
                 raise TypeError(f"size walk: unexpected module {type(m).__name__}")
@@ -503,6 +634,18 @@ def _walk(model, h, w, mode, dtype):
                 k.stage(h, w)
         h, w, c = k.seq(model.features[-1], h, w, c)
         k.linear(model.classifier[1])
+    elif isinstance(model, EfficientNet):
+        h, w, c = k.seq(model.features[0], h, w, None)
+        if model.features[0][0].stride[0] != 1:
+            k.stage(h, w)
+        for stage in model.features[1:-1]:
+            for blk in stage:
+                h, w, c = k.seq(blk.block, h, w, c)  # DynOPool / adaptor mark their own stage
+                if blk.stride != 1 and not any(isinstance(m, (DynOPool, ShapeAdaptor))
+                                               for m in blk.modules()):
+                    k.stage(h, w)
+        h, w, c = k.seq(model.features[-1], h, w, c)
+        k.linear(model.classifier[1])
     else:
         raise TypeError(type(model).__name__)
     return k
@@ -528,7 +671,7 @@ def complexity_gmacs(model, x_shape):
     assert len(w0.layers) == len(wt.layers)
     total = torch.zeros((), dtype=dt)
     for (kind, per, h0, w0_), (_, _, ht, wt_) in zip(w0.layers, wt.layers):
-        if kind == "bn":
+        if kind in ("bn", "se"):  # only convolutions and linears (docs/operator.md)
             continue
         g0 = per * h0.item() * w0_.item() / 1e9
         total = total + g0 * (ht * wt_) / (h0.item() * w0_.item())

@@ -65,7 +65,7 @@ int dp_model_create(const dp_model_config *cfg, dp_model **out)
     int rc = dp_net_init(&m->net, cfg->reference ? DP_BACKEND_REF : DP_BACKEND_DNNL);
     if (!rc) {
         const dp_arch_cfg ac = {cfg->arch, cfg->pool, cfg->in_ch, cfg->size, cfg->classes,
-                                cfg->width, cfg->seed};
+                                cfg->width, cfg->seed, cfg->no_drop};
         rc = dp_build(&m->net, &ac);
     }
     if (rc) {
@@ -89,7 +89,7 @@ int dp_model_create_frozen(const dp_model_config *cfg, dp_model **out)
     int rc = dp_net_init(&m->net, cfg->reference ? DP_BACKEND_REF : DP_BACKEND_DNNL);
     if (!rc) {
         const dp_arch_cfg ac = {cfg->arch, cfg->pool, cfg->in_ch, cfg->size, cfg->classes,
-                                cfg->width, cfg->seed};
+                                cfg->width, cfg->seed, cfg->no_drop};
         rc = dp_build_layout(&m->net, &ac);
     }
     if (!rc) rc = dp_net_alloc_frozen(&m->net);
@@ -288,7 +288,7 @@ int dp_model_info_of_config(const dp_model_config *cfg, dp_model_info *info)
     int rc = dp_net_init(&m.net, cfg->reference ? DP_BACKEND_REF : DP_BACKEND_DNNL);
     if (!rc) {
         const dp_arch_cfg ac = {cfg->arch, cfg->pool, cfg->in_ch, cfg->size, cfg->classes,
-                                cfg->width, cfg->seed};
+                                cfg->width, cfg->seed, cfg->no_drop};
         rc = dp_build_shapes(&m.net, &ac);
     }
     if (!rc) rc = dp_model_info_get(&m, info);

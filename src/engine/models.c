@@ -301,7 +301,7 @@ static int squeeze_excite(bld *b, int in, int c, int q, const char *f, ...)
 
 /* torchvision's efficientnet_b0 / _b1 (docs/models.md, "EfficientNet"): width 1,
  * depth 1 (B0) or 1.1 (B1), dropout 0.2 before the classifier, stochastic depth
- * 0.2 * block / blocks on the residual branches.  The stem and the first
+ * 0.2 * block / blocks on the residual branches (both off with no_drop).  The stem and the first
  * 24-channel block stride only for inputs above 64 pixels, as MobileNetV2's. */
 static void efficientnet(bld *b)
 {
@@ -344,7 +344,7 @@ static void efficientnet(bld *b)
             x = conv(b, x, hidden, out, 1, 1, 0, 1, 0, "%s.%d.0", p, j + 2);
             x = bn(b, x, out, 0, "%s.%d.1", p, j + 2);
             if (s == 1 && inp == out) {
-                const float sd = (float)(0.2 * id / total);
+                const float sd = b->cfg->no_drop ? 0.0f : (float)(0.2 * id / total);
                 if (sd > 0.0f && (x = drop_node(b, DP_OP_DROP_PATH, x, sd, "features.%d.%d.stochastic_depth",
                                                 g + 1, i)) >= 0)
                     b->net->nodes[x].inplace = 1; /* over the projection BN's output */
@@ -358,7 +358,7 @@ static void efficientnet(bld *b)
     x = bn(b, x, last, DP_ACT_SILU, "features.8.1");
     /* classifier = Sequential(Dropout(0.2), Linear): torchvision's names */
     const int gp = node(b, DP_OP_GAP, x, -1, "");
-    const int dr = drop_node(b, DP_OP_DROPOUT, gp, 0.2f, "classifier.0");
+    const int dr = drop_node(b, DP_OP_DROPOUT, gp, b->cfg->no_drop ? 0.0f : 0.2f, "classifier.0");
     const int id_ = node(b, DP_OP_LINEAR, dr, -1, "classifier.1");
     if (id_ < 0) return;
     const int ws[2] = {b->cfg->classes, last}, bs[1] = {b->cfg->classes};

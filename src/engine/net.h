@@ -49,6 +49,7 @@ typedef struct dp_arch_cfg {
     int arch, pool, in_ch, size, classes;
     float width;
     unsigned long long seed; /* weight initialisation */
+    int no_drop;             /* dp_model_config's: EfficientNet without dropout / stochastic depth */
 } dp_arch_cfg;
 /* Builds, allocates and initialises (docs/models.md, "Initialisation") the network. */
 int dp_build(dp_net *net, const dp_arch_cfg *cfg);
