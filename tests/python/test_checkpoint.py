@@ -2,7 +2,7 @@
 """dynopool.load_checkpoint on checkpoints that `dynopool train` writes here: tiny
 Fashion-MNIST runs (the three networks with DynOPool from alphas other than 2, so that maps are
 sampled between pixels; ResNet-50's blocks share one alpha between main path and shortcut;
-VGG-16 with Shape Adaptor) load strictly, and on the first 64 real test images their logits equal those of the C inference API
+VGG-16 and EfficientNet-B0 with Shape Adaptor; EfficientNet-B0 with SiLU and SE) load strictly, and on the first 64 real test images their logits equal those of the C inference API
 (dp_infer_run, include/dynopool/infer.h) and their loss that of `dynopool eval`.
 
     /usr/bin/python3 tests/python/test_checkpoint.py DYNOPOOL_CLI FASHION_MNIST_DIR
@@ -14,7 +14,8 @@ norm folded into the convolutions), so its logits must be within tol = 4 e32 + 8
 of PT (eps = 2^-23). `dynopool eval` reports the mean cross-entropy, which moves by at most
 2 max |dz| when the logits z move by dz: PyTorch's loss must be within 2 tol of it.
 The logits of different images must differ by more than 10 tol, or the comparison would say
-little (after two SGD steps MobileNetV2's barely depend on the image: about 70 tol apart).
+little (after two SGD steps MobileNetV2's barely depend on the image: about 70 tol apart;
+EfficientNet-B0's only ~10 tol, so its runs take batch 16, 16 steps: 1e5 tol and more).
 """
 import ctypes
 import gzip
@@ -39,7 +40,9 @@ N_IMAGES = 64
 RUNS = [("vgg16", "dynopool", ["--alpha-init", "1.7,2.3,0.9,1.6"]),
         ("resnet50", "dynopool", ["--alpha-init", "1.3"]),
         ("mobilenetv2", "dynopool", ["--alpha-init", "1.6,0.8,2.5"]),
-        ("vgg16", "shape-adaptor", [])]
+        ("vgg16", "shape-adaptor", []),
+        ("efficientnet-b0", "dynopool", ["--alpha-init", "1.6,0.8,2.5", "--batch", "16"]),
+        ("efficientnet-b0", "shape-adaptor", ["--batch", "16"])]
 FAILS = []
 
 
