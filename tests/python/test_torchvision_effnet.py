@@ -13,6 +13,10 @@
    builds it but at width_mult 0.25, with a one-channel stem and 10 classes, goes into ours
    (--width 0.25 --in-ch 1 --classes 10, 96 px, where our strides are torchvision's) tensor for
    tensor with its logits, and ours after a step loads back into it with strict=True.
+4. The PyTorch twin, dynopool.models.build("efficientnet-b0"/"-b1", "human", 3, S, 1000): its
+   state_dict has torchvision's keys and shapes in torchvision's order (224 and 240 px), and with
+   torchvision's weights (batch norms randomized as in 1) loaded strictly, its eval-mode logits
+   are torchvision's.
 
     /usr/bin/python3 tests/python/test_torchvision_effnet.py TEST_TORCHVISION
 
@@ -37,7 +41,7 @@ SIZE = {"efficientnet-b0": 224, "efficientnet-b1": 240}
 
 
 def ours_to_torchvision(helper, tmp, model, init, x):
-    """2 (without test_torchvision.py's PyTorch twin, which has no EfficientNet yet)."""
+    """2, against torchvision alone (the PyTorch twin's own loading is py.checkpoint's)."""
     size = SIZE[model]
     starts = [("the seed's weights", "-")] + ([("torchvision's weights", init)] if init else [])
     for start, f in starts:
@@ -111,6 +115,34 @@ def other_widths(helper, tmp):
                  "loads into torchvision's EfficientNet at width_mult 0.25 with strict=True")
 
 
+def twin(x):
+    """4: python/dynopool/models.py's EfficientNet against torchvision's."""
+    from dynopool import models
+    gen = torch.Generator().manual_seed(5)
+    for model, s in SIZE.items():
+        xs = torch.nn.functional.interpolate(x, size=(s, s), mode="bilinear", align_corners=False)
+        torch.manual_seed(7)
+        tv = tt.TV[model]()
+        tt.randomize_bn(tv, gen, xs)  # else its logits are ~1e-14 and alike for every image
+        tv.eval()
+        net = models.build(model, "human", 3, s, 1000, 1.0).eval()
+        a, b = net.state_dict(), tv.state_dict()
+        same = list(a) == list(b) and all(a[k].shape == b[k].shape for k in a)
+        tt.check(same, f"{model} twin at {s} px: torchvision's {len(b)} state_dict keys and shapes, "
+                       f"in its order ({len(a)} keys)")
+        if not same:
+            continue
+        net.load_state_dict(b, strict=True)
+        with torch.no_grad():
+            z_tv, z = tv(xs), net(xs)
+        tol, e32, spread = tt.tolerance(tv, xs, z_tv)
+        diff = (z - z_tv).abs().max().item()
+        tt.check(diff <= tol and spread > 10 * tol,
+                 f"{model} twin at {s} px with torchvision's weights: max |twin - torchvision| "
+                 f"{diff:.2e} <= {tol:.2e} (|PyTorch f32 - f64| {e32:.2e}; logits differ between "
+                 f"images by up to {spread:.2e})")
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: test_torchvision_effnet.py TEST_TORCHVISION")
@@ -122,6 +154,7 @@ def main():
         ours_to_torchvision(helper, tmp, "efficientnet-b0", init, x)
         ours_to_torchvision(helper, tmp, "efficientnet-b1", None, None)
         other_widths(helper, tmp)
+    twin(x)
     print(f"{len(tt.FAILS)} failed" if tt.FAILS else "all passed")
     return 1 if tt.FAILS else 0
 
