@@ -301,8 +301,9 @@ static int squeeze_excite(bld *b, int in, int c, int q, const char *f, ...)
 
 /* torchvision's efficientnet_b0 / _b1 (docs/models.md, "EfficientNet"): width 1,
  * depth 1 (B0) or 1.1 (B1), dropout 0.2 before the classifier, stochastic depth
- * 0.2 * block / blocks on the residual branches (both off with no_drop).  The stem and the first
- * 24-channel block stride only for inputs above 64 pixels, as MobileNetV2's. */
+ * 0.2 * block / blocks on the residual branches (both off with cfg->no_drop).
+ * The stem and the first 24-channel block stride only for inputs above 64
+ * pixels, as MobileNetV2's. */
 static void efficientnet(bld *b)
 {
     const int pool = b->cfg->pool, big = b->cfg->size > 64;
