@@ -128,8 +128,8 @@ def twin(x):
         net = models.build(model, "human", 3, s, 1000, 1.0).eval()
         a, b = net.state_dict(), tv.state_dict()
         same = list(a) == list(b) and all(a[k].shape == b[k].shape for k in a)
-        tt.check(same, f"{model} twin at {s} px: torchvision's {len(b)} state_dict keys and shapes, "
-                       f"in its order ({len(a)} keys)")
+        tt.check(same, f"{model} twin at {s} px: torchvision's {len(b)} state_dict keys and "
+                       f"shapes, in its order ({len(a)} keys)")
         if not same:
             continue
         net.load_state_dict(b, strict=True)
