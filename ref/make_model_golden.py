@@ -47,7 +47,8 @@ max-pool) do, and at lr 0.05 a near-tie among them moved the pre-pool depthwise 
 3 steps by ~4 % under a 2^-20 perturbation (tests/test_models.c's noise runs): lr 0.01, where
 the worst such tensor moves ~0.6 % (dynopool; shape-adaptor and human stay below 2e-3).
 For each file, seeds SEED, SEED+1, ... are tried until one keeps every max's winner >= MIN_GAP
-ahead of the runner-up, every continuous size >= MIN_MARGIN from a rounding boundary, and float32 PyTorch within F32_TOL of every tensor (else the best is kept, with a warning). The
+ahead of the runner-up, every continuous size >= MIN_MARGIN from a rounding boundary, and
+float32 PyTorch within F32_TOL of every tensor (else the best is kept, with a warning). The
 float32 PyTorch error of the kept file is in metadata `torch_f32_l2_err` (JSON: group ->
 worst |diff|/|ref| per tensor; '<group>.zero' = absolute error of tensors that are 0 in exact
 arithmetic, e.g. the gradient of a bias followed by BN): a float32 engine should be compared
