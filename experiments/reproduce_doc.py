@@ -680,6 +680,25 @@ def why_section(ctx, R):
         out.append("| %d | %.4f | %+.3f, %+.3f | %.2f, %.2f | %+.3f, %+.3f | %.2f, %.2f | %s | %.2f |" % (
             m["epoch"], m.get("lr_alpha", 0), g[0][0], g[0][1], a[0][0], a[0][1], g[1][0], g[1][1], a[1][0], a[1][1],
             sz(m["sizes"][0]), m["test_acc"]))
+    # 2b. the pull at the initial maps: alphas frozen (lr 0), every epoch, mean over seeds
+    frozen = R.get("why-alr0") or []
+    if frozen:
+        out += ["", "#### The pull on frozen alphas (`why-alr0`, seeds %s)" % ",".join(str(r["seed"]) for r in frozen),
+                "", "With the alphas' learning rate 0 the maps keep their initial sizes (28 → 14 → 7 → 4 → 2) for the "
+                "whole run, and the task gradient on each alpha measures, epoch by epoch, which way the task would "
+                "move that map from there as the weights train. Mean over seeds of each epoch's mean; *epochs < 0*: "
+                "in how many of the %d epochs (over all seeds) the mean pulls the map smaller." % ctx.grid["epochs"],
+                "", "| stage, axis | " + " | ".join("ep. %d" % e for e in range(1, ctx.grid["epochs"] + 1)) +
+                " | epochs < 0 |", "|---|" + "---|" * (ctx.grid["epochs"] + 1)]
+        for st, ax in STAGE_AXES[:6]:
+            cells, neg, tot = [], 0, 0
+            for e in range(1, ctx.grid["epochs"] + 1):
+                v = [m["alpha_grad_task"][st][ax] for r in frozen for m in r["metrics"]
+                     if m.get("epoch") == e and len(m.get("alpha_grad_task") or []) > st]
+                neg += sum(x < 0 for x in v)
+                tot += len(v)
+                cells.append("%+.3f" % mean(v) if v else "–")
+            out.append("| %d, %s | %s | %d of %d |" % (st + 1, "hw"[ax], " | ".join(cells), neg, tot))
     # 3. sensitivity
     names = ["dynopool"] + [w[0] for w in ctx.why] + ["stretchv-dynopool", "tile-dynopool", "large-dynopool"]
     out += ["", "#### Sensitivity: one setting changed at a time", "",
@@ -689,11 +708,12 @@ def why_section(ctx, R):
             "moved in the first epoch (mean of h and w); *GMACs*: the learned network's against the human "
             "design's (1 = the same cost; below 1 = smaller maps).", "",
             "| setting | seeds | per-step sd | \\|Δα\\| epoch 1: stage 1, 2 | learned maps (first seed) | GMACs / "
-            "human's | DynOPool acc. % | human acc. % | Δ points |", "|---|---|---|---|---|---|---|---|---|"]
+            "human's | final train loss: DynOPool, human | DynOPool acc. % | human acc. % | Δ points |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
     for n in names:
         rs = R.get(n) or []
         if not rs:
-            out.append("| %s (`%s`) | – | not run | | | | | | |" % (why_setting(ctx, n), n))
+            out.append("| %s (`%s`) | – | not run | | | | | | | |" % (why_setting(ctx, n), n))
             continue
         sds, d1, d2 = [], [], []
         for r in rs:
@@ -710,10 +730,13 @@ def why_section(ctx, R):
         ratio = [r["gmacs"] / r["human_gmacs"] for r in rs if r["human_gmacs"]]
         acc, hacc = [r["last"] for r in rs], [r["last"] for r in h]
         d, e = diff(acc, hacc) if acc and hacc else (None, None)
-        out.append("| %s (`%s`) | %s | %s | %s, %s | %s | %s | %s | %s | %s |" % (
+        tl = [r["metrics"][-1]["train_loss_task"] for r in rs if r["metrics"]]
+        htl = [r["metrics"][-1]["train_loss_task"] for r in h if r["metrics"]]
+        out.append("| %s (`%s`) | %s | %s | %s, %s | %s | %s | %s, %s | %s | %s | %s |" % (
             why_setting(ctx, n), n, ",".join(str(r["seed"]) for r in rs), "%.3f" % mean(sds) if sds else "–",
             "%.2f" % mean(d1) if d1 else "–", "%.2f" % mean(d2) if d2 else "–", chain(rs[0]),
-            pm(ratio, 2, one=""), pm(acc, one=""), pm(hacc, one="") if hacc else "not run",
+            pm(ratio, 2, one=""), pm(tl, 3, one=""), pm(htl, 3, one="") if htl else "–", pm(acc, one=""),
+            pm(hacc, one="") if hacc else "not run",
             sdiff(d, e) if d is not None else "–"))
     return "\n".join(out)
 
