@@ -27,11 +27,17 @@ stage() { # NAME COMMAND...
 release_build() {
   cmake -S . -B build -DCMAKE_BUILD_TYPE=Release && cmake --build build -j"$jobs"
 }
+# Under the sanitizers every op and every network runs, but not every network in every
+# pooling variant: the human and Shape Adaptor goldens of ResNet-50, MobileNetV2 and
+# EfficientNet-B0 (their ops are each in another golden or in ops.fd) and ONNX Runtime's
+# numerical comparison (export itself runs in deploy.onnx) are left to the three Release
+# stages; together they were 4.8 of the 8.8 minutes this stage took on 2 cores.
+ASAN_SKIP='^(deploy\.onnx_ort|model\.golden\.(resnet50|mobilenetv2|efficientnet-b0)\.(human|shape-adaptor))$'
 asan() {
   cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DDYNOPOOL_SANITIZE=ON -DDYNOPOOL_BENCH=OFF &&
     cmake --build build-asan -j"$jobs" &&
     ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-      ctest --test-dir build-asan --output-on-failure
+      ctest --test-dir build-asan --output-on-failure -E "$ASAN_SKIP"
 }
 stage "Release build" release_build
 if [[ ${results[0]} == passed ]]; then
