@@ -581,12 +581,14 @@ STAGE_AXES = [(0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (2, 1), (3, 0), (3, 1)]
 
 
 def load_trace(r):
-    """The run's alpha_trace.jsonl (its first epoch's steps), or []."""
-    try:
-        with open(os.path.join(r["dir"], "alpha_trace.jsonl")) as f:
-            return [json.loads(line) for line in f if line.strip()]
-    except (OSError, ValueError):
-        return []
+    """The run's alpha_trace.jsonl (its first epoch's steps), or []; read once per run."""
+    if "trace" not in r:
+        try:
+            with open(os.path.join(r["dir"], "alpha_trace.jsonl")) as f:
+                r["trace"] = [json.loads(line) for line in f if line.strip()]
+        except (OSError, ValueError):
+            r["trace"] = []
+    return r["trace"]
 
 
 def trace_stats(tr, st, ax):

@@ -221,6 +221,16 @@ static inline double dp_rand_u01(unsigned long long seed, long long step, int no
     return ((z >> 11) + 0.5) * 0x1p-53;
 }
 
+/* Shared by the elementwise ops: y takes x's shape (input 0). */
+int dp_infer_same(dp_net *net, dp_node *nd);
+/* Shared by the random-mask ops (dropout, stochastic depth; nd->drop, off in
+ * evaluation): the forward applies MASK (out = in times the step's mask, in may
+ * equal out) when training, else copies x; the backward applies the same mask to
+ * dy in place and hands it to x. */
+typedef void (*dp_mask_fn)(const dp_net *net, const dp_node *nd, const float *in, float *out);
+int dp_masked_forward(dp_net *net, dp_node *nd, int train, dp_mask_fn mask);
+int dp_masked_backward(dp_net *net, dp_node *nd, dp_mask_fn mask);
+
 /* Size-gradient rules shared by several ops: the output size equals the input's
  * (elementwise ops; through input 0), or is the input's divided by a stride. */
 void dp_size_grad_same(dp_net *net, dp_node *nd, float scale, float *galpha);

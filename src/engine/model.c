@@ -54,29 +54,9 @@ int dp_pool_parse(const char *name)
 const char *dp_arch_name(int arch) { return arch >= 0 && arch < DP_ARCH_COUNT ? arch_names[arch] : "?"; }
 const char *dp_pool_name(int pool) { return pool >= 0 && pool < 3 ? pool_names[pool] : "?"; }
 
-int dp_model_create(const dp_model_config *cfg, dp_model **out)
-{
-    if (!cfg || !out) return DP_ERR_NULL;
-    if (dp_arch_name(cfg->arch)[0] == '?' || dp_pool_name(cfg->pool)[0] == '?')
-        return DP_ERR_ARG;
-    dp_model *m = calloc(1, sizeof(*m));
-    if (!m) return DP_ERR_NOMEM;
-    m->cfg = *cfg;
-    int rc = dp_net_init(&m->net, cfg->reference ? DP_BACKEND_REF : DP_BACKEND_DNNL);
-    if (!rc) {
-        const dp_arch_cfg ac = {cfg->arch, cfg->pool, cfg->in_ch, cfg->size, cfg->classes,
-                                cfg->width, cfg->seed, cfg->no_drop};
-        rc = dp_build(&m->net, &ac);
-    }
-    if (rc) {
-        dp_model_free(m);
-        return rc;
-    }
-    *out = m;
-    return DP_OK;
-}
-
-int dp_model_create_frozen(const dp_model_config *cfg, dp_model **out)
+/* A model for cfg: a training one (every buffer) or a frozen one (dp_infer: the
+ * weights and statistics, no gradients). */
+static int model_new(const dp_model_config *cfg, int frozen, dp_model **out)
 {
     if (!cfg || !out) return DP_ERR_NULL;
     *out = NULL;
@@ -85,14 +65,11 @@ int dp_model_create_frozen(const dp_model_config *cfg, dp_model **out)
     dp_model *m = calloc(1, sizeof(*m));
     if (!m) return DP_ERR_NOMEM;
     m->cfg = *cfg;
-    m->frozen = 1;
+    m->frozen = frozen;
+    const dp_arch_cfg ac = dp_arch_cfg_of(cfg);
     int rc = dp_net_init(&m->net, cfg->reference ? DP_BACKEND_REF : DP_BACKEND_DNNL);
-    if (!rc) {
-        const dp_arch_cfg ac = {cfg->arch, cfg->pool, cfg->in_ch, cfg->size, cfg->classes,
-                                cfg->width, cfg->seed, cfg->no_drop};
-        rc = dp_build_layout(&m->net, &ac);
-    }
-    if (!rc) rc = dp_net_alloc_frozen(&m->net);
+    if (!rc) rc = frozen ? dp_build_layout(&m->net, &ac) : dp_build(&m->net, &ac);
+    if (!rc && frozen) rc = dp_net_alloc_frozen(&m->net);
     if (rc) {
         dp_model_free(m);
         return rc;
@@ -100,6 +77,10 @@ int dp_model_create_frozen(const dp_model_config *cfg, dp_model **out)
     *out = m;
     return DP_OK;
 }
+
+int dp_model_create(const dp_model_config *cfg, dp_model **out) { return model_new(cfg, 0, out); }
+
+int dp_model_create_frozen(const dp_model_config *cfg, dp_model **out) { return model_new(cfg, 1, out); }
 
 void dp_model_memory(const dp_model *m, dp_net_mem *mem)
 {
@@ -286,11 +267,8 @@ int dp_model_info_of_config(const dp_model_config *cfg, dp_model_info *info)
     memset(&m, 0, sizeof m);
     m.cfg = *cfg;
     int rc = dp_net_init(&m.net, cfg->reference ? DP_BACKEND_REF : DP_BACKEND_DNNL);
-    if (!rc) {
-        const dp_arch_cfg ac = {cfg->arch, cfg->pool, cfg->in_ch, cfg->size, cfg->classes,
-                                cfg->width, cfg->seed, cfg->no_drop};
-        rc = dp_build_shapes(&m.net, &ac);
-    }
+    const dp_arch_cfg ac = dp_arch_cfg_of(cfg);
+    if (!rc) rc = dp_build_shapes(&m.net, &ac);
     if (!rc) rc = dp_model_info_get(&m, info);
     dp_net_free(&m.net);
     return rc;

@@ -22,6 +22,11 @@ struct dp_model {
 
 /* A model of cfg for inference: the graph, its parameters and BN statistics
  * (zeroed, to be loaded), no gradients; it cannot train. */
+/* The network's build settings from a model's configuration. */
+static inline dp_arch_cfg dp_arch_cfg_of(const dp_model_config *c)
+{
+    return (dp_arch_cfg){c->arch, c->pool, c->in_ch, c->size, c->classes, c->width, c->seed, c->no_drop};
+}
 int dp_model_create_frozen(const dp_model_config *cfg, dp_model **out);
 /* Bytes the model holds (the net's, dp_net_memory; momentum buffers count as gradients). */
 void dp_model_memory(const dp_model *m, dp_net_mem *mem);

@@ -200,6 +200,37 @@ int dp_window_size(const dp_act *x, const dp_node *nd, int *ho, int *wo)
     return DP_OK;
 }
 
+int dp_infer_same(dp_net *net, dp_node *nd)
+{
+    const dp_act *x = &dp_in(net, nd, 0)->y;
+    dp_set_shape(&nd->y, x->n, x->c, x->h, x->w, x->blk);
+    return DP_OK;
+}
+
+int dp_masked_forward(dp_net *net, dp_node *nd, int train, dp_mask_fn mask)
+{
+    const float *x = dp_in(net, nd, 0)->y.data;
+    if (train && nd->drop > 0.0f)
+        mask(net, nd, x, nd->y.data);
+    else if (nd->y.data != x) /* in place (nd->inplace): nothing to do */
+        memcpy(nd->y.data, x, sizeof(float) * dp_act_numel(&nd->y));
+    return DP_OK;
+}
+
+int dp_masked_backward(dp_net *net, dp_node *nd, dp_mask_fn mask)
+{
+    dp_node *xn = dp_in(net, nd, 0);
+    if (!xn->need_dx) return DP_OK;
+    if (nd->drop > 0.0f) mask(net, nd, nd->dy.data, nd->dy.data); /* own buffer: in place */
+    if (dp_dy_hand_over(net, nd, 0)) return DP_OK;
+    int acc;
+    float *dx = dp_dx_target(net, nd, 0, &acc);
+    if (!dx) return DP_ERR_NOMEM;
+    memcpy(dx, nd->dy.data, sizeof(float) * dp_act_numel(&nd->y));
+    dp_dx_done(net, nd, 0, dx, acc);
+    return DP_OK;
+}
+
 void dp_size_grad_same(dp_net *net, dp_node *nd, float scale, float *galpha)
 {
     (void)scale, (void)galpha;

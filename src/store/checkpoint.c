@@ -470,7 +470,7 @@ static int check_layout(const st_file *f, const dp_model_config *c, const char *
                         size_t errlen)
 {
     dp_net net;
-    const dp_arch_cfg ac = {c->arch, c->pool, c->in_ch, c->size, c->classes, c->width, c->seed};
+    const dp_arch_cfg ac = dp_arch_cfg_of(c);
     int rc = dp_net_init(&net, DP_BACKEND_REF);
     if (!rc) rc = dp_build_layout(&net, &ac);
     char cfgs[160];

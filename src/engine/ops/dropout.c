@@ -46,29 +46,9 @@ static void apply(const dp_net *net, const dp_node *nd, const float *in, float *
         }
 }
 
-static int dropout_forward(dp_net *net, dp_node *nd, int train)
-{
-    const float *x = dp_in(net, nd, 0)->y.data;
-    if (train && nd->drop > 0.0f)
-        apply(net, nd, x, nd->y.data);
-    else
-        memcpy(nd->y.data, x, sizeof(float) * dp_act_numel(&nd->y));
-    return DP_OK;
-}
+static int dropout_forward(dp_net *net, dp_node *nd, int train) { return dp_masked_forward(net, nd, train, apply); }
 
-static int dropout_backward(dp_net *net, dp_node *nd)
-{
-    dp_node *xn = dp_in(net, nd, 0);
-    if (!xn->need_dx) return DP_OK;
-    if (nd->drop > 0.0f) apply(net, nd, nd->dy.data, nd->dy.data); /* own buffer: in place */
-    if (dp_dy_hand_over(net, nd, 0)) return DP_OK;
-    int acc;
-    float *dx = dp_dx_target(net, nd, 0, &acc);
-    if (!dx) return DP_ERR_NOMEM;
-    memcpy(dx, nd->dy.data, sizeof(float) * dp_act_numel(&nd->y));
-    dp_dx_done(net, nd, 0, dx, acc);
-    return DP_OK;
-}
+static int dropout_backward(dp_net *net, dp_node *nd) { return dp_masked_backward(net, nd, apply); }
 
 const dp_op dp_op_dropout = {.name = "dropout", .infer = dropout_infer, .forward = dropout_forward,
                              .backward = dropout_backward, .size_grad = dp_size_grad_same};

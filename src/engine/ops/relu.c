@@ -12,13 +12,6 @@
 
 #include "engine/engine.h"
 
-static int relu_infer(dp_net *net, dp_node *nd)
-{
-    const dp_act *x = &dp_in(net, nd, 0)->y;
-    dp_set_shape(&nd->y, x->n, x->c, x->h, x->w, x->blk);
-    return DP_OK;
-}
-
 static int relu_forward(dp_net *net, dp_node *nd, int train)
 {
     (void)train;
@@ -52,5 +45,5 @@ static int relu_backward(dp_net *net, dp_node *nd)
     return DP_OK;
 }
 
-const dp_op dp_op_relu = {.name = "relu", .infer = relu_infer, .forward = relu_forward,
+const dp_op dp_op_relu = {.name = "relu", .infer = dp_infer_same, .forward = relu_forward,
                           .backward = relu_backward, .size_grad = dp_size_grad_same};

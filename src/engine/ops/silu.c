@@ -13,13 +13,6 @@
 
 static inline float sigm(float x) { return 1.0f / (1.0f + expf(-x)); }
 
-static int silu_infer(dp_net *net, dp_node *nd)
-{
-    const dp_act *x = &dp_in(net, nd, 0)->y;
-    dp_set_shape(&nd->y, x->n, x->c, x->h, x->w, x->blk);
-    return DP_OK;
-}
-
 static int silu_forward(dp_net *net, dp_node *nd, int train)
 {
     (void)train;
@@ -49,5 +42,5 @@ static int silu_backward(dp_net *net, dp_node *nd)
     return DP_OK;
 }
 
-const dp_op dp_op_silu = {.name = "silu", .infer = silu_infer, .forward = silu_forward,
+const dp_op dp_op_silu = {.name = "silu", .infer = dp_infer_same, .forward = silu_forward,
                           .backward = silu_backward, .size_grad = dp_size_grad_same};
