@@ -359,7 +359,7 @@ static int bench_conv(const conv_case *cc, int n, int reps, int blk, int check_r
         float *dxm = m == 0 ? dxb : dx[1];
         for (int r = -1; r < reps && !rc; r++) { /* r = -1: warm-up (builds the primitives) */
             const double t0 = now_ms();
-            rc = dnn_conv_forward(&net, &be, &ax, w, NULL, cc->k, cc->s, cc->p, cc->g, &ay);
+            rc = dnn_conv_forward(&net, &be, &ax, w, NULL, cc->k, cc->s, cc->p, cc->g, 0, &ay);
             const double t1 = now_ms();
             if (!rc) rc = dnn_conv_backward(&net, &be, &ax, w, &ady, dxm, dw[m], NULL);
             const double t2 = now_ms();

@@ -183,6 +183,15 @@ static void one_case(int arch, int pool, const char *dir)
               how, in.act_bytes, mm.acts);
         CHECK(dp_infer_run(h, x, 0, got) == DP_ERR_SIZE, "n = 0");
         CHECK(dp_infer_run(h, NULL, 1, got) == DP_ERR_NULL, "x NULL");
+        { /* a NaN or infinity in the last image: refused, logits untouched */
+            const size_t last = (size_t)N * in.cfg.in_ch * SIZE * SIZE - 1;
+            const float keep = x[last], mark = got[0];
+            x[last] = NAN;
+            CHECK(dp_infer_run(h, x, N, got) == DP_ERR_NONFINITE && got[0] == mark, "%s %s: NaN input", name, how);
+            x[last] = -INFINITY;
+            CHECK(dp_infer_run(h, x, N, got) == DP_ERR_NONFINITE, "%s %s: infinite input", name, how);
+            x[last] = keep;
+        }
         printf("%-24s %-12s %2d BN folded  G %.2e  worst |d| / 2GS %.2e (batch 1: %.2e)  weights %zu B, "
                "activations %zu B (model %zu B), gradients %zu B (model %zu B)\n",
                name, how, in.folded, g, worst, worst1, in.weight_bytes, in.act_bytes, mm.acts, in.grad_bytes,

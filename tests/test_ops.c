@@ -1199,9 +1199,31 @@ static void check_masks(const char *name, int per_sample)
     run_free(&r);
 }
 
+/* dp_exp_neg (engine.h) returns expf(-v)'s bits for every float: checked on
+ * every float whose magnitude is in [64, 128) (where its shortcuts and glibc's
+ * overflow and underflow branches begin), on the infinities, and on every
+ * 4099th float elsewhere, NaNs among them. */
+static void check_exp_neg(void)
+{
+    long bad = 0, n = 0;
+    for (uint64_t u = 0; u < (1ull << 32); u++) {
+        const uint32_t b = (uint32_t)u, e = (b >> 23) & 0xff; /* biased exponent: 133 = [64, 128) */
+        if (e != 133 && (b & 0x7fffffffu) != 0x7f800000u && u % 4099) continue;
+        float v, want, got;
+        memcpy(&v, &b, 4);
+        want = expf(-v), got = dp_exp_neg(v);
+        n++;
+        if (memcmp(&want, &got, 4) && !(isnan(want) && isnan(got)) && bad++ < 3)
+            CHECK(0, "dp_exp_neg(%a) = %a, expf(-v) = %a", v, got, want);
+    }
+    CHECK(bad == 0, "dp_exp_neg: %ld of %ld floats differ from expf(-v)", bad, n);
+    printf("dp_exp_neg: %ld floats, the same bits as expf(-v)\n", n);
+}
+
 int main(void)
 {
     const clock_t t0 = clock();
+    check_exp_neg();
     if (getenv("DP_FD_STEP")) fd_step = atof(getenv("DP_FD_STEP")); /* for experiments */
     const int native = dnn_blk();
     CHECK(native == 8 || native == 16, "dnn_blk() = %d", native);

@@ -51,7 +51,9 @@ DP_API int dp_infer_load(const char *path, dp_infer **out, char *err, size_t err
  * metadata are copied; m is not changed and may be freed afterwards). */
 DP_API int dp_infer_freeze(const dp_model *m, dp_infer **out);
 DP_API void dp_infer_free(dp_infer *h);
-/* Logits (n, classes) of the images x (n, in_ch, size, size), float32 NCHW. */
+/* Logits (n, classes) of the images x (n, in_ch, size, size), float32 NCHW.
+ * DP_ERR_NONFINITE, logits untouched, when x holds a NaN or infinity: the
+ * frozen network's fused activations would not carry it to the logits. */
 DP_API int dp_infer_run(dp_infer *h, const float *x, int n, float *logits);
 DP_API int dp_infer_info_get(const dp_infer *h, dp_infer_info *info);
 /* A metadata value of the checkpoint (as dp_model_meta: "dataset", "run", ...), or NULL. */

@@ -124,6 +124,7 @@ typedef struct {
     dnnl_memory_desc_t xi, yi;
     dnnl_primitive_t rx, rxb, ry, ryb; /* x -> xi, xi -> x, y -> yi, yi -> y */
     float *bx, *by;
+    float *wkeep;                     /* conv in a frozen net: the forward's weights, reordered once */
     /* linear only: memory objects of the three matmuls (forward: x, W^T, b, y;
      * backward data: dy, W, dx; backward weights: dy^T, x, dW), created once
      * and pointed at the caller's buffers on each call */
@@ -147,6 +148,7 @@ void dnn_free(void **be)
             if (st->mem[i][j]) dnnl_memory_destroy(st->mem[i][j]);
     free(st->bx);
     free(st->by);
+    free(st->wkeep);
     free(st->wsb);
     free(st);
     *be = NULL;
@@ -193,13 +195,13 @@ static int is_ref(const_dnnl_primitive_desc_t pd)
  * them oneDNN could only serve with a reference implementation, or -1. */
 static int conv_pds(dnnl_primitive_desc_t pd[3], const dnnl_memory_desc_t *x, const dnnl_memory_desc_t *w,
                     const dnnl_memory_desc_t *b, const dnnl_memory_desc_t *y, const dnnl_dims_t s,
-                    const dnnl_dims_t pl, const dnnl_dims_t pr, int fwd_only)
+                    const dnnl_dims_t pl, const dnnl_dims_t pr, int fwd_only, const_dnnl_primitive_attr_t attr)
 {
     dnnl_convolution_desc_t cd;
     int rc = DP_OK;
     TRY(dnnl_convolution_forward_desc_init(&cd, fwd_only ? dnnl_forward_inference : dnnl_forward_training,
                                            dnnl_convolution_direct, x, w, b, y, s, pl, pr));
-    TRY(dnnl_primitive_desc_create(&pd[0], &cd, NULL, g_eng, NULL));
+    TRY(dnnl_primitive_desc_create(&pd[0], &cd, attr, g_eng, NULL));
     if (fwd_only) return is_ref(pd[0]);
     TRY(dnnl_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, x, w, y, s, pl, pr));
     TRY(dnnl_primitive_desc_create(&pd[1], &cd, NULL, g_eng, pd[0]));
@@ -225,10 +227,22 @@ static void pds_free(dnnl_primitive_desc_t pd[3])
  * the convolution runs on another layout that has them, with reorders to and
  * from ours around it (docs/engine.md, "Layouts"). */
 static int conv_build(dnn_state *st, const dp_act *x, const dp_act *y, int k, int s, int p,
-                      int g, int bias, int fwd_only)
+                      int g, int bias, int fwd_only, int act)
 {
     int rc = DP_OK;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t po = NULL;
     if ((rc = act_md(&st->x, x)) || (rc = act_md(&st->y, y))) return rc;
+    if (act) { /* a frozen net's folded activation, fused as a post-op (forward only) */
+        const dnnl_alg_kind_t alg = act == DP_ACT_SILU ? dnnl_eltwise_swish
+                                    : act == 6         ? dnnl_eltwise_clip
+                                                       : dnnl_eltwise_relu;
+        const float alpha = act == DP_ACT_SILU ? 1.0f : 0.0f, beta = act == 6 ? 6.0f : 0.0f;
+        TRY(dnnl_primitive_attr_create(&attr));
+        TRY(dnnl_post_ops_create(&po));
+        TRY(dnnl_post_ops_append_eltwise(po, 1.0f, alg, alpha, beta));
+        TRY(dnnl_primitive_attr_set_post_ops(attr, po));
+    }
     const dnnl_dims_t st2 = {s, s}, pad = {p, p};
     const dnnl_dims_t pr = {(y->h - 1) * s + k - x->h - p, (y->w - 1) * s + k - x->w - p};
     dnnl_memory_desc_t w_any, b_md;
@@ -245,8 +259,11 @@ static int conv_build(dnn_state *st, const dp_act *x, const dp_act *y, int k, in
     TRY(dnnl_memory_desc_init_by_tag(&b_md, 1, bd, dnnl_f32, dnnl_x));
     st->b = b_md;
     const dnnl_memory_desc_t *bp = bias ? &b_md : NULL;
-    int refs = conv_pds(st->pd, &st->x, &w_any, bp, &st->y, st2, pad, pr, fwd_only);
-    if (refs < 0) return DP_ERR_BACKEND;
+    int refs = conv_pds(st->pd, &st->x, &w_any, bp, &st->y, st2, pad, pr, fwd_only, attr);
+    if (refs < 0) {
+        rc = DP_ERR_BACKEND;
+        goto out;
+    }
     if (refs > 0) {
         /* the same convolution on other activation layouts (x and y alike):
          * the first on which all three passes have JIT kernels */
@@ -258,7 +275,7 @@ static int conv_build(dnn_state *st, const dp_act *x, const dp_act *y, int k, in
             if (cand[c] == tag_of(x->blk)) continue;
             TRY(dnnl_memory_desc_init_by_tag(&st->xi, 4, xd, dnnl_f32, cand[c]));
             TRY(dnnl_memory_desc_init_by_tag(&st->yi, 4, yd, dnnl_f32, cand[c]));
-            r = conv_pds(alt, &st->xi, &w_any, bp, &st->yi, st2, pad, pr, fwd_only);
+            r = conv_pds(alt, &st->xi, &w_any, bp, &st->yi, st2, pad, pr, fwd_only, attr);
             if (r == 0) break;
             pds_free(alt);
         }
@@ -268,8 +285,11 @@ static int conv_build(dnn_state *st, const dp_act *x, const dp_act *y, int k, in
             st->alt = 1;
             if ((rc = reorder_make(&st->rx, &st->x, &st->xi)) || (rc = reorder_make(&st->rxb, &st->xi, &st->x)) ||
                 (rc = reorder_make(&st->ry, &st->y, &st->yi)) || (rc = reorder_make(&st->ryb, &st->yi, &st->y)))
-                return rc;
-            if (!(st->bx = alloc_md(&st->xi)) || !(st->by = alloc_md(&st->yi))) return DP_ERR_NOMEM;
+                goto out;
+            if (!(st->bx = alloc_md(&st->xi)) || !(st->by = alloc_md(&st->yi))) {
+                rc = DP_ERR_NOMEM;
+                goto out;
+            }
         } else {
             pds_free(alt);
         }
@@ -278,35 +298,37 @@ static int conv_build(dnn_state *st, const dp_act *x, const dp_act *y, int k, in
     TRY(dnnl_primitive_create(&st->prim[0], st->pd[0]));
     if (!dnnl_memory_desc_equal(&st->w_fwd, &st->w_user) &&
         (rc = reorder_make(&st->reo[0], &st->w_user, &st->w_fwd)))
-        return rc;
-    if (fwd_only) return DP_OK; /* a frozen net: no backward */
+        goto out;
+    if (fwd_only) goto out; /* a frozen net: no backward */
     /* backward data (built for the network's first conv too, whose x needs no
      * gradient: it costs little and keeps one code path) */
     st->w_bwd = *pd_md(st->pd[1], dnnl_query_weights_md);
     TRY(dnnl_primitive_create(&st->prim[1], st->pd[1]));
     if (!dnnl_memory_desc_equal(&st->w_bwd, &st->w_user) &&
         (rc = reorder_make(&st->reo[1], &st->w_user, &st->w_bwd)))
-        return rc;
+        goto out;
     st->dw = *pd_md(st->pd[2], dnnl_query_diff_weights_md);
     TRY(dnnl_primitive_create(&st->prim[2], st->pd[2]));
     if (!dnnl_memory_desc_equal(&st->dw, &st->w_user) &&
         (rc = reorder_make(&st->reo[2], &st->dw, &st->w_user)))
-        return rc;
+        goto out;
 out:
+    if (po) dnnl_post_ops_destroy(po);
+    if (attr) dnnl_primitive_attr_destroy(attr);
     return rc;
 }
 
 static int conv_state(void **be, const dp_act *x, const dp_act *y, int k, int s, int p, int g,
-                      int bias, int fwd_only, dnn_state **out)
+                      int bias, int fwd_only, int act, dnn_state **out)
 {
     if (!dnn_blk()) return DP_ERR_BACKEND;
     const int key[KEYLEN] = {x->n, x->c, x->h, x->w, x->blk, y->c, y->h, y->w, y->blk,
-                             k, s, p, g, bias, fwd_only};
+                             k, s, p, g, bias, fwd_only, act};
     int fresh;
     dnn_state *st = state_for(be, ST_CONV, key, &fresh);
     if (!st) return DP_ERR_NOMEM;
     if (fresh) {
-        int rc = conv_build(st, x, y, k, s, p, g, bias, fwd_only);
+        int rc = conv_build(st, x, y, k, s, p, g, bias, fwd_only, act);
         if (rc) { dnn_free(be); return rc; }
     }
     *out = st;
@@ -330,21 +352,36 @@ static float *scratch(dp_net *net, const dnnl_memory_desc_t *md)
 }
 
 /* w (OIHW) in the layout pass (0 forward, 1 backward data) wants: w itself, or
- * its reorder into the shared scratch; NULL when out of memory or failing. */
+ * its reorder into the shared scratch; NULL when out of memory or failing.  A
+ * frozen net's weights never change (dnn.h), so there the forward's reorder
+ * is made once and kept with the node. */
 static const float *weights_for(dp_net *net, dnn_state *st, int pass, const float *w)
 {
     if (!st->reo[pass]) return w;
     const dnnl_memory_desc_t *md = pass ? &st->w_bwd : &st->w_fwd;
+    if (net->frozen && pass == 0) {
+        if (!st->wkeep) {
+            float *t = alloc_md(md);
+            if (!t) return NULL;
+            if (reorder_run(st->reo[0], &st->w_user, w, md, t)) {
+                free(t);
+                return NULL;
+            }
+            st->wkeep = t;
+        }
+        return st->wkeep;
+    }
     float *t = scratch(net, md);
     if (!t || reorder_run(st->reo[pass], &st->w_user, w, md, t)) return NULL;
     return t;
 }
 
 int dnn_conv_forward(dp_net *net, void **be, const dp_act *x, const float *w, const float *b,
-                     int k, int s, int p, int g, dp_act *y)
+                     int k, int s, int p, int g, int act, dp_act *y)
 {
     dnn_state *st;
-    int rc = conv_state(be, x, y, k, s, p, g, b != NULL, net->frozen, &st);
+    if (!net->frozen && act) return DP_ERR_ARG; /* fused activations: forward-only primitives */
+    int rc = conv_state(be, x, y, k, s, p, g, b != NULL, net->frozen, act, &st);
     if (rc) return rc;
     const float *wf = weights_for(net, st, 0, w);
     if (!wf) return DP_ERR_NOMEM;

@@ -16,9 +16,12 @@ void dnn_free(void **be);
 /* Convolution, square kernel k, stride s, padding p, groups g.
  *   x: (n, cin, h, w)  w: (cout, cin/g, k, k) OIHW  b: (cout) or NULL  y: (n, cout, ho, wo)
  * Backward: dx (layout of x) may be NULL; dw OIHW and db (or NULL) are overwritten.
- * Weights in oneDNN's formats live in net->wscr, one scratch for all convs. */
+ * Weights in oneDNN's formats live in net->wscr, one scratch for all convs.
+ * Frozen nets (net->frozen) only: act (0 none, 1 ReLU, DP_ACT_SILU, 6 ReLU6) is
+ * fused into the convolution, and the weights are reordered on the first call
+ * and kept, so they must not change afterwards (dp_net_fold runs before). */
 int dnn_conv_forward(dp_net *net, void **be, const dp_act *x, const float *w, const float *b,
-                     int k, int s, int p, int g, dp_act *y);
+                     int k, int s, int p, int g, int act, dp_act *y);
 int dnn_conv_backward(dp_net *net, void **be, const dp_act *x, const float *w, const dp_act *dy,
                       float *dx, float *dw, float *db);
 

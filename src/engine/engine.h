@@ -3,6 +3,7 @@
 #ifndef DP_ENGINE_H
 #define DP_ENGINE_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,6 +24,14 @@ static inline int dp_cpad(int c, int blk) { return (c + blk - 1) / blk * blk; }
 static inline size_t dp_act_numel(const dp_act *a)
 {
     return (size_t)a->n * (size_t)dp_cpad(a->c, a->blk) * (size_t)a->h * (size_t)a->w;
+}
+/* expf(-v) without glibc's slow path: where the result overflows (v < -89: +inf)
+ * or underflows to 0 (v > 105), expf takes an errno-setting branch that costs
+ * 50-100x a normal call, and a badly scaled SiLU or sigmoid input hits it on
+ * most elements.  Those results are returned directly: the same bits. */
+static inline float dp_exp_neg(float v)
+{
+    return v < -89.0f ? INFINITY : v > 105.0f ? 0.0f : expf(-v);
 }
 /* Sets the shape, leaving the memory (data, cap) as it is. */
 static inline void dp_set_shape(dp_act *a, int n, int c, int h, int w, int blk)

@@ -8,6 +8,7 @@
  * the ReLU that followed the batch norm runs after the convolution.  The
  * checkpoint reader (dp_infer_load) lives with the other readers in
  * src/store/checkpoint.c. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,9 +77,16 @@ void dp_infer_free(dp_infer *h)
     free(h);
 }
 
+/* The fused activations (dnn.h) map NaN to 0 where PyTorch passes it on, so a
+ * non-finite input is refused rather than given finite logits. */
 int dp_infer_run(dp_infer *h, const float *x, int n, float *logits)
 {
-    if (!h) return DP_ERR_NULL;
+    if (!h || !x || !logits) return DP_ERR_NULL;
+    if (n <= 0) return DP_ERR_SIZE;
+    const size_t len = (size_t)n * (size_t)h->m->cfg.in_ch * (size_t)h->m->cfg.size * (size_t)h->m->cfg.size;
+    int bad = 0;
+    for (size_t i = 0; i < len; i++) bad |= !isfinite(x[i]);
+    if (bad) return DP_ERR_NONFINITE;
     return dp_model_predict(h->m, x, n, logits);
 }
 

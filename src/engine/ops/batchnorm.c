@@ -32,7 +32,7 @@ static void silu_inplace(dp_act *y)
     float *p = y->data;
     const size_t n = dp_act_numel(y);
 #pragma omp parallel for simd schedule(static)
-    for (size_t i = 0; i < n; i++) p[i] = p[i] / (1.0f + expf(-p[i]));
+    for (size_t i = 0; i < n; i++) p[i] = p[i] / (1.0f + dp_exp_neg(p[i]));
 }
 
 /* dy *= silu'(z), z = g (x - mean) / sqrt(var + eps) + b recomputed per channel;
@@ -51,7 +51,7 @@ static void silu_backward_inplace(const dp_act *x, float *dy, const float *g, co
                 const float sc = g[ch] / sqrtf(var[ch] + eps), sh = b[ch] - sc * mean[ch];
                 for (size_t i = 0; i < hw; i++) {
                     const size_t o = base + i * B + l;
-                    const float z = sc * x->data[o] + sh, s = 1.0f / (1.0f + expf(-z));
+                    const float z = sc * x->data[o] + sh, s = 1.0f / (1.0f + dp_exp_neg(z));
                     dy[o] *= s * (1.0f + z * (1.0f - s));
                 }
             }

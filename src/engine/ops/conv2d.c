@@ -6,7 +6,8 @@
  *   forward y[n,o,i,j] = b[o] + sum_{c in group(o), p, q} w[o, c', p, q] x[n, c, i s - pad + p, j s - pad + q]
  *   params  weight (cout, cin/groups, k, k) OIHW, bias (cout)
  *   frozen  a batch norm folded into it (batchnorm.c, bn_fold) brings its bias and its
- *           activation (relu: 1 ReLU, 2 SiLU, 6 ReLU6), applied after the convolution; NaN passes
+ *           activation (relu: 1 ReLU, 2 SiLU, 6 ReLU6), applied after the convolution (oneDNN:
+ *           fused into it as a post-op)
  *
  * The reference path is plain loops on NCHW; the fast path is oneDNN (dnn.h). */
 #include <limits.h>
@@ -136,13 +137,15 @@ static int conv_forward(dp_net *net, dp_node *nd, int train)
     const dp_act *x = &dp_in(net, nd, 0)->y;
     const float *w = dp_param(net, nd->w_off);
     const float *b = nd->bias ? dp_param(net, nd->b_off) : NULL;
+    /* a folded BN's activation (only frozen nets have one), fused by oneDNN */
+    const int fuse = net->backend == DP_BACKEND_DNNL ? nd->relu : 0;
     int rc = DP_OK;
     if (net->backend == DP_BACKEND_DNNL)
-        rc = dnn_conv_forward(net, &nd->be, x, w, b, nd->k, nd->stride, nd->pad, nd->groups, &nd->y);
+        rc = dnn_conv_forward(net, &nd->be, x, w, b, nd->k, nd->stride, nd->pad, nd->groups, fuse, &nd->y);
     else
         dp_conv2d_ref_forward(x->data, w, b, nd->y.data, x->n, x->c, x->h, x->w, nd->cout, nd->y.h, nd->y.w,
                               nd->k, nd->stride, nd->pad, nd->groups);
-    if (rc || !nd->relu) return rc;
+    if (rc || !nd->relu || fuse) return rc;
     float *y = nd->y.data; /* a folded BN's activation, as bn_forward applies it in evaluation */
     const size_t n = dp_act_numel(&nd->y);
     if (nd->relu == 6) {
@@ -150,7 +153,7 @@ static int conv_forward(dp_net *net, dp_node *nd, int train)
         for (size_t i = 0; i < n; i++) y[i] = y[i] <= 0.0f ? 0.0f : y[i] >= 6.0f ? 6.0f : y[i];
     } else if (nd->relu == DP_ACT_SILU) {
 #pragma omp parallel for simd schedule(static)
-        for (size_t i = 0; i < n; i++) y[i] = y[i] / (1.0f + expf(-y[i]));
+        for (size_t i = 0; i < n; i++) y[i] = y[i] / (1.0f + dp_exp_neg(y[i]));
     } else {
 #pragma omp parallel for simd schedule(static)
         for (size_t i = 0; i < n; i++) y[i] = y[i] <= 0.0f ? 0.0f : y[i];

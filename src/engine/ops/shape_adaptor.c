@@ -17,7 +17,7 @@
 
 static float sigma_of(dp_net *net, const dp_node *nd)
 {
-    return 1.0f / (1.0f + expf(-dp_param(net, nd->w_off)[0]));
+    return 1.0f / (1.0f + dp_exp_neg(dp_param(net, nd->w_off)[0]));
 }
 
 /* The running size is a chain through the model's adaptors, in node order: the

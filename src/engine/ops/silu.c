@@ -11,7 +11,7 @@
 
 #include "engine/engine.h"
 
-static inline float sigm(float x) { return 1.0f / (1.0f + expf(-x)); }
+static inline float sigm(float x) { return 1.0f / (1.0f + dp_exp_neg(x)); }
 
 static int silu_forward(dp_net *net, dp_node *nd, int train)
 {

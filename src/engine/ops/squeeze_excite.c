@@ -18,7 +18,7 @@
  *   size gradient: through x (y has x's size); its MACs do not depend on the
  *           size, so they are no term of L_GMACs
  *
- * The workspace keeps p (n c), z1 (n q) and s (n c) for the backward. */
+ * The workspace keeps p (n c), z1 (n q) and s (n c) for the backward, and a1 (n q). */
 #include <math.h>
 #include <string.h>
 
@@ -39,7 +39,7 @@ static double se_macs(const dp_net *net, const dp_node *nd)
     return q * (c + 1.0) + c * (q + 1.0);
 }
 
-static inline float sigm(float v) { return 1.0f / (1.0f + expf(-v)); }
+static inline float sigm(float v) { return 1.0f / (1.0f + dp_exp_neg(v)); }
 
 static int se_forward(dp_net *net, dp_node *nd, int train)
 {
@@ -47,9 +47,10 @@ static int se_forward(dp_net *net, dp_node *nd, int train)
     const dp_act *x = &dp_in(net, nd, 0)->y;
     const int n = x->n, c = x->c, q = nd->cout, B = x->blk, cb = (c + B - 1) / B;
     const size_t hw = (size_t)x->h * x->w;
-    float *ws = dp_node_ws(nd, sizeof(float) * ((size_t)n * (2 * (size_t)c + q)));
+    /* p, z1, s for the backward; a1 = silu(z1) only here */
+    float *ws = dp_node_ws(nd, sizeof(float) * ((size_t)n * (2 * (size_t)c + 2 * (size_t)q)));
     if (!ws) return DP_ERR_NOMEM;
-    float *p = ws, *z1 = p + (size_t)n * c, *s = z1 + (size_t)n * q;
+    float *p = ws, *z1 = p + (size_t)n * c, *s = z1 + (size_t)n * q, *a1 = s + (size_t)n * c;
     const float *w1 = dp_param(net, nd->w_off), *b1 = dp_param(net, nd->b_off);
     const float *w2 = dp_param(net, nd->w2_off), *b2 = dp_param(net, nd->b2_off);
 #pragma omp parallel for collapse(2) schedule(static)
@@ -61,21 +62,25 @@ static int se_forward(dp_net *net, dp_node *nd, int train)
                 for (int l = 0; l < B; l++) acc[l] += xb[i * B + l];
             for (int l = 0; l < B && b * B + l < c; l++) p[(size_t)in * c + b * B + l] = acc[l] / (float)hw;
         }
-#pragma omp parallel for schedule(static)
-    for (int in = 0; in < n; in++) {
-        const float *pn = p + (size_t)in * c;
-        float *zn = z1 + (size_t)in * q, *sn = s + (size_t)in * c;
+    /* the two 1x1 convolutions, one output each per iteration (batch 1 too
+     * spreads over the threads) */
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int in = 0; in < n; in++)
         for (int j = 0; j < q; j++) {
+            const float *pn = p + (size_t)in * c;
             float acc = b1[j];
             for (int k = 0; k < c; k++) acc += w1[(size_t)j * c + k] * pn[k];
-            zn[j] = acc;
+            z1[(size_t)in * q + j] = acc;
+            a1[(size_t)in * q + j] = acc * sigm(acc);
         }
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int in = 0; in < n; in++)
         for (int k = 0; k < c; k++) {
+            const float *an = a1 + (size_t)in * q;
             float acc = b2[k];
-            for (int j = 0; j < q; j++) acc += w2[(size_t)k * q + j] * (zn[j] * sigm(zn[j]));
-            sn[k] = sigm(acc);
+            for (int j = 0; j < q; j++) acc += w2[(size_t)k * q + j] * an[j];
+            s[(size_t)in * c + k] = sigm(acc);
         }
-    }
     float *y = nd->y.data;
 #pragma omp parallel for collapse(2) schedule(static)
     for (int in = 0; in < n; in++)
