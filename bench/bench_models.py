@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Whole-model training throughput and memory: PyTorch (ref/models.py, float32) against
+"""Whole-model training throughput and memory: PyTorch (ref/models.py, float32; torchvision's own
+EfficientNet for the human variant at width 1 above 64 px, where it is the same network) against
 `build/dynopool bench`, one table row per configuration.
 
     cmake -S . -B build && cmake --build build -j2
@@ -66,10 +67,17 @@ def worker(args):
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     models.DynOPool.impl = staticmethod(fast_dynopool)
-    net = models.build(args.model, args.variant, 3, args.size, args.classes, args.width)
+    if args.model.startswith("efficientnet") and args.variant == "human" and args.width == 1 \
+            and args.size > 64:
+        # torchvision's own model, the same network as ours above 64 px (below, ours keeps the
+        # stem and the first down-sampling block at stride 1: docs/models.md)
+        import torchvision
+        net = getattr(torchvision.models, args.model.replace("-", "_"))(num_classes=args.classes)
+    else:
+        net = models.build(args.model, args.variant, 3, args.size, args.classes, args.width)
     # in-place activations, as torchvision's models use them: the fair memory baseline
     for mod in net.modules():
-        if isinstance(mod, (torch.nn.ReLU, torch.nn.ReLU6)):
+        if isinstance(mod, (torch.nn.ReLU, torch.nn.ReLU6, torch.nn.SiLU)):
             mod.inplace = True
     net.train()
     alphas = [p for n, p in net.named_parameters() if n.endswith("alpha")]
