@@ -5,7 +5,7 @@
  *   shape   y like x (n, c, h, w), any layout; nd->cout = q, the squeezed channels
  *   params  fc1.weight (q, c, 1, 1) at w_off, fc1.bias (q) at b_off,
  *           fc2.weight (c, q, 1, 1) at w2_off, fc2.bias (c) at b2_off
- *   forward p[n,c]  = mean over (h, w) of x[n,c]                 (AdaptiveAvgPool2d(1))
+ *   forward p[n,c]  = mean over (h, w) of x[n,c], summed in double (AdaptiveAvgPool2d(1))
  *           z1      = fc1(p), a1 = silu(z1)                       (Conv2d 1x1, SiLU)
  *           s[n,c]  = sigmoid(fc2(a1)[n,c])                       (Conv2d 1x1, Sigmoid)
  *           y       = s[n,c] x[n,c,:,:]
@@ -57,10 +57,13 @@ static int se_forward(dp_net *net, dp_node *nd, int train)
     for (int in = 0; in < n; in++)
         for (int b = 0; b < cb; b++) {
             const float *xb = x->data + ((size_t)in * cb + b) * hw * B;
-            float acc[16] = {0};
+            /* in double: a float sum over a 28x28 map is off by tens of ulps, and
+             * the scale s carries that error into every element of y */
+            double acc[16] = {0};
             for (size_t i = 0; i < hw; i++)
                 for (int l = 0; l < B; l++) acc[l] += xb[i * B + l];
-            for (int l = 0; l < B && b * B + l < c; l++) p[(size_t)in * c + b * B + l] = acc[l] / (float)hw;
+            for (int l = 0; l < B && b * B + l < c; l++)
+                p[(size_t)in * c + b * B + l] = (float)(acc[l] / (double)hw);
         }
     /* the two 1x1 convolutions, one output each per iteration (batch 1 too
      * spreads over the threads) */
