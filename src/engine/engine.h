@@ -238,6 +238,10 @@ int dp_infer_same(dp_net *net, dp_node *nd);
  * dy in place and hands it to x. */
 typedef void (*dp_mask_fn)(const dp_net *net, const dp_node *nd, const float *in, float *out);
 int dp_masked_forward(dp_net *net, dp_node *nd, int train, dp_mask_fn mask);
+/* y = act(y) in place over the whole buffer (padded lanes stay 0): act 1 ReLU,
+ * DP_ACT_SILU, 6 ReLU6, 0 nothing; NaN passes.  The activation a batch norm
+ * applies, and a convolution that took over a folded batch norm's. */
+void dp_act_inplace(dp_act *y, int act);
 int dp_masked_backward(dp_net *net, dp_node *nd, dp_mask_fn mask);
 
 /* Size-gradient rules shared by several ops: the output size equals the input's

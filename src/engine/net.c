@@ -217,6 +217,22 @@ int dp_masked_forward(dp_net *net, dp_node *nd, int train, dp_mask_fn mask)
     return DP_OK;
 }
 
+void dp_act_inplace(dp_act *y, int act)
+{
+    float *p = y->data;
+    const size_t n = dp_act_numel(y);
+    if (act == 6) {
+#pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < n; i++) p[i] = p[i] <= 0.0f ? 0.0f : p[i] >= 6.0f ? 6.0f : p[i];
+    } else if (act == DP_ACT_SILU) {
+#pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < n; i++) p[i] = p[i] / (1.0f + dp_exp_neg(p[i]));
+    } else if (act) {
+#pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < n; i++) p[i] = p[i] <= 0.0f ? 0.0f : p[i];
+    }
+}
+
 int dp_masked_backward(dp_net *net, dp_node *nd, dp_mask_fn mask)
 {
     dp_node *xn = dp_in(net, nd, 0);

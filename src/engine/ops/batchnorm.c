@@ -26,15 +26,6 @@
 
 #include "engine/dnn.h"
 
-/* y = silu(y) over the whole buffer (padded lanes stay 0) */
-static void silu_inplace(dp_act *y)
-{
-    float *p = y->data;
-    const size_t n = dp_act_numel(y);
-#pragma omp parallel for simd schedule(static)
-    for (size_t i = 0; i < n; i++) p[i] = p[i] / (1.0f + dp_exp_neg(p[i]));
-}
-
 /* dy *= silu'(z), z = g (x - mean) / sqrt(var + eps) + b recomputed per channel;
  * x, dy in x's layout (blocks of x->blk channels; blk 1 is NCHW). */
 static void silu_backward_inplace(const dp_act *x, float *dy, const float *g, const float *b,
@@ -171,22 +162,11 @@ static int bn_forward(dp_net *net, dp_node *nd, int train)
         const int fuse = nd->relu == 1 && train;
         rc = dnn_bn_forward(&nd->be, x, g, b, mean, var, net->bn_eps, train, fuse, &nd->y);
         if (!rc && fuse) nan_channels(&nd->y, mean, var);
-        if (!rc && nd->relu == 1 && !fuse) {
-            float *y = nd->y.data;
-            const size_t n = dp_act_numel(&nd->y);
-#pragma omp parallel for simd schedule(static)
-            for (size_t i = 0; i < n; i++) y[i] = y[i] <= 0.0f ? 0.0f : y[i];
-        }
+        if (!rc && nd->relu == 1 && !fuse) dp_act_inplace(&nd->y, 1);
     } else
         dp_bn_ref_forward(x->data, nd->y.data, x->n, c, hw, g, b, mean, var, net->bn_eps, train,
                     nd->relu == 1);
-    if (!rc && nd->relu == DP_ACT_SILU) silu_inplace(&nd->y);
-    if (!rc && nd->relu == 6) {
-        float *y = nd->y.data;
-        const size_t n = dp_act_numel(&nd->y);
-#pragma omp parallel for simd schedule(static)
-        for (size_t i = 0; i < n; i++) y[i] = y[i] <= 0.0f ? 0.0f : y[i] >= 6.0f ? 6.0f : y[i];
-    }
+    if (!rc && (nd->relu == DP_ACT_SILU || nd->relu == 6)) dp_act_inplace(&nd->y, nd->relu);
     if (rc || !train) return rc;
     const float mo = net->bn_momentum, unb = (float)((double)m / (double)(m - 1));
     for (int ch = 0; ch < c; ch++) {

@@ -145,20 +145,8 @@ static int conv_forward(dp_net *net, dp_node *nd, int train)
     else
         dp_conv2d_ref_forward(x->data, w, b, nd->y.data, x->n, x->c, x->h, x->w, nd->cout, nd->y.h, nd->y.w,
                               nd->k, nd->stride, nd->pad, nd->groups);
-    if (rc || !nd->relu || fuse) return rc;
-    float *y = nd->y.data; /* a folded BN's activation, as bn_forward applies it in evaluation */
-    const size_t n = dp_act_numel(&nd->y);
-    if (nd->relu == 6) {
-#pragma omp parallel for simd schedule(static)
-        for (size_t i = 0; i < n; i++) y[i] = y[i] <= 0.0f ? 0.0f : y[i] >= 6.0f ? 6.0f : y[i];
-    } else if (nd->relu == DP_ACT_SILU) {
-#pragma omp parallel for simd schedule(static)
-        for (size_t i = 0; i < n; i++) y[i] = y[i] / (1.0f + dp_exp_neg(y[i]));
-    } else {
-#pragma omp parallel for simd schedule(static)
-        for (size_t i = 0; i < n; i++) y[i] = y[i] <= 0.0f ? 0.0f : y[i];
-    }
-    return DP_OK;
+    if (!rc && !fuse) dp_act_inplace(&nd->y, nd->relu); /* as bn_forward applies it in evaluation */
+    return rc;
 }
 
 static int conv_backward(dp_net *net, dp_node *nd)
