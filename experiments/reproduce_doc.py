@@ -96,6 +96,13 @@ def load_all(ctx):
 
 
 # ---- Statistics ---------------------------------------------------------------------------
+def median(xs):
+    """The middle value (the mean of the two middle ones for an even count)."""
+    v = sorted(xs)
+    k = len(v) // 2
+    return v[k] if len(v) % 2 else 0.5 * (v[k - 1] + v[k])
+
+
 def mean(xs):
     return sum(xs) / len(xs)
 
@@ -779,24 +786,31 @@ def cost_section(ctx, R):
         if not rs:
             unmeasured.append(n)
             continue
+        # Medians over epochs: an epoch during which the process was stopped (the grid pauses for
+        # benchmarks) or which a resume split would otherwise skew a mean.
         ts = [t for r in rs for t in r["train_s"]]
         ips = [x for r in rs for x in r["ips"]]
         walls = [r["wall"] for r in rs if r["wall"] is not None]
         total += sum(walls)
         n_runs += len(rs)
-        rest = [(r["wall"] - sum(r["train_s"])) / r["epochs"] for r in rs if r["wall"] is not None and r["train_s"]]
+        # Test pass and overhead: from runs done in one sitting only (a resumed epoch's time is
+        # split between sittings).
+        rest = [(r["wall"] - sum(r["train_s"])) / r["epochs"] for r in rs
+                if r["wall"] is not None and r["train_s"] and r["sittings"] == 1]
         est = None
         if ips:
-            est = full["epochs"] * (full["limit"] + ratio * test_full) / mean(ips)
+            est = full["epochs"] * (full["limit"] + ratio * test_full) / median(ips)
             est_total += est * full["seeds"]
         rows.append("| `%s` | %d | %d | %.1f | %.0f | %s | %s | %s |" % (
-            n, len(rs), rs[0]["epochs"], mean(ts) if ts else float("nan"), mean(ips) if ips else float("nan"),
+            n, len(rs), rs[0]["epochs"], median(ts) if ts else float("nan"), median(ips) if ips else float("nan"),
             "%.1f" % mean(rest) if rest else "–", hms(mean(walls)) if walls else "–", hms(est) if est else "–"))
     text = ["Measured by the runs themselves with `--threads %d`: `seconds` in `metrics.jsonl` is an epoch's "
             "training time without its test pass; `timing.json` holds each sitting's wall time, test passes, "
             "checkpoints and start-up included. The machine's 2 cores may have been shared with other work (and a "
             "process stopped for a while counts its stop as wall time): these are what the grid cost, not a "
-            "benchmark." % read_threads(R), ""] + rows + [
+            "benchmark. Training s / epoch and img/s are medians over the epochs of the configuration's runs (an "
+            "epoch during which the process was stopped, or which a resume split, would skew a mean); test + "
+            "overhead is taken from runs done in one sitting (– where there is none)." % read_threads(R), ""] + rows + [
         "", "%d complete runs, %s of wall time in all (%.1f hours)." % (n_runs, hms(total), total / 3600)]
     ctx.estimate, ctx.unmeasured = None, len(unmeasured)
     if est_total:
