@@ -245,7 +245,14 @@ fail:
  * input perturbed by a relative NOISE_EPS = 2^-20, 16 float32 ulps: a dot
  * product of K terms summed in another order (another CPU's kernel) moves by
  * about sqrt(K) ulps, and these models' convolutions have K = 27 to 2304
- * (16 ulps ~ K = 256).  A tensor may differ from
+ * (16 ulps ~ K = 256).  Every other run perturbs by 2 * NOISE_EPS (the
+ * sqrt(K) of K = 1024): an element near a kink flips only in some of the
+ * runs, and with 2^-20 alone the six runs could all miss one that a kernel
+ * flips (ResNet-50 DynOPool, one thread of oneDNN's AVX2 kernels: an
+ * element of layer4.2 that 6 of 24 runs at 2^-20 flipped moved its
+ * gradients by 4%).  The larger half raised the tolerances of the three
+ * ResNet-50 and MobileNetV2 goldens by 8 to 11% (geometric mean) and those
+ * of the tensors upstream of such an element by up to 80x.  A tensor may differ from
  * the golden by SAFETY times the largest deviation seen, or FLOOR_TOL,
  * whichever is larger.  A defect in an op moves a tensor by O(1) relative
  * everywhere, far outside both.  The exactness of each op on its own is held
@@ -310,7 +317,7 @@ static void run_file(const char *path)
     results base = {0}, pert[K_NOISE] = {{0}}, ours[2] = {{0}};
     if (run_case(&c, f, 1, 0, 0.0, &base)) goto out;
     for (int k = 0; k < K_NOISE; k++)
-        if (run_case(&c, f, 1, (uint64_t)k + 1, NOISE_EPS, &pert[k])) goto out;
+        if (run_case(&c, f, 1, (uint64_t)k + 1, (k % 2 ? 2 : 1) * NOISE_EPS, &pert[k])) goto out;
     ours[0] = base;
     if (run_case(&c, f, 0, 0, 0.0, &ours[1])) goto out;
 
