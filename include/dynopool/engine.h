@@ -29,6 +29,9 @@ enum dp_arch { DP_VGG16 = 0, DP_RESNET50 = 1, DP_MOBILENETV2 = 2, DP_EFFICIENTNE
                DP_EFFICIENTNET_B1 = 4, DP_ARCH_COUNT = 5 };
 enum dp_pool { DP_POOL_HUMAN = 0, DP_POOL_DYNOPOOL = 1, DP_POOL_SHAPE_ADAPTOR = 2 };
 
+/* The label of a pixel that no loss or metric counts (segmentation). */
+#define DP_SEG_IGNORE 255
+
 typedef struct dp_model dp_model;
 
 typedef struct dp_model_config {
