@@ -159,6 +159,54 @@ static void efficientnet_figures(void)
         }
 }
 
+/* HRNetV2 for segmentation (docs/models.md, "HRNetV2") at the paper's Table 5.4 input (480 px,
+ * 21 PascalVOC classes): GMACs and parameters of W18, W32, W48 (the parameter counts are those
+ * of python/dynopool/models.py's twin of the official code; W48 within 1.5% of the paper's
+ * 82.55 GMACs), the five map sizes, the dynopool variant's five alphas (one per level) at the
+ * same count, and the widths it refuses.  Counted without allocating (dp_model_info_of_config). */
+static void hrnet_figures(void)
+{
+    static const struct {
+        float width;
+        double gmacs;
+        long long params;
+    } rows[] = {{18, 16.3420, 9641661}, {32, 39.9012, 29547477}, {48, 82.4172, 65860821}, {1, 82.4172, 65860821}};
+    static const int sizes[5] = {240, 120, 60, 30, 15};
+    for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++)
+        for (int pool = DP_POOL_HUMAN; pool <= DP_POOL_DYNOPOOL; pool++) {
+            dp_model_config c = dp_model_defaults();
+            c.arch = DP_HRNET, c.pool = pool, c.size = 480, c.classes = 21, c.width = rows[r].width;
+            dp_model_info in;
+            int rc = dp_model_info_of_config(&c, &in);
+            CHECK(rc == DP_OK, "hrnet width %g %s: %s", (double)c.width, dp_pool_name(pool), dp_strerror(rc));
+            if (rc) continue;
+            const long long extra = pool == DP_POOL_DYNOPOOL ? 10 : 0;
+            CHECK(fabs(in.gmacs - rows[r].gmacs) < 5e-5, "hrnet width %g %s: %.5f GMACs, expected %.4f",
+                  (double)c.width, dp_pool_name(pool), in.gmacs, rows[r].gmacs);
+            CHECK(in.params == rows[r].params + extra, "hrnet width %g %s: %lld parameters, expected %lld",
+                  (double)c.width, dp_pool_name(pool), in.params, rows[r].params + extra);
+            CHECK(in.n_stages == 5 && in.n_alphas == (pool == DP_POOL_DYNOPOOL ? 5 : 0),
+                  "hrnet %s: %d stages, %d alphas", dp_pool_name(pool), in.n_stages, in.n_alphas);
+            for (int s = 0; s < in.n_stages && s < 5; s++)
+                CHECK(in.sizes[s][0] == sizes[s] && in.sizes[s][1] == sizes[s], "hrnet %s stage %d: %dx%d",
+                      dp_pool_name(pool), s, in.sizes[s][0], in.sizes[s][1]);
+            if (c.width == 48)
+                CHECK(fabs(in.gmacs / 82.55 - 1) < 0.015, "hrnet-w48: %.4f GMACs, paper 82.55", in.gmacs);
+        }
+    static const float bad[] = {0.5f, 17.5f, 65.0f};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        dp_model_config c = dp_model_defaults();
+        c.arch = DP_HRNET, c.size = 480, c.classes = 21, c.width = bad[i];
+        dp_model_info in;
+        CHECK(dp_model_info_of_config(&c, &in) == DP_ERR_ARG, "hrnet width %g accepted", (double)bad[i]);
+    }
+    dp_model_config c = dp_model_defaults();
+    c.arch = DP_HRNET, c.pool = DP_POOL_SHAPE_ADAPTOR, c.size = 64, c.classes = 3, c.width = 2;
+    dp_model_info in;
+    CHECK(dp_model_info_of_config(&c, &in) == DP_ERR_ARG, "hrnet shape-adaptor accepted");
+    CHECK(dp_arch_is_seg(DP_HRNET) && !dp_arch_is_seg(DP_VGG16), "dp_arch_is_seg");
+}
+
 /* Dropout and stochastic depth in training: a run resumed from a checkpoint
  * (same seed) takes the same steps bit for bit as the run that went on; the
  * same checkpoint resumed under another seed draws other masks and parts. */
@@ -752,6 +800,7 @@ int main(int argc, char **argv)
     if (argc == 3 && strcmp(argv[1], "--write-checkpoint") == 0) return write_checkpoint(argv[2]);
     paper_table();
     efficientnet_figures();
+    hrnet_figures();
     efficientnet_resume();
     checkpoints();
     alpha_floor();
