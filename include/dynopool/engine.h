@@ -144,6 +144,18 @@ DP_API int dp_model_train_step(dp_model *m, const float *x, const int *labels, i
 /* Inference (running statistics): logits (n, classes); a segmentation network's
  * (dp_arch_is_seg) per pixel, (n, classes, size, size) NCHW. */
 DP_API int dp_model_predict(dp_model *m, const float *x, int n, float *logits);
+/* A segmentation network's class of highest score for every pixel (running
+ * statistics): pred (n, size, size). */
+DP_API int dp_model_predict_seg(dp_model *m, const float *x, int n, int *pred);
+/* Segmentation metrics over a split, as the official HRNet code computes them:
+ * conf (classes x classes, row = true class, column = predicted; zeroed by the caller)
+ * accumulates n pixels, those labelled DP_SEG_IGNORE skipped (DP_ERR_ARG for a label or
+ * prediction out of range, nothing added then).  dp_seg_scores: pixel accuracy = correct
+ * / counted pixels, IoU_k = TP / max(1, TP + FP + FN) for each class (iou may be NULL)
+ * and mIoU their mean over all classes (a class absent from truth and predictions
+ * counts 0). */
+DP_API int dp_seg_confusion_add(long long *conf, int classes, const int *labels, const int *pred, size_t n);
+DP_API int dp_seg_scores(const long long *conf, int classes, double *pixel_acc, double *miou, double *iou);
 /* Cost, parameters and stage sizes for an input of the model's size. */
 DP_API int dp_model_info_get(dp_model *m, dp_model_info *info);
 /* The same for the model cfg describes, at its initial alphas (what dp_model_create

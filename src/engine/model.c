@@ -276,6 +276,16 @@ int dp_model_predict(dp_model *m, const float *x, int n, float *logits)
     return DP_OK;
 }
 
+int dp_model_predict_seg(dp_model *m, const float *x, int n, int *pred)
+{
+    if (!m || !x || !pred) return DP_ERR_NULL;
+    if (n <= 0) return DP_ERR_SIZE;
+    if (!dp_arch_is_seg(m->cfg.arch)) return DP_ERR_ARG;
+    dp_net *net = &m->net;
+    int rc = dp_net_forward(net, x, n, m->cfg.in_ch, m->cfg.size, m->cfg.size, 0, NULL);
+    return rc ? rc : dp_seg_argmax(&net->nodes[net->out].y, pred);
+}
+
 int dp_model_info_get(dp_model *m, dp_model_info *info)
 {
     if (!m || !info) return DP_ERR_NULL;

@@ -1,5 +1,6 @@
 /* seg_ce.c — per-pixel softmax cross-entropy with an ignore label, the loss of
- * semantic segmentation: PyTorch's CrossEntropyLoss(ignore_index=255) on
+ * semantic segmentation, its argmax and the split's metrics (confusion matrix,
+ * pixel accuracy, mean IoU; below): PyTorch's CrossEntropyLoss(ignore_index=255) on
  * (n, k, h, w) scores, as the official HRNet code's criterion uses it.
  *
  *   logits (n, k, h, w) in any layout (dp_act), labels (n, h, w) in [0, k) or
@@ -87,5 +88,44 @@ int dp_seg_argmax(const dp_act *logits, int *pred)
             if (z[(size_t)(j / B) * hw * B + j % B] > z[(size_t)(best / B) * hw * B + best % B]) best = j;
         pred[p] = best;
     }
+    return DP_OK;
+}
+
+/* ---- the metrics over a split (the official HRNet code's get_confusion_matrix and
+ * validate): conf[t * classes + p] counts the pixels of true class t predicted p,
+ * ignored pixels skipped; pixel accuracy = trace / total; IoU_k = tp_k / max(1,
+ * row_k + col_k - tp_k), and the mean over every class (one absent from both the
+ * truth and the predictions counts 0, as there). ---- */
+
+int dp_seg_confusion_add(long long *conf, int classes, const int *labels, const int *pred, size_t n)
+{
+    if (!conf || !labels || !pred) return DP_ERR_NULL;
+    if (classes <= 0) return DP_ERR_SIZE;
+    for (size_t i = 0; i < n; i++) {
+        if (labels[i] == DP_SEG_IGNORE) continue;
+        if (labels[i] < 0 || labels[i] >= classes || pred[i] < 0 || pred[i] >= classes) return DP_ERR_ARG;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (labels[i] != DP_SEG_IGNORE) conf[(size_t)labels[i] * classes + pred[i]]++;
+    return DP_OK;
+}
+
+int dp_seg_scores(const long long *conf, int classes, double *pixel_acc, double *miou, double *iou)
+{
+    if (!conf) return DP_ERR_NULL;
+    if (classes <= 0) return DP_ERR_SIZE;
+    long long tp_all = 0, total = 0;
+    double sum = 0.0;
+    for (int k = 0; k < classes; k++) {
+        long long row = 0, col = 0;
+        for (int j = 0; j < classes; j++) row += conf[(size_t)k * classes + j], col += conf[(size_t)j * classes + k];
+        const long long tp = conf[(size_t)k * classes + k], uni = row + col - tp;
+        const double v = (double)tp / (double)(uni > 1 ? uni : 1);
+        if (iou) iou[k] = v;
+        sum += v;
+        tp_all += tp, total += row;
+    }
+    if (pixel_acc) *pixel_acc = total ? (double)tp_all / (double)total : 0.0;
+    if (miou) *miou = sum / classes;
     return DP_OK;
 }
