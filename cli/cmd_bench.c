@@ -110,8 +110,9 @@ int cmd_bench(int argc, char **argv)
     bench_opts b;
     int rc = parse(&b, argc, argv);
     if (rc) return rc == CLI_HELP ? 0 : rc;
-    if (model_opts_from_checkpoint(&b.mo)) return 1;
+    if (model_opts_from_checkpoint(&b.mo) || model_opts_task(&b.mo)) return 1;
     const dp_model_config *c = &b.mo.cfg;
+    const size_t nlab = dp_arch_is_seg(c->arch) ? (size_t)c->size * c->size : 1; /* labels per image */
     const int n = b.batch;
     /* the synthetic batch, sized in 64 bits before the model is built: in_ch, side^2
      * and batch reach 2^20, 2^24 and 2^20, whose product overflows a size_t */
@@ -122,7 +123,7 @@ int cmd_bench(int argc, char **argv)
     dp_model *m = model_opts_open(&b.mo);
     if (!m) return 1;
     float *x = malloc(sizeof(float) * (size_t)per * (size_t)n);
-    int *lab = malloc(sizeof(int) * (size_t)n);
+    int *lab = malloc(sizeof(int) * (size_t)n * nlab);
     double *t = malloc(sizeof(double) * (size_t)b.steps);
     int done = 0;
     if (!x || !lab || !t) {
@@ -132,7 +133,7 @@ int cmd_bench(int argc, char **argv)
     }
     uint64_t s = 12345;
     for (size_t i = 0; i < per * n; i++) x[i] = cli_randn(&s);
-    for (int i = 0; i < n; i++) lab[i] = (int)(cli_splitmix64(&s) % (uint64_t)c->classes);
+    for (size_t i = 0; i < (size_t)n * nlab; i++) lab[i] = (int)(cli_splitmix64(&s) % (uint64_t)c->classes);
     rc = time_steps(&b, m, x, lab, t, &done);
     const int stopped = !rc && cli_signal;
     if (stopped) /* report the steps timed so far, if any */

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "commands.h"
+#include "seg_train.h"
 #include "common.h"
 #include "evaluate.h"
 #include "run.h"
@@ -182,6 +183,7 @@ static void print_text(const eval_opts *e, const dp_model_config *cfg, const cha
 
 int cmd_eval(int argc, char **argv)
 {
+    if (seg_task(argc, argv)) return seg_eval(argc, argv); /* segmentation: seg_train.c */
     eval_opts e;
     int rc = parse(&e, argc, argv);
     if (rc) return rc == CLI_HELP ? 0 : rc;

@@ -9,7 +9,7 @@
 /* A printf format whose every %s is the program's name. */
 static const char *const INFO_USAGE =
     "Usage: %s info [--model M] [--pool P] [--input S] [--classes C] [--width W]\n"
-    "                     [--in-ch N] [--checkpoint FILE] [--json]\n"
+    "                     [--in-ch N] [--checkpoint FILE] [--task T] [--json]\n"
     "\n"
     "The row of the paper's Table 5.1 for one network: GMACs per image (counted as\n"
     "in docs/operator.md: conv, linear, batch norm), parameters, the feature-map size\n"
@@ -17,19 +17,23 @@ static const char *const INFO_USAGE =
     "(Table 5.5).\n"
     "\n"
     "  --model M        vgg16 | resnet50 | mobilenetv2 |\n"
-    "                   efficientnet-b0 | efficientnet-b1       (default vgg16)\n"
+    "                   efficientnet-b0 | efficientnet-b1 |\n"
+    "                   hrnet-w48 (segmentation)                (default vgg16)\n"
     "  --pool P         human | dynopool | shape-adaptor         (default human)\n"
     "  --input S        input side in pixels                      (default 32)\n"
     "  --classes C      number of classes                         (default 100)\n"
-    "  --width W        channel multiplier                        (default 1)\n"
+    "  --width W        channel multiplier                        (default 1);\n"
+    "                   hrnet-w48: its channel number C, 18, 32 or 48 (1: 48)\n"
     "  --in-ch N        input channels                            (default 3)\n"
     "  --checkpoint F   a trained model (safetensors, or the run folder that holds it):\n"
     "                   its learned alphas and sizes;\n"
     "                   model options default to the checkpoint's own\n"
+    "  --task T         classify | seg: checks that the model does that task\n"
     "  --json           one JSON object: gmacs, params, sizes, alphas, dynopool_share, ...\n"
     "\n"
     "Shape adaptors report alpha = 1 / scale.  Example:\n"
-    "  %s info --model resnet50 --input 224 --classes 1000\n";
+    "  %s info --model resnet50 --input 224 --classes 1000\n"
+    "  (segmentation: --model hrnet-w48 --task seg --input 480 --classes 21)\n";
 
 /* One line of JSON: the configuration and in's counts. */
 static void print_json(const dp_model_config *c, const dp_model_info *in)
@@ -90,6 +94,10 @@ int cmd_info(int argc, char **argv)
     /* without a checkpoint the counts need no weights: nothing is allocated */
     dp_model *m = o.checkpoint ? model_opts_open(&o) : NULL;
     if (o.checkpoint && !m) return 1;
+    if (model_opts_task(&o)) {
+        dp_model_free(m);
+        return 1;
+    }
     dp_model_info in;
     if ((rc = m ? dp_model_info_get(m, &in) : dp_model_info_of_config(&o.cfg, &in))) {
         dp_model_free(m);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "seg_train.h"
 #include "common.h"
 #include "evaluate.h"
 #include "run.h"
@@ -862,6 +863,7 @@ static void train_free(trainer *t)
 
 int cmd_train(int argc, char **argv)
 {
+    if (seg_task(argc, argv)) return seg_train(argc, argv); /* segmentation: seg_train.c */
     trainer t;
     int rc = train_settings(&t, argc, argv);
     if (rc) return rc == CLI_HELP ? 0 : rc;

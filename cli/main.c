@@ -42,6 +42,9 @@ static const struct {
      "The trained network as an ONNX model (ONNX Runtime):\n"
      "learned sizes fixed, batch norm folded, DynOPool as\n"
      "Gather/Mul/Add and MaxPool."},
+    {"segdata", cmd_segdata, 0, "segdata --out DIR [--train N --val N --size S]",
+     "A real segmentation set in the PascalVOC layout from\n"
+     "Fashion-MNIST scenes (images and palette masks)."},
     {"plot", cmd_plot, 0, "plot RUN [RUN...] [-o DIR]",
      "SVG figures of runs: map shapes per stage (Figure 5.1),\n"
      "accuracy against GMACs (Figure 5.2), training curves."},

@@ -6,6 +6,11 @@
 
 #include "run.h"
 
+static int task_parse(const char *v)
+{
+    return !strcmp(v, "classify") ? 0 : !strcmp(v, "seg") ? 1 : DP_ERR_ARG;
+}
+
 void model_opts_init(model_opts *o, cli_opt *t)
 {
     memset(o, 0, sizeof *o);
@@ -17,9 +22,11 @@ void model_opts_init(model_opts *o, cli_opt *t)
                      .to_enum = dp_pool_parse},
         [MO_INPUT] = {"--input", CLI_INT, &o->cfg.size, 2, 4096, .want = "a side in [2, 4096]"},
         [MO_CLASSES] = {"--classes", CLI_INT, &o->cfg.classes, 1, 1000000},
-        [MO_WIDTH] = {"--width", CLI_NUM, &o->width, 0, 16, CLI_OPEN_LO},
+        [MO_WIDTH] = {"--width", CLI_NUM, &o->width, 0, 64, CLI_OPEN_LO,
+                      .want = "a number in (0, 16], or hrnet-w48's channel number C up to 64"},
         [MO_IN_CH] = {"--in-ch", CLI_INT, &o->cfg.in_ch, 1, 1 << 20},
         [MO_CHECKPOINT] = {"--checkpoint", CLI_TEXT, &o->checkpoint},
+        [MO_TASK] = {"--task", CLI_NAME, &o->task, .want = "classify or seg", .to_enum = task_parse},
     };
     memcpy(t, mine, sizeof mine);
     o->opts = t;
@@ -50,6 +57,15 @@ int model_opts_from_checkpoint(model_opts *o)
     if (!o->opts[MO_WIDTH].set) o->cfg.width = c.width;
     if (!o->opts[MO_IN_CH].set) o->cfg.in_ch = c.in_ch;
     o->have_ckpt_cfg = 1;
+    return 0;
+}
+
+int model_opts_task(const model_opts *o)
+{
+    const int seg = dp_arch_is_seg(o->cfg.arch);
+    if (o->opts[MO_TASK].set && o->task != seg)
+        return cli_fail("--task %s: %s is a %s network", o->task ? "seg" : "classify", dp_arch_name(o->cfg.arch),
+                        seg ? "segmentation (--task seg)" : "classification (--task classify)");
     return 0;
 }
 

@@ -1,17 +1,18 @@
 /* model_opts.h — the model options that info and bench share (--model, --pool,
- * --input, --classes, --width, --in-ch, --checkpoint) and the model they give. */
+ * --input, --classes, --width, --in-ch, --checkpoint, --task) and the model they give. */
 #ifndef DP_CLI_MODEL_OPTS_H
 #define DP_CLI_MODEL_OPTS_H
 
 #include "common.h"
 
-enum { MO_MODEL, MO_POOL, MO_INPUT, MO_CLASSES, MO_WIDTH, MO_IN_CH, MO_CHECKPOINT, MODEL_N_OPTS };
+enum { MO_MODEL, MO_POOL, MO_INPUT, MO_CLASSES, MO_WIDTH, MO_IN_CH, MO_CHECKPOINT, MO_TASK, MODEL_N_OPTS };
 
 typedef struct model_opts {
     dp_model_config cfg;  /* dp_model_defaults(), then the options */
     const char *checkpoint;
     char ckpt_path[4200]; /* a run folder's checkpoint.safetensors */
     double width;         /* --width, into cfg.width */
+    int task;             /* --task: 0 classify, 1 seg (must match the model: dp_arch_is_seg) */
     cli_opt *opts;        /* the command's table: these options first */
     int have_ckpt_cfg;
 } model_opts;
@@ -25,6 +26,8 @@ void model_opts_resolve(model_opts *o);
 /* The checkpoint's configuration where options are unset (once); 0, or 1 after
  * saying why. */
 int model_opts_from_checkpoint(model_opts *o);
+/* 0 when --task (if given) is the model's task, else 1 after saying why. */
+int model_opts_task(const model_opts *o);
 /* Builds the model (from the checkpoint's configuration where options are unset)
  * and loads the checkpoint; NULL after saying why. */
 dp_model *model_opts_open(model_opts *o);

@@ -54,6 +54,12 @@ worst |diff|/|ref| per tensor; '<group>.zero' = absolute error of tensors that a
 arithmetic, e.g. the gradient of a bias followed by BN): a float32 engine should be compared
 with tolerances a few times those.
 
+HRNetV2 (hrnet-w48, segmentation; human and dynopool) is at width 2 (its channel number C; stem
+and stage 1 at 8), batch 2, 3 classes, input 48 (human) or 32 (dynopool; see SEG): its target is
+[N,S,S] with a tenth of the pixels 255 (ignored), its logits [N,K,S,S], loss_task the per-pixel
+cross-entropy over the counted pixels (models.seg_loss). lr 1e-4: the alphas' task gradient sums
+over every map position and every stream of a level, and at 1e-3 three steps moved sizes by 2.
+
 Everything is F32 except target and *.num_batches_tracked (I64). Parameters and input are drawn
 in float32 and the computation runs in float64 on those exact values. The file format is
 safetensors (8-byte little-endian header size, JSON header in file order with __metadata__, data).
@@ -85,9 +91,16 @@ MOMENTUM, WD = 0.9, 5e-4
 ALPHA_LR_DIV = 10   # lr_alpha = lr / ALPHA_LR_DIV (a tenth: docs/guide.md, "The training recipe")
 # Learning rate per model (see "Learning rate and seed" above): where float32 still follows.
 LR_EFF = 0.01
-LR = {"vgg16": 0.05, "resnet50": 1e-4, "mobilenetv2": 1e-4, "efficientnet-b0": LR_EFF}
+LR = {"vgg16": 0.05, "resnet50": 1e-4, "mobilenetv2": 1e-4, "efficientnet-b0": LR_EFF, "hrnet-w48": 1e-4}
 WIDTH = {"efficientnet-b0": 0.03125}  # else pick_width
-GOLDEN_MODELS = ("vgg16", "resnet50", "mobilenetv2", "efficientnet-b0")
+GOLDEN_MODELS = ("vgg16", "resnet50", "mobilenetv2", "efficientnet-b0", "hrnet-w48")
+# HRNet (segmentation): its own batch, input and classes, per-pixel targets with ignored pixels,
+# human and dynopool only; width 2 is its channel number C (stem and stage 1 at 8)
+# Input per variant: every size well inside its rounding (human 48: 24 12 6 3 2, the last map
+# not 1x1, whose batch norm over 2 values is chaotic in float32; dynopool 32: 16 8 4 2 and 2/2
+# clamped to 2 by the 1.5 floor, where 48 would put 3/2 exactly on it).
+SEG = {"hrnet-w48": dict(n=2, size={"human": 48, "dynopool": 32}, classes=3, width=2)}
+IGNORE_FRAC = 0.1   # of the target pixels set to 255 (models.SEG_IGNORE)
 NO_DROP = ("efficientnet-b0",)  # built without dropout / stochastic depth (see above)
 BN_EPS, BN_MOMENTUM = 1e-5, 0.1
 MAX_FILE = 3.5e6    # bytes: halve the width (from 0.25) until a file fits
@@ -275,7 +288,7 @@ def state_arrays(prefix, sd):
 
 def total_loss(net, x, target, lam):
     logits = net(x)
-    lt = F.cross_entropy(logits, target)
+    lt = models.seg_loss(logits, target) if target.dim() == 3 else F.cross_entropy(logits, target)
     lg = models.complexity_gmacs(net, x.shape)
     loss = lt + lam * lg if lam != 0 else lt + 0.0
     return logits, lt, lg, loss
@@ -285,10 +298,17 @@ def make(model, variant, width, seed, lr, dtype=torch.float64):
     """One golden record: (tensors in file order, metadata, info for the summary)."""
     lr_alpha = lr / ALPHA_LR_DIV
     torch.manual_seed(seed)
+    sg = SEG.get(model)
+    N, S, K = (sg["n"], sg["size"][variant], sg["classes"]) if sg else (globals()["N"], globals()["S"],
+                                                                globals()["K"])
     net = models.build(model, variant, C, S, K, width, drop=False)
     init_weights(net, model)
     x32 = torch.randn(N, C, S, S, dtype=torch.float32)
-    target = torch.randint(0, K, (N,), dtype=torch.int64)
+    if sg:  # one label per pixel, a tenth of them ignored
+        target = torch.randint(0, K, (N, S, S), dtype=torch.int64)
+        target[torch.rand(N, S, S) < IGNORE_FRAC] = models.SEG_IGNORE
+    else:
+        target = torch.randint(0, K, (N,), dtype=torch.int64)
     net = net.to(dtype)
     net.train()
     x = x32.to(dtype)
@@ -499,8 +519,10 @@ def main():
     t_all = time.time()
     total = 0
     for model in GOLDEN_MODELS:
-        width = WIDTH.get(model) or pick_width(model)
+        width = SEG[model]["width"] if model in SEG else WIDTH.get(model) or pick_width(model)
         for variant in models.VARIANTS:
+            if model in SEG and variant == "shape-adaptor":
+                continue
             if args.only and f"{model}:{variant}" not in args.only:
                 continue
             t0 = time.time()

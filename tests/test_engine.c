@@ -159,6 +159,99 @@ static void efficientnet_figures(void)
         }
 }
 
+/* HRNetV2 for segmentation (docs/models.md, "HRNetV2") at the paper's Table 5.4 input (480 px,
+ * 21 PascalVOC classes): GMACs and parameters of W18, W32, W48 (the parameter counts are those
+ * of python/dynopool/models.py's twin of the official code; W48 within 1.5% of the paper's
+ * 82.55 GMACs), the five map sizes, the dynopool variant's five alphas (one per level) at the
+ * same count, and the widths it refuses.  Counted without allocating (dp_model_info_of_config). */
+static void hrnet_figures(void)
+{
+    static const struct {
+        float width;
+        double gmacs;
+        long long params;
+    } rows[] = {{18, 16.3420, 9641661}, {32, 39.9012, 29547477}, {48, 82.4172, 65860821}, {1, 82.4172, 65860821}};
+    static const int sizes[5] = {240, 120, 60, 30, 15};
+    for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++)
+        for (int pool = DP_POOL_HUMAN; pool <= DP_POOL_DYNOPOOL; pool++) {
+            dp_model_config c = dp_model_defaults();
+            c.arch = DP_HRNET, c.pool = pool, c.size = 480, c.classes = 21, c.width = rows[r].width;
+            dp_model_info in;
+            int rc = dp_model_info_of_config(&c, &in);
+            CHECK(rc == DP_OK, "hrnet width %g %s: %s", (double)c.width, dp_pool_name(pool), dp_strerror(rc));
+            if (rc) continue;
+            const long long extra = pool == DP_POOL_DYNOPOOL ? 10 : 0;
+            CHECK(fabs(in.gmacs - rows[r].gmacs) < 5e-5, "hrnet width %g %s: %.5f GMACs, expected %.4f",
+                  (double)c.width, dp_pool_name(pool), in.gmacs, rows[r].gmacs);
+            CHECK(in.params == rows[r].params + extra, "hrnet width %g %s: %lld parameters, expected %lld",
+                  (double)c.width, dp_pool_name(pool), in.params, rows[r].params + extra);
+            CHECK(in.n_stages == 5 && in.n_alphas == (pool == DP_POOL_DYNOPOOL ? 5 : 0),
+                  "hrnet %s: %d stages, %d alphas", dp_pool_name(pool), in.n_stages, in.n_alphas);
+            for (int s = 0; s < in.n_stages && s < 5; s++)
+                CHECK(in.sizes[s][0] == sizes[s] && in.sizes[s][1] == sizes[s], "hrnet %s stage %d: %dx%d",
+                      dp_pool_name(pool), s, in.sizes[s][0], in.sizes[s][1]);
+            if (c.width == 48)
+                CHECK(fabs(in.gmacs / 82.55 - 1) < 0.015, "hrnet-w48: %.4f GMACs, paper 82.55", in.gmacs);
+        }
+    static const float bad[] = {0.5f, 17.5f, 65.0f};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        dp_model_config c = dp_model_defaults();
+        c.arch = DP_HRNET, c.size = 480, c.classes = 21, c.width = bad[i];
+        dp_model_info in;
+        CHECK(dp_model_info_of_config(&c, &in) == DP_ERR_ARG, "hrnet width %g accepted", (double)bad[i]);
+    }
+    dp_model_config c = dp_model_defaults();
+    c.arch = DP_HRNET, c.pool = DP_POOL_SHAPE_ADAPTOR, c.size = 64, c.classes = 3, c.width = 2;
+    dp_model_info in;
+    CHECK(dp_model_info_of_config(&c, &in) == DP_ERR_ARG, "hrnet shape-adaptor accepted");
+    CHECK(dp_arch_is_seg(DP_HRNET) && !dp_arch_is_seg(DP_VGG16), "dp_arch_is_seg");
+}
+
+/* Segmentation metrics on a case worked by hand, and a tiny HRNet's per-pixel
+ * predictions against the argmax of its scores. */
+static void seg_metrics(void)
+{
+    /* 3 classes; class 2 never true nor predicted: IoU 0, still in the mean (the
+     * official code's mean over all classes) */
+    const int lab[10] = {0, 0, 0, 1, 1, 1, 1, DP_SEG_IGNORE, 0, 1};
+    const int prd[10] = {0, 0, 1, 1, 1, 0, 1, 2, 0, 1};
+    long long conf[9] = {0};
+    CHECK(dp_seg_confusion_add(conf, 3, lab, prd, 10) == DP_OK, "confusion");
+    /* truth 0: predicted 0 three times, 1 once; truth 1: 0 once, 1 four times; the 255 skipped */
+    const long long want[9] = {3, 1, 0, 1, 4, 0, 0, 0, 0};
+    CHECK(!memcmp(conf, want, sizeof want), "confusion %lld %lld / %lld %lld", conf[0], conf[1], conf[3], conf[4]);
+    double acc, miou, iou[3];
+    dp_seg_scores(conf, 3, &acc, &miou, iou);
+    /* IoU_0 = 3 / (4 + 4 - 3) = 0.6, IoU_1 = 4 / (5 + 5 - 4) = 2/3, IoU_2 = 0 / max(1, 0) = 0 */
+    CHECK(fabs(acc - 7.0 / 9.0) < 1e-15 && fabs(iou[0] - 0.6) < 1e-15 && fabs(iou[1] - 2.0 / 3.0) < 1e-15 &&
+              iou[2] == 0.0 && fabs(miou - (0.6 + 2.0 / 3.0) / 3.0) < 1e-15,
+          "pixel accuracy %.6f, IoU %.6f %.6f %.6f, mIoU %.6f", acc, iou[0], iou[1], iou[2], miou);
+    const int out_of_range[1] = {3};
+    CHECK(dp_seg_confusion_add(conf, 3, out_of_range, prd, 1) == DP_ERR_ARG, "label 3 of 3 classes");
+    CHECK(!memcmp(conf, want, sizeof want), "nothing added on an error");
+
+    dp_model_config c = dp_model_defaults();
+    c.arch = DP_HRNET, c.pool = DP_POOL_DYNOPOOL, c.size = 32, c.classes = 4, c.width = 2;
+    dp_model *m;
+    CHECK(dp_model_create(&c, &m) == DP_OK, "hrnet w2");
+    if (!m) return;
+    enum { N = 2, P = 32 * 32 };
+    static float x[N * 3 * P], sc[N * 4 * P];
+    static int pred[N * P];
+    fill(x, sizeof x / sizeof x[0], 5);
+    CHECK(dp_model_predict(m, x, N, sc) == DP_OK && dp_model_predict_seg(m, x, N, pred) == DP_OK, "predict");
+    int wrong = 0;
+    for (int n = 0; n < N; n++)
+        for (int p = 0; p < P; p++) {
+            int best = 0;
+            for (int k = 1; k < 4; k++)
+                if (sc[((size_t)n * 4 + k) * P + p] > sc[((size_t)n * 4 + best) * P + p]) best = k;
+            wrong += pred[n * P + p] != best;
+        }
+    CHECK(wrong == 0, "dp_model_predict_seg: %d of %d pixels not the argmax of dp_model_predict's scores", wrong, N * P);
+    dp_model_free(m);
+}
+
 /* Dropout and stochastic depth in training: a run resumed from a checkpoint
  * (same seed) takes the same steps bit for bit as the run that went on; the
  * same checkpoint resumed under another seed draws other masks and parts. */
@@ -752,6 +845,8 @@ int main(int argc, char **argv)
     if (argc == 3 && strcmp(argv[1], "--write-checkpoint") == 0) return write_checkpoint(argv[2]);
     paper_table();
     efficientnet_figures();
+    hrnet_figures();
+    seg_metrics();
     efficientnet_resume();
     checkpoints();
     alpha_floor();

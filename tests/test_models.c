@@ -83,7 +83,7 @@ static int load_state(dp_model *m, const st_file *f, const char *prefix)
 
 /* Everything one run of a golden case produces, each tensor named as in the
  * golden file.  Tensors are appended to one flat buffer. */
-#define MAX_T 1024
+#define MAX_T 4096 /* HRNet: ~1900 keys (params, grads, steps, stats) */
 typedef struct {
     int n;
     char key[MAX_T][96];
@@ -145,9 +145,12 @@ static int run_case(const golden_case *c, const st_file *f, int reference, uint6
         return -1;
     }
     dp_net *net = &m->net;
-    const int n = c->n, classes = cfg.classes;
-    const size_t nx = st_numel(c->xin);
-    float *x = malloc(sizeof(float) * nx), *dl = malloc(sizeof(float) * (size_t)n * classes);
+    const int n = c->n, classes = cfg.classes, seg = dp_arch_is_seg(cfg.arch);
+    const size_t nx = st_numel(c->xin), hw = seg ? (size_t)cfg.size * cfg.size : 1;
+    /* dL/dlogits in the output node's layout (a segmentation net's is blocked) */
+    const size_t ndl = (size_t)n * (classes + 16) * hw;
+    float *x = malloc(sizeof(float) * nx), *dl = calloc(ndl, sizeof(float));
+    float *lg_nchw = malloc(sizeof(float) * (size_t)n * classes * hw);
     float *g2 = calloc((size_t)net->n_params, sizeof(float));
     memcpy(x, c->xin->data, sizeof(float) * nx);
     if (load_state(m, f, "param.")) goto fail;
@@ -162,9 +165,23 @@ static int run_case(const golden_case *c, const st_file *f, int reference, uint6
         goto fail;
     }
     const float *logits = net->nodes[net->out].y.data;
-    put(r, "logits", logits, (size_t)n * classes, 0.0);
     double lt;
-    dp_softmax_ce(logits, c->labels, n, classes, &lt, dl);
+    if (seg) { /* per-pixel scores: NCHW for the comparison, the loss on the node's layout */
+        const dp_act *y = &net->nodes[net->out].y;
+        const int B = y->blk, cb = dp_cpad(classes, B) / B;
+        for (int in = 0; in < n; in++)
+            for (int k = 0; k < classes; k++)
+                for (size_t p = 0; p < hw; p++)
+                    lg_nchw[((size_t)in * classes + k) * hw + p] = y->data[(((size_t)in * cb + k / B) * hw + p) * B + k % B];
+        put(r, "logits", lg_nchw, (size_t)n * classes * hw, 0.0);
+        if ((rc = dp_seg_ce(y, c->labels, &lt, NULL, dl))) {
+            FAIL("seg_ce: %s", dp_strerror(rc));
+            goto fail;
+        }
+    } else {
+        put(r, "logits", logits, (size_t)n * classes, 0.0);
+        dp_softmax_ce(logits, c->labels, n, classes, &lt, dl);
+    }
     const float ltf = (float)lt;
     put(r, "loss_task", &ltf, 1, 0.0);
     if ((rc = dp_net_backward(net, dl, NULL))) {
@@ -188,7 +205,7 @@ static int run_case(const golden_case *c, const st_file *f, int reference, uint6
     for (int i = 0; i < net->n_pv; i++)
         if (net->pv[i].group == 1 && cfg.pool == DP_POOL_DYNOPOOL) {
             snprintf(key, sizeof key, "gmacs_grad.%s", net->pv[i].name);
-            put(r, key, g2 + net->pv[i].off, 2, 0.0);
+            put(r, key, g2 + net->pv[i].off, 2, 1e-12); /* 0 at the 1.5 floor (HRNet's last level) */
         }
     dp_model_info info;
     dp_model_info_get(m, &info);
@@ -221,11 +238,11 @@ static int run_case(const golden_case *c, const st_file *f, int reference, uint6
         snprintf(key, sizeof key, "step.%s", net->sv[i].name);
         put(r, key, net->stats + net->sv[i].off, (size_t)net->sv[i].numel, 1e-12);
     }
-    free(x), free(dl), free(g2);
+    free(x), free(dl), free(g2), free(lg_nchw);
     dp_model_free(m);
     return 0;
 fail:
-    free(x), free(dl), free(g2);
+    free(x), free(dl), free(g2), free(lg_nchw);
     dp_model_free(m);
     return -1;
 }
@@ -310,11 +327,20 @@ static void run_file(const char *path)
         st_free(f);
         return;
     }
-    c.labels = malloc(sizeof(int) * (size_t)c.n);
-    for (int i = 0; i < c.n; i++) c.labels[i] = (int)((const long long *)tg->data)[i];
+    /* one label per image, or per pixel (N, S, S) for a segmentation net */
+    const size_t nlab = st_numel(tg);
+    if (nlab != (size_t)c.n * (dp_arch_is_seg(c.cfg.arch) ? (size_t)c.cfg.size * c.cfg.size : 1)) {
+        FAIL("target has %zu labels for a batch of %d", nlab, c.n);
+        st_free(f);
+        return;
+    }
+    c.labels = malloc(sizeof(int) * nlab);
+    for (size_t i = 0; i < nlab; i++) c.labels[i] = (int)((const long long *)tg->data)[i];
 
     /* the noise of this case: K perturbed reference runs around the plain one */
-    results base = {0}, pert[K_NOISE] = {{0}}, ours[2] = {{0}};
+    /* static: MAX_T keys each would crowd the stack */
+    static results base, pert[K_NOISE], ours[2];
+    memset(&base, 0, sizeof base), memset(pert, 0, sizeof pert), memset(ours, 0, sizeof ours);
     if (run_case(&c, f, 1, 0, 0.0, &base)) goto out;
     for (int k = 0; k < K_NOISE; k++)
         if (run_case(&c, f, 1, (uint64_t)k + 1, (k % 2 ? 2 : 1) * NOISE_EPS, &pert[k])) goto out;

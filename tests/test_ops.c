@@ -51,7 +51,9 @@
  * one-thread copy of the net, whose own gradients must match the ambient run's);
  * each DNNL run matches the REF run of the same weights and input, every node's
  * output and every gradient, to 1e-4 (relative to the entry, floored at 1% of
- * the tensor's largest).  Softmax cross-entropy is also checked on its own.
+ * the tensor's largest).  Softmax cross-entropy, its per-pixel form with the
+ * ignore label (seg_ce.c) and the bilinear resize's values (against PyTorch's
+ * align_corners=False rule written out in double) are also checked on their own.
  *
  * That the checks catch bugs was verified on a scratch copy of the tree (never
  * committed), one mutation at a time; each made this test fail:
@@ -70,6 +72,8 @@
  *   this file: analytic gradients scaled by 1.05 before the check 423
  *   batchnorm.c silu backward: s (1 + z (1 - 0.9 s))               9 (bn + silu)
  *   squeeze_excite.c: the pooled gradient divided by hw + 1       12 (both SE cases)
+ *   resize.c backward: one of the four taps given 1.01 of its share  13 (the resize cases)
+ *   concat.c backward: b's gradient read one channel early        19 (both concat cases)
  * Dropout and stochastic depth are differenced at a fixed mask (seed and step
  * fixed); check_masks holds the masks themselves (rate, scale, per-sample draws,
  * the same mask for a repeated step, another for another step, identity in eval).
@@ -378,6 +382,31 @@ static void b_sa(tb *b, const tcase *tc)
     t_tail(b, x, c, tc->classes);
 }
 
+/* iarg[0] channels; iarg[1]: 0 up-sample a stride-2 conv's map to the input's size
+ * (HRNet's fusion and head), 1 down-sample to a 3x3/2 max-pool's size of the input,
+ * 2 to a 3x3/3 max-pool's (a ratio of 11/3 by 8/2).  The reference's data is never
+ * read: a max-pool of the input gives a size without parameters of its own */
+static void b_resize(tb *b, const tcase *tc)
+{
+    const int c = tc->iarg[0];
+    int x = t_conv(b, 0, tc->c, c, 3, 1, 1, 1, 1), ref = 0;
+    if (tc->iarg[1] == 0) x = t_conv(b, x, c, c, 3, 2, 1, 1, 0);
+    if (tc->iarg[1] == 1) ref = t_maxpool(b, 0, 3, 2, 1);
+    if (tc->iarg[1] == 2) ref = t_maxpool(b, 0, 3, 3, 0);
+    x = FOCUS(b, t_node(b, DP_OP_RESIZE, x, ref));
+    t_tail(b, x, c, tc->classes);
+}
+
+/* iarg[0], iarg[1]: the channels of the two parts; cat(conv(x), conv(conv(x))) */
+static void b_concat(tb *b, const tcase *tc)
+{
+    const int c0 = tc->iarg[0], c1 = tc->iarg[1];
+    int a = t_conv(b, 0, tc->c, c0, 3, 1, 1, 1, 1);
+    int d = t_conv(b, a, c0, c1, 3, 1, 1, 1, 0);
+    int x = FOCUS(b, t_node(b, DP_OP_CONCAT, a, d));
+    t_tail(b, x, c0 + c1, tc->classes);
+}
+
 static const tcase cases[] = {
     {"conv 3x3/1 p1 bias", 2, 3, 7, 7, 5, 1.0f, b_conv, {0}, {0}},
     {"conv 3x3/2 p1", 2, 3, 9, 9, 5, 1.0f, b_conv, {1}, {0}},
@@ -414,6 +443,12 @@ static const tcase cases[] = {
     {"squeeze-excite 12 -> 4, 3x3 map", 2, 3, 3, 3, 5, 3.0f, b_se, {12, 4}, {0}},
     {"dropout 0.3", 2, 3, 9, 7, 5, 1.0f, b_drop, {12, 0}, {0.3f}},
     {"stochastic depth 0.5", 4, 3, 9, 7, 5, 1.0f, b_drop, {12, 1}, {0.5f}},
+    /* HRNet's ops */
+    {"resize up 5x4 -> 9x7", 2, 3, 9, 7, 5, 1.0f, b_resize, {12, 0}, {0}},
+    {"resize down 9x7 -> 5x4", 2, 3, 9, 7, 5, 1.0f, b_resize, {20, 1}, {0}},
+    {"resize down 11x8 -> 3x2", 2, 3, 11, 8, 5, 1.0f, b_resize, {6, 2}, {0}},
+    {"concat 6 + 12", 2, 3, 7, 5, 5, 1.0f, b_concat, {6, 12}, {0}},
+    {"concat 16 + 4", 2, 3, 5, 7, 5, 1.0f, b_concat, {16, 4}, {0}},
 };
 
 /* ---- one network on one backend ----------------------------------------------------- */
@@ -1140,6 +1175,167 @@ static void check_softmax_ce(void)
     printf("softmax cross-entropy: %d dlogits checked, worst error %.2e\n", N * K, worst);
 }
 
+/* ---- bilinear resize values against PyTorch's rule ------------------------------------
+ * F.interpolate(mode='bilinear', align_corners=False), written out independently
+ * in double: source s = (i + 1/2) in / out - 1/2, clamped below at 0, the upper
+ * tap clamped to in - 1.  Up, down and non-integer ratios, both layouts. */
+static double ref_bilinear(const float *x, int h, int w, int H, int W, int i, int j)
+{
+    double sy = ((double)i + 0.5) * h / H - 0.5, sx = ((double)j + 0.5) * w / W - 0.5;
+    sy = sy < 0 ? 0 : sy, sx = sx < 0 ? 0 : sx;
+    const int y0 = (int)floor(sy), x0 = (int)floor(sx);
+    const int y1 = y0 + 1 < h ? y0 + 1 : h - 1, x1 = x0 + 1 < w ? x0 + 1 : w - 1;
+    const double ty = sy - y0, tx = sx - x0;
+    return (1 - ty) * ((1 - tx) * x[y0 * w + x0] + tx * x[y0 * w + x1]) +
+           ty * ((1 - tx) * x[y1 * w + x0] + tx * x[y1 * w + x1]);
+}
+
+static void check_resize_values(void)
+{
+    static const int geo[][4] = {{5, 4, 9, 7}, {9, 7, 5, 4}, {3, 3, 12, 12}, {8, 6, 8, 6}, {7, 9, 2, 3}, {1, 2, 4, 5}};
+    double worst = 0.0;
+    for (size_t gi = 0; gi < sizeof geo / sizeof geo[0]; gi++) {
+        const int h = geo[gi][0], w = geo[gi][1], H = geo[gi][2], W = geo[gi][3], n = 2, c = 5;
+        /* the op driven by hand on a net input -> resize: x set in node 0 in each
+         * layout, the output shape set as infer gives it for a reference of H x W */
+        dp_net net;
+        dp_net_init(&net, DP_BACKEND_REF);
+        tb b = {.net = &net};
+        t_node(&b, DP_OP_INPUT, -1, -1);
+        const int id = t_node(&b, DP_OP_RESIZE, 0, 0);
+        CHECK(!b.rc && !dp_net_alloc(&net), "resize values: build");
+        if (b.rc) return;
+        dp_node *nd = &net.nodes[id];
+        float *x = malloc(sizeof(float) * (size_t)n * c * h * w);
+        tu_rng g = {gi + 11};
+        for (int i = 0; i < n * c * h * w; i++) x[i] = tu_normal(&g);
+        for (int blk = 1; blk <= 16; blk *= (blk == 1 ? 8 : 2)) {
+            const int cb = dp_cpad(c, blk) / blk;
+            dp_act *xa = &net.nodes[0].y;
+            dp_set_shape(xa, n, c, h, w, blk);
+            dp_act_reserve(xa);
+            memset(xa->data, 0, sizeof(float) * dp_act_numel(xa));
+            for (int in = 0; in < n; in++)
+                for (int ch = 0; ch < c; ch++)
+                    for (int p = 0; p < h * w; p++)
+                        xa->data[(((size_t)in * cb + ch / blk) * h * w + p) * blk + ch % blk] =
+                            x[((size_t)in * c + ch) * h * w + p];
+            dp_set_shape(&nd->y, n, c, H, W, blk);
+            dp_act_reserve(&nd->y);
+            CHECK(dp_op_of(DP_OP_RESIZE)->forward(&net, nd, 0) == DP_OK, "resize forward");
+            for (int in = 0; in < n; in++)
+                for (int ch = 0; ch < c; ch++)
+                    for (int i = 0; i < H; i++)
+                        for (int j = 0; j < W; j++) {
+                            const double want = ref_bilinear(x + ((size_t)in * c + ch) * h * w, h, w, H, W, i, j);
+                            const float got =
+                                nd->y.data[(((size_t)in * cb + ch / blk) * H * W + (size_t)i * W + j) * blk + ch % blk];
+                            /* (1-t)((1-u) a + u b) + t((1-u) c + u d) in float: 3 sums, 6
+                             * products and the 4 rounded weights, each at most 2^-24 of
+                             * a term bounded by max|x|: 16 u max|x| is a safe bound */
+                            double mx = 0.0;
+                            for (int p = 0; p < h * w; p++) mx = fmax(mx, fabs(x[((size_t)in * c + ch) * h * w + p]));
+                            const double e = fabs(got - want), tol = 16 * 0x1p-24 * mx;
+                            worst = fmax(worst, e / mx);
+                            CHECK(e <= tol, "resize %dx%d -> %dx%d blk %d (%d,%d,%d,%d) = %.9g, want %.9g", h, w, H,
+                                  W, blk, in, ch, i, j, got, want);
+                        }
+            /* padded lanes stay 0 */
+            size_t nz = 0;
+            for (size_t i = 0; i < dp_act_numel(&nd->y); i++) nz += (int)(i % blk) + (int)((i / blk / (H * W)) % cb) * blk >= c && nd->y.data[i] != 0.0f;
+            CHECK(nz == 0, "resize blk %d: %zu padded lanes non-zero", blk, nz);
+        }
+        free(x);
+        dp_net_free(&net);
+    }
+    printf("bilinear resize: values against PyTorch's rule on 3 layouts, worst |error| / max|x| %.2e\n", worst);
+}
+
+/* ---- per-pixel cross-entropy with ignore label 255 ------------------------------------ */
+static void check_seg_ce(void)
+{
+    enum { N = 2, K = 5, H = 3, W = 4 };
+    const int hw = H * W;
+    tu_rng g = {77};
+    for (int blk = 1; blk <= 16; blk *= (blk == 1 ? 8 : 2)) {
+        const int cb = dp_cpad(K, blk) / blk;
+        dp_act z = {N, K, H, W, blk, NULL, 0};
+        dp_act_reserve(&z);
+        const size_t numel = dp_act_numel(&z);
+        float *d = calloc(numel, sizeof(float));
+        double zz[N][K][H * W];
+        int lab[N * H * W];
+        for (int in = 0; in < N; in++)
+            for (int p = 0; p < hw; p++) {
+                lab[in * hw + p] = (p % 4 == 1) ? DP_SEG_IGNORE : (3 * p + in) % K;
+                for (int k = 0; k < K; k++) {
+                    const float v = 2.0f * tu_normal(&g);
+                    zz[in][k][p] = v;
+                    z.data[(((size_t)in * cb + k / blk) * hw + p) * blk + k % blk] = v;
+                }
+            }
+        double loss, want = 0.0;
+        long long valid = -1, nv = 0;
+        CHECK(dp_seg_ce(&z, lab, &loss, &valid, d) == DP_OK, "seg_ce");
+        for (int in = 0; in < N; in++)
+            for (int p = 0; p < hw; p++) {
+                if (lab[in * hw + p] == DP_SEG_IGNORE) continue;
+                double s = 0.0;
+                for (int k = 0; k < K; k++) s += exp(zz[in][k][p]);
+                want += log(s) - zz[in][lab[in * hw + p]][p];
+                nv++;
+            }
+        want /= (double)nv;
+        CHECK(valid == nv, "seg_ce: %lld valid pixels, want %lld", valid, nv);
+        CHECK(fabs(loss - want) <= 1e-12 * fabs(want), "seg_ce loss %.15g, want %.15g", loss, want);
+        double worst = 0.0;
+        for (size_t i = 0; i < numel; i++) {
+            const size_t l = i % blk, q = (i / blk) % hw, kb = (i / blk / hw) % cb;
+            const int k = (int)(kb * blk + l), in = (int)(i / blk / hw / cb);
+            if (k >= K || lab[in * hw + q] == DP_SEG_IGNORE) { /* padded lane or ignored pixel */
+                CHECK(d[i] == 0.0f, "seg_ce: dlogits[%zu] = %g on an ignored pixel or padded lane", i, d[i]);
+                continue;
+            }
+            const float z0 = z.data[i];
+            const double h = 1e-3 * fmax(fabs(z0), 1.0);
+            double lp, lm;
+            z.data[i] = (float)(z0 + h);
+            const double hp = (double)z.data[i] - z0;
+            dp_seg_ce(&z, lab, &lp, NULL, NULL);
+            z.data[i] = (float)(z0 - h);
+            const double hm = z0 - (double)z.data[i];
+            dp_seg_ce(&z, lab, &lm, NULL, NULL);
+            z.data[i] = z0;
+            const double fd = (lp - lm) / (hp + hm);
+            const double e = fabs(fd - d[i]) / fmax(fmax(fabs(fd), fabs(d[i])), 1e-3);
+            worst = fmax(worst, e);
+            CHECK(e < 1e-3, "seg_ce blk %d dlogits[%zu] = %.8g, finite difference %.8g", blk, i, d[i], fd);
+        }
+        int bad[N * H * W];
+        memcpy(bad, lab, sizeof bad);
+        bad[5] = K;
+        CHECK(dp_seg_ce(&z, bad, &loss, NULL, d) == DP_ERR_ARG, "seg_ce: label %d of %d classes", K, K);
+        for (int i = 0; i < N * hw; i++) bad[i] = DP_SEG_IGNORE;
+        CHECK(dp_seg_ce(&z, bad, &loss, &valid, d) == DP_OK && loss == 0.0 && valid == 0,
+              "seg_ce: every pixel ignored gives loss %g, %lld valid", loss, valid);
+        int pred[N * H * W];
+        dp_seg_argmax(&z, pred);
+        int wrong = 0;
+        for (int in = 0; in < N; in++)
+            for (int p = 0; p < hw; p++) {
+                int best = 0;
+                for (int k = 1; k < K; k++)
+                    if (zz[in][k][p] > zz[in][best][p]) best = k;
+                wrong += pred[in * hw + p] != best;
+            }
+        CHECK(wrong == 0, "seg_argmax blk %d: %d pixels wrong", blk, wrong);
+        printf("per-pixel cross-entropy (blk %d): %lld of %d pixels counted, worst dlogits error %.2e\n", blk, nv,
+               N * hw, worst);
+        free(d);
+        dp_act_free(&z);
+    }
+}
+
 /* Dropout and stochastic depth draw their masks from (seed, step, node) alone:
  * the forward at one step repeats bit for bit (a resumed run), another step
  * draws another mask, evaluation is the identity, the kept values are scaled by
@@ -1231,6 +1427,8 @@ int main(void)
     if (native == 16) blks[nblk++] = 8; /* machines without AVX-512 run nChw8c */
     fdstat st = {0, 0, 0, 0, 0, 0.0};
     check_softmax_ce();
+    check_seg_ce();
+    check_resize_values();
     check_masks("dropout 0.3", 0);
     check_masks("stochastic depth 0.5", 1);
     const int ncases = (int)(sizeof cases / sizeof cases[0]);

@@ -26,8 +26,18 @@ extern "C" {
  * Parameter names and shapes are those of the PyTorch modules in python/dynopool/models.py
  * (docs/models.md), so checkpoints move between the two. */
 enum dp_arch { DP_VGG16 = 0, DP_RESNET50 = 1, DP_MOBILENETV2 = 2, DP_EFFICIENTNET_B0 = 3,
-               DP_EFFICIENTNET_B1 = 4, DP_ARCH_COUNT = 5 };
+               DP_EFFICIENTNET_B1 = 4, DP_HRNET = 5, DP_ARCH_COUNT = 6 };
+/* HRNetV2 ("hrnet-w48") is a semantic segmentation network (docs/models.md, "HRNetV2"):
+ * its width is its channel number C (1, the default, means 48; else an integer in
+ * [2, 64]: 18, 32 and 48 are the paper's W18, W32, W48), its classes are the pixel
+ * classes, its labels one per pixel (n, size, size) in [0, classes) or DP_SEG_IGNORE,
+ * and its logits (n, classes, size, size). */
+/* 1 for a segmentation network (labels and logits per pixel), 0 for a classifier. */
+DP_API int dp_arch_is_seg(int arch);
 enum dp_pool { DP_POOL_HUMAN = 0, DP_POOL_DYNOPOOL = 1, DP_POOL_SHAPE_ADAPTOR = 2 };
+
+/* The label of a pixel that no loss or metric counts (segmentation). */
+#define DP_SEG_IGNORE 255
 
 typedef struct dp_model dp_model;
 
@@ -122,15 +132,30 @@ DP_API const char *dp_pool_name(int pool);
 DP_API int dp_model_create(const dp_model_config *cfg, dp_model **out);
 DP_API void dp_model_free(dp_model *m);
 DP_API const dp_model_config *dp_model_config_of(const dp_model *m);
-/* One step: forward (batch statistics), L_total = L_task + lambda L_GMACs,
+/* One step: forward (batch statistics), L_total = L_task + lambda L_GMACs
+ * (L_task: softmax cross-entropy; per pixel, mean over the pixels not ignored, for a
+ * segmentation network, whose labels are (n, size, size) and st->correct counts pixels),
  * backward, SGD update with learning rates lr (weights) and lr_alpha (alphas).
  * A NaN or infinite loss returns DP_ERR_NONFINITE and leaves the model exactly as
  * it was (weights, alphas, momentum, BN running statistics). */
 DP_API int dp_model_train_step(dp_model *m, const float *x, const int *labels, int n,
                                const dp_train_config *tc, float lr, float lr_alpha,
                                dp_step_stats *st);
-/* Inference (running statistics): logits (n, classes). */
+/* Inference (running statistics): logits (n, classes); a segmentation network's
+ * (dp_arch_is_seg) per pixel, (n, classes, size, size) NCHW. */
 DP_API int dp_model_predict(dp_model *m, const float *x, int n, float *logits);
+/* A segmentation network's class of highest score for every pixel (running
+ * statistics): pred (n, size, size). */
+DP_API int dp_model_predict_seg(dp_model *m, const float *x, int n, int *pred);
+/* Segmentation metrics over a split, as the official HRNet code computes them:
+ * conf (classes x classes, row = true class, column = predicted; zeroed by the caller)
+ * accumulates n pixels, those labelled DP_SEG_IGNORE skipped (DP_ERR_ARG for a label or
+ * prediction out of range, nothing added then).  dp_seg_scores: pixel accuracy = correct
+ * / counted pixels, IoU_k = TP / max(1, TP + FP + FN) for each class (iou may be NULL)
+ * and mIoU their mean over all classes (a class absent from truth and predictions
+ * counts 0). */
+DP_API int dp_seg_confusion_add(long long *conf, int classes, const int *labels, const int *pred, size_t n);
+DP_API int dp_seg_scores(const long long *conf, int classes, double *pixel_acc, double *miou, double *iou);
 /* Cost, parameters and stage sizes for an input of the model's size. */
 DP_API int dp_model_info_get(dp_model *m, dp_model_info *info);
 /* The same for the model cfg describes, at its initial alphas (what dp_model_create

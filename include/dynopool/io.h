@@ -114,6 +114,49 @@ DP_API int dp_image_prepare(const char *path, int kind, int channels, int base, 
 
 /* A background loader: `workers` threads prepare the next batches of an epoch
  * while the caller trains on the current one. */
+/* ==== Segmentation sets in the PascalVOC layout (docs/guide.md, "Segmentation data") ====
+ *
+ *   root/ImageSets/Segmentation/<split>.txt   image ids, one per line
+ *   root/JPEGImages/<id>.jpg                  images of any size (grey ones become RGB)
+ *   root/SegmentationClass/<id>.png           masks: palette indices or grey values, class
+ *                                             k in [0, classes) or 255 (ignored)
+ *
+ *     dp_segset *s;  dp_segset_open("VOC2012", "train", 21, &s, err, sizeof err);
+ *     dp_seg_transform t = dp_seg_transform_defaults(1, 480);
+ *     dp_segset_sample(s, i, &t, seed, pos, x, labels, err, sizeof err);
+ *
+ * Opening reads the list and checks that each listed image and mask exists; samples
+ * are decoded on demand.  Errors name the file and the line, byte or pixel. */
+typedef struct dp_segset dp_segset;
+DP_API int dp_segset_open(const char *root, const char *split, int classes, dp_segset **out, char *err,
+                          size_t errlen);
+DP_API int dp_segset_count(const dp_segset *s);
+DP_API const char *dp_segset_id(const dp_segset *s, int i); /* NULL out of range */
+DP_API void dp_segset_free(dp_segset *s);
+
+typedef struct dp_seg_transform {
+    int train;                  /* 1: random scale, crop and flip; 0: the centre crop at scale 1 */
+    int size;                   /* side of the view the network sees */
+    float scale_min, scale_max; /* the random scale's range (0.5, 2: HRNet's PascalVOC recipe) */
+    int flip;                   /* random horizontal flip (training) */
+    float mean[3], std[3];      /* per-channel normalisation of pixels in [0, 1] (ImageNet's) */
+} dp_seg_transform;
+DP_API dp_seg_transform dp_seg_transform_defaults(int train, int size);
+/* Sample i as the network sees it: x (3, size, size) normalised, labels (size, size).
+ * The image is resampled bilinearly and the mask by nearest neighbour with the same
+ * scale, crop and flip; where the crop leaves the scaled image (bottom and right)
+ * the image is the mean (0 after normalising) and the mask 255.  The random draws
+ * come from (seed, pos) alone. */
+DP_API int dp_segset_sample(const dp_segset *s, int i, const dp_seg_transform *t, unsigned long long seed,
+                            long long pos, float *x, int *labels, char *err, size_t errlen);
+/* Writes a segmentation set of real images in the layout above under out (created):
+ * n_train and n_val scenes of size x size pixels, each 1-3 Fashion-MNIST items (from the
+ * IDX set in src, training items for train and test items for val) scaled, tinted and
+ * pasted at random places; the mask labels each item's pixels with its class + 1
+ * (background 0, 11 classes), its faint rim 255, and class_names.txt names them. */
+DP_API int dp_segset_make_fashion(const char *src, const char *out, int n_train, int n_val, int size,
+                                  unsigned long long seed, char *err, size_t errlen);
+
 typedef struct dp_loader dp_loader;
 DP_API int dp_loader_create(const dp_dataset *ds, const dp_transform *t, int batch, int workers,
                             dp_loader **out);

@@ -439,6 +439,242 @@ class EfficientNet(_Net):
         return self.classifier(x.mean(dim=(2, 3)))
 
 
+# --------------------------------------------------------------------------- HRNetV2 (segmentation)
+SEG_MODELS = ("hrnet-w48",)
+SEG_IGNORE = 255
+
+
+def hr_width(width):
+    """HRNet's width is its channel number C: 1 (the default) means 48, else an integer 2..64."""
+    if width == 1:
+        return 48
+    if 2 <= width <= 64 and float(width) == int(width):
+        return int(width)
+    raise ValueError(f"hrnet width {width!r}: 1 (= 48) or an integer in [2, 64]")
+
+
+class _SharedPool(nn.Module):
+    """A later use of a level's DynOPool (its alpha is the level's; not in this state_dict)."""
+
+    def __init__(self, pools, level):
+        super().__init__()
+        self._pools, self._level = pools, level  # a plain list: not registered
+
+    def forward(self, x):
+        return self._pools[self._level](x)
+
+
+class _Down(nn.Sequential):
+    """Into HRNet level `level`: conv 3x3 stride 2 + BN (+ ReLU) in the human design; DynOPool
+    (the level's alpha) then the conv at stride 1 in the dynopool one (paper eq. 5.3). The
+    DynOPool is child `pool` (the level's first use) or an unregistered shared reference, so the
+    conv and BN keep the official indices 0, 1, 2."""
+
+    def __init__(self, cin, cout, relu, variant, pools, level):
+        super().__init__()
+        self.level = level
+        if variant == "dynopool":
+            if pools[level] is None:
+                pools[level] = DynOPool(2.0)
+                self.pool = pools[level]
+            else:
+                self.shared = _SharedPool(pools, level)
+        s = 1 if variant == "dynopool" else 2
+        self.add_module("0", nn.Conv2d(cin, cout, 3, s, 1, bias=False))
+        self.add_module("1", nn.BatchNorm2d(cout))
+        if relu:
+            self.add_module("2", nn.ReLU())
+
+    def forward(self, x):
+        for name, m in self.named_children():
+            x = m(x)
+        return x
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c, c, 3, 1, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c)
+        self.conv2 = nn.Conv2d(c, c, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c)
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        return F.relu(self.bn2(self.conv2(out)) + x)
+
+
+class HRBottleneck(nn.Module):
+    def __init__(self, cin, planes, downsample):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, planes, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv3 = nn.Conv2d(planes, 4 * planes, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(4 * planes)
+        self.downsample = nn.Sequential(nn.Conv2d(cin, 4 * planes, 1, bias=False),
+                                        nn.BatchNorm2d(4 * planes)) if downsample else None
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = F.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return F.relu(out + (x if self.downsample is None else self.downsample(x)))
+
+
+def _up(x, ref):
+    return F.interpolate(x, size=ref.shape[-2:], mode="bilinear", align_corners=False)
+
+
+class HRModule(nn.Module):
+    """The official HighResolutionModule (4 BasicBlocks per branch, full fusion)."""
+
+    def __init__(self, ch, variant, pools):
+        super().__init__()
+        nb = len(ch)
+        self.branches = nn.ModuleList(nn.Sequential(*[BasicBlock(c) for _ in range(4)]) for c in ch)
+        fl = []
+        for i in range(nb):
+            row = []
+            for j in range(nb):
+                if j > i:
+                    row.append(nn.Sequential(nn.Conv2d(ch[j], ch[i], 1, 1, 0, bias=False),
+                                             nn.BatchNorm2d(ch[i])))
+                elif j == i:
+                    row.append(None)
+                else:
+                    row.append(nn.Sequential(*[
+                        _Down(ch[j], ch[i] if k == i - j - 1 else ch[j], k != i - j - 1, variant,
+                              pools, j + k + 2) for k in range(i - j)]))
+            fl.append(nn.ModuleList(row))
+        self.fuse_layers = nn.ModuleList(fl)
+
+    def forward(self, x):
+        x = [b(xi) for b, xi in zip(self.branches, x)]
+        out = []
+        for i, row in enumerate(self.fuse_layers):
+            y = x[0] if i == 0 else row[0](x[0])
+            for j in range(1, len(x)):
+                if j == i:
+                    y = y + x[j]
+                elif j > i:
+                    y = y + _up(row[j](x[j]), x[i])
+                else:
+                    y = y + row[j](x[j])
+            out.append(F.relu(y))
+        return out
+
+
+class HRNet(_Net):
+    """HRNetV2 for segmentation with the official code's names (lib/models/seg_hrnet.py of
+    HRNet-Semantic-Segmentation; docs/models.md, "HRNetV2"): stem, stage 1 of 4 Bottlenecks,
+    stages 2-4 of 1/4/3 modules, the head on all branches up-sampled to the highest,
+    scores up-sampled to the input (bilinear, align_corners=False). Stem and stage 1 are
+    min(64, 4C) wide (64 for the official widths). The dynopool variant: one DynOPool per
+    level (stem 1, stem 2, branches 1-3), shared by every stream that enters the level."""
+
+    def __init__(self, variant, in_ch, size, classes, width):
+        super().__init__()
+        if variant not in ("human", "dynopool"):
+            raise ValueError(f"hrnet: variant {variant!r} is not built")
+        C = hr_width(width)
+        st = min(64, 4 * C)
+        self.in_size = size
+        pools = [None] * 5
+        self._pools = pools  # a plain list: the level DynOPools, registered where first used
+        dyn = variant == "dynopool"
+        if dyn:
+            pools[0], pools[1] = DynOPool(2.0), DynOPool(2.0)
+            self.pool1, self.pool2 = pools[0], pools[1]
+        self.conv1 = nn.Conv2d(in_ch, st, 3, 1 if dyn else 2, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(st)
+        self.conv2 = nn.Conv2d(st, st, 3, 1 if dyn else 2, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(st)
+        self.layer1 = nn.Sequential(*[HRBottleneck(st if k == 0 else 4 * st, st, k == 0)
+                                      for k in range(4)])
+        ch = [C, 2 * C, 4 * C, 8 * C]
+        self.ch = ch
+        self.transition1 = nn.ModuleList([
+            nn.Sequential(nn.Conv2d(4 * st, C, 3, 1, 1, bias=False), nn.BatchNorm2d(C), nn.ReLU()),
+            nn.Sequential(_Down(4 * st, ch[1], True, variant, pools, 2))])
+        self.stage2 = nn.Sequential(HRModule(ch[:2], variant, pools))
+        self.transition2 = nn.ModuleList([nn.Identity(), nn.Identity(),
+                                          nn.Sequential(_Down(ch[1], ch[2], True, variant, pools, 3))])
+        self.stage3 = nn.Sequential(*[HRModule(ch[:3], variant, pools) for _ in range(4)])
+        self.transition3 = nn.ModuleList([nn.Identity()] * 3 + [
+            nn.Sequential(_Down(ch[2], ch[3], True, variant, pools, 4))])
+        self.stage4 = nn.Sequential(*[HRModule(ch, variant, pools) for _ in range(3)])
+        cc = sum(ch)
+        self.last_layer = nn.Sequential(nn.Conv2d(cc, cc, 1), nn.BatchNorm2d(cc), nn.ReLU(),
+                                        nn.Conv2d(cc, classes, 1))
+
+    def forward(self, x):
+        inp = x
+        if self.conv1.stride[0] == 1:
+            x = self.pool1(x)
+        x = F.relu(self.bn1(self.conv1(x)))
+        if self.conv2.stride[0] == 1:
+            x = self.pool2(x)
+        x = F.relu(self.bn2(self.conv2(x)))
+        x = self.layer1(x)
+        xs = [self.transition1[0](x), self.transition1[1](x)]
+        xs = self.stage2(xs)
+        xs = xs + [self.transition2[2](xs[-1])]
+        xs = self.stage3(xs)
+        xs = xs + [self.transition3[3](xs[-1])]
+        xs = self.stage4(xs)
+        y = torch.cat([xs[0]] + [_up(t, xs[0]) for t in xs[1:]], 1)
+        return _up(self.last_layer(y), inp)
+
+
+def seg_loss(logits, target):
+    """The official criterion: CrossEntropyLoss(ignore_index=255), mean over counted pixels."""
+    return F.cross_entropy(logits, target, ignore_index=SEG_IGNORE)
+
+
+def _hr_walk(k, model, h, w):
+    """HRNet's size chain: the five level sizes, then every conv and BN at its level's size
+    (the head at level 2, branch 0's)."""
+    levels = []
+    for lv in range(5):
+        conv = model.conv1 if lv == 0 else model.conv2 if lv == 1 else \
+            (model.transition1[1][0] if lv == 2 else model.transition2[2][0]
+             if lv == 3 else model.transition3[3][0])._modules["0"]
+        if model._pools[lv] is not None:
+            h, w = k.dynopool(model._pools[lv], h, w, conv.in_channels)
+        else:
+            h, w = k.strided(h, 3, 2, 1), k.strided(w, 3, 2, 1)
+        k.stage(h, w)
+        levels.append((h, w))
+
+    def level_of(path):  # the index in levels of the module's output size (branch b: b + 1)
+        if path.startswith(("conv1", "bn1")):
+            return 0
+        if path.startswith(("conv2", "bn2", "layer1", "transition1.0", "last_layer")):
+            return 1
+        parts = path.split(".")
+        if parts[0].startswith("transition"):
+            return int(parts[1]) + 1
+        if parts[2] == "branches":
+            return int(parts[3]) + 1
+        i, j = int(parts[3]), int(parts[4])  # fuse_layers.i.j[.k]: at branch j's size, or
+        if j > i:                            # branch j + k + 1's in a down-sampling chain
+            return j + 1
+        return j + int(parts[5]) + 2
+
+    for path, m in model.named_modules():
+        if isinstance(m, (nn.Conv2d, nn.BatchNorm2d)):
+            lh, lw = levels[level_of(path)]
+            if isinstance(m, nn.Conv2d):
+                per = m.out_channels * (m.in_channels // m.groups * m.kernel_size[0] *
+                                        m.kernel_size[1] + (m.bias is not None))
+                k.layers.append(("conv", per, lh, lw))
+            else:
+                k.layers.append(("bn", 2 * m.num_features, lh, lw))
+    return k
+
+
 IMPLS = ("reference", "c")
 
 
@@ -469,6 +705,9 @@ def build(model, variant, in_ch=3, size=32, classes=10, width=1.0, impl="referen
     dp_model_config.no_drop); the other models have neither."""
     if variant not in VARIANTS:
         raise ValueError(f"variant {variant!r}: one of {VARIANTS}")
+    if model in SEG_MODELS:
+        net = HRNet(variant, in_ch, size, classes, width)
+        return net if impl == "reference" else use_impl(net, impl)
     if model in ("efficientnet-b0", "efficientnet-b1"):
         p = 0.2 if drop else 0.0
         net = EfficientNet(variant, in_ch, size, classes, width,
@@ -634,6 +873,8 @@ def _walk(model, h, w, mode, dtype):
                 k.stage(h, w)
         h, w, c = k.seq(model.features[-1], h, w, c)
         k.linear(model.classifier[1])
+    elif isinstance(model, HRNet):
+        _hr_walk(k, model, h, w)
     elif isinstance(model, EfficientNet):
         h, w, c = k.seq(model.features[0], h, w, None)
         if model.features[0][0].stride[0] != 1:

@@ -50,7 +50,7 @@ void dp_act_free(dp_act *a);
     X(INPUT, input) X(CONV, conv2d) X(BN, batchnorm) X(RELU, relu) X(MAXPOOL, maxpool) \
     X(GAP, gap) X(LINEAR, linear) X(ADD, add) X(DYNOPOOL, dynopool)                    \
     X(SHAPE_ADAPTOR, shape_adaptor) X(SILU, silu) X(SE, squeeze_excite)                 \
-    X(DROPOUT, dropout) X(DROP_PATH, stochastic_depth)
+    X(DROPOUT, dropout) X(DROP_PATH, stochastic_depth) X(RESIZE, resize) X(CONCAT, concat)
 
 enum dp_optype {
 #define DP_OP_ENUM(e, f) DP_OP_##e,
@@ -271,5 +271,14 @@ void dp_bn_ref_backward(const float *x, const float *y, const float *dy, float *
  * Returns DP_OK, or DP_ERR_ARG for a label outside [0, k). */
 int dp_softmax_ce(const float *logits, const int *labels, int n, int k, double *loss,
                   float *dlogits);
+
+/* Per-pixel softmax cross-entropy, mean over the pixels whose label is not
+ * DP_SEG_IGNORE (seg_ce.c).  logits: (n, k, h, w) in its layout; labels: (n, h, w);
+ * dlogits (may be NULL): logits' layout and size; *valid (may be NULL): the pixels
+ * counted.  DP_ERR_ARG for a label outside [0, k) that is not DP_SEG_IGNORE. */
+int dp_seg_ce(const dp_act *logits, const int *labels, double *loss, long long *valid,
+              float *dlogits);
+/* The class of highest score of every pixel (first on ties): pred (n, h, w). */
+int dp_seg_argmax(const dp_act *logits, int *pred);
 
 #endif

@@ -1,4 +1,5 @@
 /* model.c — the public model API of dynopool.h over the engine (net.c). */
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +15,8 @@ dp_model_config dp_model_defaults(void)
 
 dp_train_config dp_train_defaults(int arch)
 {
-    return (dp_train_config){.momentum = 0.9f, .weight_decay = arch >= DP_MOBILENETV2 ? 4e-5f : 5e-4f,
+    const int small = arch >= DP_MOBILENETV2 && arch != DP_HRNET; /* 4e-5: MobileNetV2, EfficientNet */
+    return (dp_train_config){.momentum = 0.9f, .weight_decay = small ? 4e-5f : 5e-4f,
                              .nesterov = 1, .alpha_momentum = -1.0f, .lambda = 0.0f, .alpha_min = 0.25f, .max_side = 0};
 }
 
@@ -34,7 +36,7 @@ dp_recipe dp_recipe_defaults(int arch, int pool, int fine_grained)
 }
 
 static const char *const arch_names[DP_ARCH_COUNT] = {"vgg16", "resnet50", "mobilenetv2",
-                                                      "efficientnet-b0", "efficientnet-b1"};
+                                                      "efficientnet-b0", "efficientnet-b1", "hrnet-w48"};
 static const char *const pool_names[] = {"human", "dynopool", "shape-adaptor"};
 
 int dp_arch_parse(const char *name)
@@ -50,6 +52,8 @@ int dp_pool_parse(const char *name)
         if (strcmp(name, pool_names[i]) == 0) return i;
     return DP_ERR_ARG;
 }
+
+int dp_arch_is_seg(int arch) { return arch == DP_HRNET; }
 
 const char *dp_arch_name(int arch) { return arch >= 0 && arch < DP_ARCH_COUNT ? arch_names[arch] : "?"; }
 const char *dp_pool_name(int pool) { return pool >= 0 && pool < 3 ? pool_names[pool] : "?"; }
@@ -115,6 +119,22 @@ static int count_correct(const float *logits, const int *labels, int n, int k)
     return hits;
 }
 
+/* Segmentation: the pixels whose highest score is their (not ignored) label, in
+ * the net's output after a forward. */
+static int count_correct_pixels(dp_model *m, const int *labels, int *hits)
+{
+    const dp_act *y = &m->net.nodes[m->net.out].y;
+    const size_t np = (size_t)y->n * y->h * y->w;
+    int *pred = malloc(sizeof(int) * np);
+    if (!pred) return DP_ERR_NOMEM;
+    int rc = dp_seg_argmax(y, pred);
+    long long c = 0;
+    for (size_t i = 0; !rc && i < np; i++) c += labels[i] != DP_SEG_IGNORE && pred[i] == labels[i];
+    free(pred);
+    *hits = c > INT_MAX ? INT_MAX : (int)c;
+    return rc;
+}
+
 /* The alphas' values and gradients into st (dp_step_stats): after the task's
  * backward pass (cost 0), then after the complexity loss added its term (cost 1:
  * that term is the total less the task's part). */
@@ -145,9 +165,15 @@ int dp_model_train_step(dp_model *m, const float *x, const int *labels, int n,
     if (!m || !x || !labels || !tc) return DP_ERR_NULL;
     if (n <= 0) return DP_ERR_SIZE;
     if (m->frozen) return DP_ERR_ARG; /* no gradients to train with */
-    const int k = m->cfg.classes;
-    for (int i = 0; i < n; i++)
-        if (labels[i] < 0 || labels[i] >= k) return DP_ERR_ARG;
+    const int k = m->cfg.classes, seg = dp_arch_is_seg(m->cfg.arch);
+    if (seg) { /* one label per pixel */
+        const size_t np = (size_t)n * m->cfg.size * m->cfg.size;
+        for (size_t i = 0; i < np; i++)
+            if ((labels[i] < 0 || labels[i] >= k) && labels[i] != DP_SEG_IGNORE) return DP_ERR_ARG;
+    } else {
+        for (int i = 0; i < n; i++)
+            if (labels[i] < 0 || labels[i] >= k) return DP_ERR_ARG;
+    }
     dp_net *net = &m->net;
     if (!m->sgd.buf) {
         int rc = dp_sgd_init(&m->sgd, net);
@@ -167,16 +193,22 @@ int dp_model_train_step(dp_model *m, const float *x, const int *labels, int n,
     net->seed = m->cfg.seed ^ 0xd809a7c0ULL, net->step = m->steps;
     int rc = dp_net_forward(net, x, n, m->cfg.in_ch, m->cfg.size, m->cfg.size, 1, NULL);
     if (rc) return rc;
-    if ((size_t)n * k > m->dlogits_cap) {
-        float *q = realloc(m->dlogits, sizeof(float) * (size_t)n * k);
+    const size_t nd = seg ? dp_act_numel(&net->nodes[net->out].y) : (size_t)n * k;
+    if (nd > m->dlogits_cap) {
+        float *q = realloc(m->dlogits, sizeof(float) * nd);
         if (!q) return DP_ERR_NOMEM;
         m->dlogits = q;
-        m->dlogits_cap = (size_t)n * k;
+        m->dlogits_cap = nd;
     }
     const float *logits = net->nodes[net->out].y.data;
     dp_step_stats s = {0};
-    if ((rc = dp_softmax_ce(logits, labels, n, k, &s.loss_task, m->dlogits))) return rc;
-    s.correct = count_correct(logits, labels, n, k);
+    if (seg) {
+        if ((rc = dp_seg_ce(&net->nodes[net->out].y, labels, &s.loss_task, NULL, m->dlogits))) return rc;
+        if ((rc = count_correct_pixels(m, labels, &s.correct))) return rc;
+    } else {
+        if ((rc = dp_softmax_ce(logits, labels, n, k, &s.loss_task, m->dlogits))) return rc;
+        s.correct = count_correct(logits, labels, n, k);
+    }
     if ((rc = dp_net_backward(net, m->dlogits, NULL))) return rc;
     alpha_grads(net, &s, 0);
     s.loss_gmacs = dp_net_gmacs_loss(net, tc->lambda, tc->lambda != 0.0f ? net->grads : NULL);
@@ -229,8 +261,29 @@ int dp_model_predict(dp_model *m, const float *x, int n, float *logits)
     dp_net *net = &m->net;
     int rc = dp_net_forward(net, x, n, m->cfg.in_ch, m->cfg.size, m->cfg.size, 0, NULL);
     if (rc) return rc;
-    memcpy(logits, net->nodes[net->out].y.data, sizeof(float) * (size_t)n * m->cfg.classes);
+    const dp_act *y = &net->nodes[net->out].y;
+    if (!dp_arch_is_seg(m->cfg.arch)) {
+        memcpy(logits, y->data, sizeof(float) * (size_t)n * m->cfg.classes);
+        return DP_OK;
+    }
+    /* per-pixel scores from the blocked layout to NCHW */
+    const size_t hw = (size_t)y->h * y->w;
+    const int B = y->blk, cb = dp_cpad(y->c, B) / B;
+    for (int in = 0; in < n; in++)
+        for (int c = 0; c < y->c; c++)
+            for (size_t p = 0; p < hw; p++)
+                logits[((size_t)in * y->c + c) * hw + p] = y->data[(((size_t)in * cb + c / B) * hw + p) * B + c % B];
     return DP_OK;
+}
+
+int dp_model_predict_seg(dp_model *m, const float *x, int n, int *pred)
+{
+    if (!m || !x || !pred) return DP_ERR_NULL;
+    if (n <= 0) return DP_ERR_SIZE;
+    if (!dp_arch_is_seg(m->cfg.arch)) return DP_ERR_ARG;
+    dp_net *net = &m->net;
+    int rc = dp_net_forward(net, x, n, m->cfg.in_ch, m->cfg.size, m->cfg.size, 0, NULL);
+    return rc ? rc : dp_seg_argmax(&net->nodes[net->out].y, pred);
 }
 
 int dp_model_info_get(dp_model *m, dp_model_info *info)

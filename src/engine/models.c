@@ -1,5 +1,6 @@
 /* models.c — VGG-16, ResNet-50, MobileNetV2 and EfficientNet-B0/B1 (docs/models.md), each as human,
- * dynopool and shape-adaptor; architecture and names in docs/models.md. */
+ * dynopool and shape-adaptor, and HRNetV2 for segmentation (human and dynopool); architecture and
+ * names in docs/models.md. */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -369,6 +370,150 @@ static void efficientnet(bld *b)
     b->net->out = id_;
 }
 
+/* ---- HRNetV2 for segmentation (docs/models.md, "HRNetV2") ---- */
+
+/* HRNet's own width C: 1 (the default) is W48, else an integer in [2, 64]; 0 when
+ * the width is none of these. */
+static int hr_width(float w)
+{
+    if (w == 1.0f) return 48;
+    return w >= 2.0f && w <= 64.0f && w == floorf(w) ? (int)w : 0;
+}
+
+/* The one resizing op of each HRNet level (0: the stem's first, 1: its second,
+ * 2-4: branches 1-3) is a stride-2 3x3 conv in the human design and DynOPool
+ * then the stride-1 conv in the dynopool one (paper eq. 5.3); every stream that
+ * enters a level shares that level's alpha.  level[] holds the level's first
+ * such node (its alpha's owner), -1 before. */
+typedef struct { int level[5]; } hr_levels;
+
+/* Into level lv: conv 3x3 (stride 2, or DynOPool then stride 1) + BN (+ ReLU). */
+static int hr_down(bld *b, hr_levels *L, int x, int cin, int cout, int lv, int relu, const char *cname,
+                   const char *bname, const char *pname)
+{
+    const int first = L->level[lv] < 0;
+    if (b->cfg->pool == DP_POOL_DYNOPOOL) {
+        x = dynopool(b, x, first ? -1 : L->level[lv], "%s", pname);
+        if (first) L->level[lv] = x;
+        x = conv(b, x, cin, cout, 3, 1, 1, 1, 0, "%s", cname);
+    } else {
+        x = conv(b, x, cin, cout, 3, 2, 1, 1, 0, "%s", cname);
+        if (first && x >= 0) b->net->nodes[x].stage = 1, L->level[lv] = x;
+    }
+    return bn(b, x, cout, relu, "%s", bname);
+}
+
+/* y = relu(a + b), in place over a when a is a BN output that only the add reads. */
+static int add_relu(bld *b, int a, int c, int relu, int inplace)
+{
+    int x = node(b, DP_OP_ADD, a, c, "");
+    if (x >= 0) b->net->nodes[x].relu = relu, b->net->nodes[x].inplace = inplace;
+    return x;
+}
+
+/* A bilinear resize of x to ref's size (resize.c). */
+static int resize(bld *b, int x, int ref) { return node(b, DP_OP_RESIZE, x, ref, ""); }
+
+/* The official HighResolutionModule: four BasicBlocks per branch, then every
+ * branch i fuses all j: j > i through conv 1x1 + BN up-sampled to branch i's
+ * size, j < i through i - j stride-2 3x3 convs + BN (ReLU between them). */
+static void hr_module(bld *b, hr_levels *L, int *br, const int *ch, int nb, const char *p)
+{
+    for (int i = 0; i < nb; i++)
+        for (int k = 0; k < 4; k++) {
+            const int c = ch[i], xin = br[i];
+            int x = conv(b, xin, c, c, 3, 1, 1, 1, 0, "%s.branches.%d.%d.conv1", p, i, k);
+            x = bn(b, x, c, 1, "%s.branches.%d.%d.bn1", p, i, k);
+            x = conv(b, x, c, c, 3, 1, 1, 1, 0, "%s.branches.%d.%d.conv2", p, i, k);
+            x = bn(b, x, c, 0, "%s.branches.%d.%d.bn2", p, i, k);
+            br[i] = add_relu(b, x, xin, 1, 1);
+        }
+    int out[4];
+    for (int i = 0; i < nb; i++) {
+        int y = -1;
+        for (int j = 0; j < nb; j++) {
+            int t = br[j];
+            char q[96];
+            snprintf(q, sizeof q, "%s.fuse_layers.%d.%d", p, i, j);
+            if (j > i) {
+                t = conv(b, t, ch[j], ch[i], 1, 1, 0, 1, 0, "%s.0", q);
+                t = resize(b, bn(b, t, ch[i], 0, "%s.1", q), br[i]);
+            } else if (j < i) {
+                for (int k = 0; k < i - j; k++) {
+                    const int last = k == i - j - 1, co = last ? ch[i] : ch[j];
+                    char cn[112], bnn[112], pn[112];
+                    snprintf(cn, sizeof cn, "%s.%d.0", q, k);
+                    snprintf(bnn, sizeof bnn, "%s.%d.1", q, k);
+                    snprintf(pn, sizeof pn, "%s.%d.pool", q, k);
+                    t = hr_down(b, L, t, ch[j], co, j + k + 2, !last, cn, bnn, pn);
+                }
+            }
+            y = y < 0 ? t : add_relu(b, y, t, j == nb - 1, 0);
+        }
+        out[i] = y;
+    }
+    memcpy(br, out, sizeof(int) * (size_t)nb);
+}
+
+static void hrnet(bld *b)
+{
+    const int C = hr_width(b->cfg->width), st = 4 * C < 64 ? 4 * C : 64;
+    hr_levels L = {{-1, -1, -1, -1, -1}};
+    int x = hr_down(b, &L, 0, b->cfg->in_ch, st, 0, 1, "conv1", "bn1", "pool1");
+    x = hr_down(b, &L, x, st, st, 1, 1, "conv2", "bn2", "pool2");
+    int cin = st; /* stage 1: four Bottlenecks of width st (expansion 4) */
+    for (int k = 0; k < 4; k++) {
+        const int xin = x;
+        int m = conv(b, x, cin, st, 1, 1, 0, 1, 0, "layer1.%d.conv1", k);
+        m = bn(b, m, st, 1, "layer1.%d.bn1", k);
+        m = conv(b, m, st, st, 3, 1, 1, 1, 0, "layer1.%d.conv2", k);
+        m = bn(b, m, st, 1, "layer1.%d.bn2", k);
+        m = conv(b, m, st, 4 * st, 1, 1, 0, 1, 0, "layer1.%d.conv3", k);
+        m = bn(b, m, 4 * st, 0, "layer1.%d.bn3", k);
+        int sc = xin;
+        if (k == 0) {
+            sc = conv(b, xin, cin, 4 * st, 1, 1, 0, 1, 0, "layer1.0.downsample.0");
+            sc = bn(b, sc, 4 * st, 0, "layer1.0.downsample.1");
+        }
+        x = add_relu(b, m, sc, 1, 1);
+        cin = 4 * st;
+    }
+    const int ch[4] = {C, 2 * C, 4 * C, 8 * C};
+    int br[4];
+    if (cin != C) { /* transition1.0: conv 3x3 + BN + ReLU at the same size */
+        br[0] = conv(b, x, cin, C, 3, 1, 1, 1, 0, "transition1.0.0");
+        br[0] = bn(b, br[0], C, 1, "transition1.0.1");
+    } else {
+        br[0] = x;
+    }
+    br[1] = hr_down(b, &L, x, cin, ch[1], 2, 1, "transition1.1.0.0", "transition1.1.0.1", "transition1.1.0.pool");
+    static const int modules[3] = {1, 4, 3};
+    for (int s = 0; s < 3; s++) {
+        const int nb = s + 2;
+        if (s > 0) { /* transition{s+1}: a new branch from the lowest one */
+            char cn[32], bnn[32], pn[32];
+            snprintf(cn, sizeof cn, "transition%d.%d.0.0", s + 1, nb - 1);
+            snprintf(bnn, sizeof bnn, "transition%d.%d.0.1", s + 1, nb - 1);
+            snprintf(pn, sizeof pn, "transition%d.%d.0.pool", s + 1, nb - 1);
+            br[nb - 1] = hr_down(b, &L, br[nb - 2], ch[nb - 2], ch[nb - 1], nb, 1, cn, bnn, pn);
+        }
+        for (int m = 0; m < modules[s]; m++) {
+            char p[32];
+            snprintf(p, sizeof p, "stage%d.%d", s + 2, m);
+            hr_module(b, &L, br, ch, nb, p);
+        }
+    }
+    /* the head: every branch up-sampled to branch 0's size, concatenated */
+    int cat = br[0], cc = C;
+    for (int j = 1; j < 4; j++) cat = node(b, DP_OP_CONCAT, cat, resize(b, br[j], br[0]), ""), cc += ch[j];
+    x = conv(b, cat, cc, cc, 1, 1, 0, 1, 1, "last_layer.0");
+    x = bn(b, x, cc, 1, "last_layer.1");
+    x = conv(b, x, cc, b->cfg->classes, 1, 1, 0, 1, 1, "last_layer.3");
+    /* scores at the input's size: the criterion's F.interpolate */
+    x = resize(b, x, 0);
+    if (x >= 0) b->net->out = x;
+}
+
 /* ---- initialisation (docs/models.md, "Initialisation") ---- */
 
 /* Counter-based draws: element k of the tensor at offset off depends only on
@@ -500,7 +645,9 @@ static int init_adaptors(dp_net *net, const dp_arch_cfg *cfg)
 static int layout(dp_net *net, const dp_arch_cfg *cfg, int shapes_only)
 {
     if (cfg->in_ch <= 0 || cfg->size < 2 || cfg->classes <= 0) return DP_ERR_SIZE;
-    if (!(cfg->width > 0.0f && cfg->width <= 16.0f)) return DP_ERR_ARG;
+    if (cfg->arch == DP_HRNET && cfg->pool == DP_POOL_SHAPE_ADAPTOR) return DP_ERR_ARG; /* not built */
+    if (cfg->arch == DP_HRNET ? !hr_width(cfg->width) : !(cfg->width > 0.0f && cfg->width <= 16.0f))
+        return DP_ERR_ARG;
     bld b = {net, cfg, 0, shapes_only};
     int in = node(&b, DP_OP_INPUT, -1, -1, "input");
     (void)in;
@@ -510,6 +657,7 @@ static int layout(dp_net *net, const dp_arch_cfg *cfg, int shapes_only)
     case DP_MOBILENETV2: mobilenetv2(&b); break;
     case DP_EFFICIENTNET_B0:
     case DP_EFFICIENTNET_B1: efficientnet(&b); break;
+    case DP_HRNET: hrnet(&b); break;
     default: return DP_ERR_ARG;
     }
     return b.rc;

@@ -318,3 +318,176 @@ int dp_image_load_native(const char *path, int channels, unsigned char **pix, in
     if (native) *native = nat;
     return DP_OK;
 }
+
+/* ---- segmentation masks: class indices from a palette or greyscale PNG ------ */
+
+/* Decodes buf[0..n) into *out (h, w): a palette PNG's indices (PascalVOC's
+ * SegmentationClass) or a greyscale PNG's values, 8 bits each; colour, 16-bit
+ * and alpha PNGs are refused (their values are not class indices). */
+static int decode_png_index(const unsigned char *buf, size_t n, unsigned char **out, int *h, int *w,
+                            char *why)
+{
+    png_src src = {buf, n, 0, ""};
+    png_bytep *volatile rows = NULL;
+    png_infop info = NULL;
+    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &src, png_on_error, png_on_warning);
+    if (png) info = png_create_info_struct(png);
+    if (!info) {
+        png_destroy_read_struct(&png, NULL, NULL);
+        say(why, "out of memory (libpng)");
+        return DP_ERR_NOMEM;
+    }
+    if (setjmp(png_jmpbuf(png))) {
+        png_destroy_read_struct(&png, &info, NULL);
+        free(rows);
+        say(why, "truncated or corrupt PNG: %s", src.msg);
+        return DP_ERR_FORMAT;
+    }
+    png_set_read_fn(png, &src, png_on_read);
+    png_read_info(png, info);
+    const png_uint_32 ph = png_get_image_height(png, info), pw = png_get_image_width(png, info);
+    const int type = png_get_color_type(png, info), depth = png_get_bit_depth(png, info);
+    int rc = check_dims((long)ph, (long)pw, why);
+    const unsigned long long raw = (unsigned long long)ph * (png_get_rowbytes(png, info) + 1);
+    if (rc == DP_OK && raw > 1032ULL * n + 1024) {
+        say(why, "image is %lux%lu (HxW), more than a PNG file of %zu bytes can hold", (unsigned long)ph,
+            (unsigned long)pw, n);
+        rc = DP_ERR_FORMAT;
+    }
+    if (rc == DP_OK && type != PNG_COLOR_TYPE_PALETTE && type != PNG_COLOR_TYPE_GRAY) {
+        say(why, "a mask must be a palette or greyscale PNG of class indices (colour type %d%s)", type,
+            type == PNG_COLOR_TYPE_RGB ? ", RGB" : type & PNG_COLOR_MASK_ALPHA ? ", with alpha" : "");
+        rc = DP_ERR_FORMAT;
+    }
+    if (rc == DP_OK && depth > 8) {
+        say(why, "a mask must have at most 8 bits per pixel (this one has %d)", depth);
+        rc = DP_ERR_FORMAT;
+    }
+    if (rc == DP_OK) {
+        if (depth < 8) png_set_packing(png); /* one byte per index, values kept */
+        png_set_interlace_handling(png);
+        png_read_update_info(png, info);
+        *out = malloc((size_t)ph * pw);
+        rows = malloc(sizeof(png_bytep) * ph);
+        if (!*out || !rows) {
+            say(why, "out of memory (%lux%lu mask)", (unsigned long)ph, (unsigned long)pw);
+            rc = DP_ERR_NOMEM;
+        } else {
+            for (png_uint_32 y = 0; y < ph; y++) rows[y] = *out + (size_t)y * pw;
+            png_read_image(png, rows);
+            png_read_end(png, NULL);
+            *h = (int)ph, *w = (int)pw;
+        }
+    }
+    png_destroy_read_struct(&png, &info, NULL);
+    free(rows);
+    return rc;
+}
+
+int dp_image_load_mask(const char *path, unsigned char **lab, int *h, int *w, char *err, size_t errlen)
+{
+    static const unsigned char png_magic[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    char why[WHY_LEN] = "";
+    unsigned char *buf = NULL, *out = NULL;
+    size_t n = 0;
+    int hh = 0, ww = 0, rc;
+    if (!path || !lab || !h || !w) return DP_ERR_NULL;
+    if ((rc = read_file(path, &buf, &n, why)) != DP_OK) {
+        /* why is set */
+    } else if (n >= 8 && memcmp(buf, png_magic, 8) == 0) {
+        rc = decode_png_index(buf, n, &out, &hh, &ww, why);
+    } else {
+        say(why, "not a PNG file (a mask must be a lossless palette or greyscale PNG)");
+        rc = DP_ERR_FORMAT;
+    }
+    free(buf);
+    if (rc != DP_OK) {
+        free(out);
+        if (err && errlen) snprintf(err, errlen, "%s: %s", path, why);
+        return rc;
+    }
+    *lab = out, *h = hh, *w = ww;
+    return DP_OK;
+}
+
+/* ---- writing (the generated segmentation sets) ----------------------------- */
+
+int dp_image_write_jpeg(const char *path, const unsigned char *pix, int h, int w, int ch, int quality,
+                        char *err, size_t errlen)
+{
+    struct jpeg_compress_struct co;
+    jpeg_err je;
+    FILE *volatile fp = fopen(path, "wb");
+    if (!fp) {
+        if (err && errlen) snprintf(err, errlen, "%s: cannot create: %s", path, strerror(errno));
+        return DP_ERR_IO;
+    }
+    co.err = jpeg_std_error(&je.pub);
+    je.pub.error_exit = jpeg_on_error;
+    je.pub.output_message = jpeg_on_output;
+    je.msg[0] = '\0';
+    if (setjmp(je.jb)) {
+        jpeg_destroy_compress(&co);
+        fclose(fp);
+        if (err && errlen) snprintf(err, errlen, "%s: cannot write JPEG: %s", path, je.msg);
+        return DP_ERR_IO;
+    }
+    jpeg_create_compress(&co);
+    jpeg_stdio_dest(&co, fp);
+    co.image_width = (JDIMENSION)w, co.image_height = (JDIMENSION)h;
+    co.input_components = ch;
+    co.in_color_space = ch == 1 ? JCS_GRAYSCALE : JCS_RGB;
+    jpeg_set_defaults(&co);
+    jpeg_set_quality(&co, quality, TRUE);
+    jpeg_start_compress(&co, TRUE);
+    while (co.next_scanline < co.image_height) {
+        JSAMPROW row = (JSAMPROW)(pix + (size_t)co.next_scanline * w * ch);
+        jpeg_write_scanlines(&co, &row, 1);
+    }
+    jpeg_finish_compress(&co);
+    jpeg_destroy_compress(&co);
+    if (fclose(fp) != 0) {
+        if (err && errlen) snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+        return DP_ERR_IO;
+    }
+    return DP_OK;
+}
+
+int dp_image_write_png_palette(const char *path, const unsigned char *idx, int h, int w,
+                               const unsigned char palette[256][3], char *err, size_t errlen)
+{
+    FILE *volatile fp = fopen(path, "wb");
+    if (!fp) {
+        if (err && errlen) snprintf(err, errlen, "%s: cannot create: %s", path, strerror(errno));
+        return DP_ERR_IO;
+    }
+    png_src msg = {NULL, 0, 0, ""};
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &msg, png_on_error, png_on_warning);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    if (!info) {
+        png_destroy_write_struct(&png, NULL);
+        fclose(fp);
+        return DP_ERR_NOMEM;
+    }
+    if (setjmp(png_jmpbuf(png))) {
+        png_destroy_write_struct(&png, &info);
+        fclose(fp);
+        if (err && errlen) snprintf(err, errlen, "%s: cannot write PNG: %s", path, msg.msg);
+        return DP_ERR_IO;
+    }
+    png_init_io(png, fp);
+    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8, PNG_COLOR_TYPE_PALETTE, PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_color pal[256];
+    for (int i = 0; i < 256; i++) pal[i].red = palette[i][0], pal[i].green = palette[i][1], pal[i].blue = palette[i][2];
+    png_set_PLTE(png, info, pal, 256);
+    png_write_info(png, info);
+    for (int y = 0; y < h; y++) png_write_row(png, (png_const_bytep)(idx + (size_t)y * w));
+    png_write_end(png, NULL);
+    png_destroy_write_struct(&png, &info);
+    if (fclose(fp) != 0) {
+        if (err && errlen) snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+        return DP_ERR_IO;
+    }
+    return DP_OK;
+}
