@@ -83,9 +83,10 @@ static dp_model *open_checkpoint(const char *ckpt, dp_model_config *cfg)
     char err[1024] = "";
     int rc = dp_checkpoint_config(ckpt, cfg, err, sizeof err);
     dp_model *m = NULL;
-    if (!rc && (rc = dp_model_create(cfg, &m))) {
+    if (!rc && ((rc = dp_model_create(cfg, &m)) || (rc = dp_model_set_precision(m, cli_precision)))) {
         cli_fail("%s: cannot build its %s (%s, width %g) for %dx%dx%d inputs: %s", ckpt, dp_arch_name(cfg->arch),
                  dp_pool_name(cfg->pool), (double)cfg->width, cfg->in_ch, cfg->size, cfg->size, dp_strerror(rc));
+        dp_model_free(m);
         return NULL;
     }
     if (!rc) rc = dp_model_load(m, ckpt, err, sizeof err);
