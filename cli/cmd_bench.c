@@ -98,8 +98,8 @@ static void report(const bench_opts *b, double *t, int n)
     cli_json_add_fixed(o, "images_per_s", b->batch / med, "%.2f");
     cli_json_add_fixed(o, "step_s", med, "%.5f");
     cli_json_add_fixed(o, "peak_rss_mb", mb, "%.1f");
-    cJSON_AddNumberToObject(o, "threads", dp_threads());
     cJSON_AddStringToObject(o, "precision", dp_precision_name(cli_precision));
+    cJSON_AddNumberToObject(o, "threads", dp_threads());
     char *line = cli_json_line(o);
     if (line) puts(line);
     free(line);

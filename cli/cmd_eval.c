@@ -152,6 +152,7 @@ static void print_json(const eval_opts *e, const dp_model_config *cfg, const cha
     cJSON_AddNumberToObject(o, "images", n);
     cJSON_AddNumberToObject(o, "accuracy", acc);
     cJSON_AddNumberToObject(o, "loss", loss);
+    cJSON_AddStringToObject(o, "precision", dp_precision_name(cli_precision));
     cJSON_AddNumberToObject(o, "gmacs", info->gmacs);
     cJSON_AddNumberToObject(o, "params", (double)info->params);
     cJSON *s = cJSON_AddArrayToObject(o, "sizes"), *al = cJSON_AddArrayToObject(o, "alphas");
