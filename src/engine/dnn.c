@@ -235,9 +235,9 @@ static int is_ref(const_dnnl_primitive_desc_t pd)
 
 /* The activations of a convolution as its primitives take them (conv_io): the
  * source and the gradient of the output in the compute type (f32, or bf16 in
- * mixed precision), the output and the gradient of the source always in f32,
- * all on one layout (the engine's, or another one where the engine's has no
- * JIT kernel: then x and y alike). */
+ * mixed precision), the output and the gradient of the source always in f32;
+ * x's pair on x's layout and y's on y's (the engine's, or where the engine's
+ * has no JIT kernel another one, then the same for both). */
 typedef struct {
     dnnl_memory_desc_t xs, ys, dys, dxs;
 } conv_io;
