@@ -49,7 +49,10 @@
  * relative error <= 2u each (condition <= 2), within 2 L 2u = 0.219; and (U):
  * every weight gradient moves by more than 1e-4, which float32 reordering
  * alone never does (the gradient of a convolution's bias that a batch norm
- * follows is 0 exactly, rounding noise in both paths, and is left out). */
+ * follows is 0 exactly, rounding noise in both paths, and is left out).  The same
+ * network frozen for inference (dp_infer_freeze, batch norm folded): its bf16
+ * logits within the loss's forward-chain tolerance of the float32 ones, and
+ * more than 1e-5 away (float32 reordering alone moves them ~1e-7). */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -409,6 +412,22 @@ static void check_net(int sup)
         printf("    alpha %d: dL_task/dalpha fp32 (%.6g, %.6g), bf16 (%.6g, %.6g), perturbed fp32 (%.6g, %.6g)\n", a,
                st[0].galpha_task[a][0], st[0].galpha_task[a][1], st[1].galpha_task[a][0], st[1].galpha_task[a][1],
                st[2].galpha_task[a][0], st[2].galpha_task[a][1]);
+    /* the frozen network (dp_infer: batch norm folded, bf16 weights reordered once):
+     * bf16 logits against float32 ones, a forward chain as the loss above */
+    dp_infer *h[2] = {NULL, NULL};
+    float *z[2] = {malloc(sizeof(float) * n * c.classes), malloc(sizeof(float) * n * c.classes)};
+    for (int k = 0; k < 2; k++) {
+        int rc = dp_infer_freeze(m[0], &h[k]);
+        if (!rc && k) rc = dp_infer_set_precision(h[k], DP_PRECISION_BF16);
+        if (!rc) rc = dp_infer_run(h[k], x, n, z[k]);
+        CHECK(rc == DP_OK, "frozen (%s): %s", k ? "bf16" : "fp32", dp_strerror(rc));
+    }
+    const double dz = rel_diff(z[1], z[0], (long long)n * c.classes);
+    CHECK(dz <= tol_loss && dz > 1e-5, "frozen logits: bf16 differs from fp32 by %.3g relative: not in (1e-5, %.3g]",
+          dz, tol_loss);
+    printf("  frozen (dp_infer) logits: bf16 against fp32 %.2e relative (tolerance %.3g)\n", dz, tol_loss);
+    dp_infer_free(h[0]), dp_infer_free(h[1]);
+    free(z[0]), free(z[1]);
 out:
     for (int k = 0; k < 3; k++) dp_model_free(m[k]);
     free(x);
