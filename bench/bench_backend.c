@@ -431,7 +431,9 @@ static int bench_conv(const conv_case *cc, int n, int reps, int blk, int check_r
     free(ic.col), free(ic.dwt), free(t);
     for (int m = 0; m < 4; m++) free(y[m]), free(dx[m]), free(dw[m]);
     free(x), free(dy), free(w), free(xb), free(dyb), free(yb), free(dxb);
-    free(net.wscr); /* the only thing dnn.c put in the zeroed net */
+    free(net.wscr); /* what dnn.c put in the zeroed net */
+    free(net.cscr[0]);
+    free(net.cscr[1]);
     return rc;
 }
 

@@ -306,9 +306,9 @@ static void run_shape(row_t *row, int n, const shape_t *sh, int reps)
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, ci, co, 1.0f, dy, co, w, ci, 0.0f, dx[m], ci);
                 break;
             case M_MATMUL:
-                if (dnn_linear_forward(&be, x, w, b, n, ci, co, y[m])) goto fail;
+                if (dnn_linear_forward(&be, x, w, b, n, ci, co, 0, y[m])) goto fail;
                 t1 = now_ms();
-                if (dnn_linear_backward(&be, x, w, dy, n, ci, co, dx[m], dw[m])) goto fail;
+                if (dnn_linear_backward(&be, x, w, dy, n, ci, co, 0, dx[m], dw[m])) goto fail;
                 break;
             default: {
                 ip_t *q = m == M_IP ? &ip : &ipa;

@@ -85,8 +85,8 @@ static void report(const bench_opts *b, double *t, int n)
     const double mb = (double)ru.ru_maxrss / 1024.0;
     if (!b->json) {
         printf("%s (%s) %dx%d batch %d: %.1f images/s (median of %d steps, %.3f s/step), peak RSS %.0f MB, "
-               "%d threads\n", dp_arch_name(c->arch), dp_pool_name(c->pool), c->size, c->size, b->batch,
-               b->batch / med, n, med, mb, dp_threads());
+               "%d threads%s\n", dp_arch_name(c->arch), dp_pool_name(c->pool), c->size, c->size, b->batch,
+               b->batch / med, n, med, mb, dp_threads(), cli_precision == DP_PRECISION_BF16 ? ", bf16" : "");
         return;
     }
     cJSON *o = cJSON_CreateObject();
@@ -98,6 +98,7 @@ static void report(const bench_opts *b, double *t, int n)
     cli_json_add_fixed(o, "images_per_s", b->batch / med, "%.2f");
     cli_json_add_fixed(o, "step_s", med, "%.5f");
     cli_json_add_fixed(o, "peak_rss_mb", mb, "%.1f");
+    cJSON_AddStringToObject(o, "precision", dp_precision_name(cli_precision));
     cJSON_AddNumberToObject(o, "threads", dp_threads());
     char *line = cli_json_line(o);
     if (line) puts(line);

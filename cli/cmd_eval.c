@@ -84,9 +84,10 @@ static dp_model *open_checkpoint(const char *ckpt, dp_model_config *cfg)
     char err[1024] = "";
     int rc = dp_checkpoint_config(ckpt, cfg, err, sizeof err);
     dp_model *m = NULL;
-    if (!rc && (rc = dp_model_create(cfg, &m))) {
+    if (!rc && ((rc = dp_model_create(cfg, &m)) || (rc = dp_model_set_precision(m, cli_precision)))) {
         cli_fail("%s: cannot build its %s (%s, width %g) for %dx%dx%d inputs: %s", ckpt, dp_arch_name(cfg->arch),
                  dp_pool_name(cfg->pool), (double)cfg->width, cfg->in_ch, cfg->size, cfg->size, dp_strerror(rc));
+        dp_model_free(m);
         return NULL;
     }
     if (!rc) rc = dp_model_load(m, ckpt, err, sizeof err);
@@ -152,6 +153,7 @@ static void print_json(const eval_opts *e, const dp_model_config *cfg, const cha
     cJSON_AddNumberToObject(o, "images", n);
     cJSON_AddNumberToObject(o, "accuracy", acc);
     cJSON_AddNumberToObject(o, "loss", loss);
+    cJSON_AddStringToObject(o, "precision", dp_precision_name(cli_precision));
     cJSON_AddNumberToObject(o, "gmacs", info->gmacs);
     cJSON_AddNumberToObject(o, "params", (double)info->params);
     cJSON *s = cJSON_AddArrayToObject(o, "sizes"), *al = cJSON_AddArrayToObject(o, "alphas");

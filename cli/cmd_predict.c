@@ -225,6 +225,8 @@ int cmd_predict(int argc, char **argv)
     if (!t) rc = cli_fail("out of memory");
     else if ((rc = dp_infer_load(o.ckpt, &h, err, sizeof err)))
         rc = cli_fail("%s", err[0] ? err : dp_strerror(rc));
+    else if ((rc = dp_infer_set_precision(h, cli_precision)))
+        rc = cli_fail("%s: %s", o.ckpt, dp_strerror(rc));
     else if (dp_infer_info_get(h, &in), run_read_trained_meta(dp_infer_meta(h, "dataset"), dp_infer_meta(h, "run"),
                                                               t, &key, msg, sizeof msg))
         rc = cli_fail("%s: metadata '%s' %s", o.ckpt, key, msg);

@@ -458,6 +458,7 @@ static int train_open(trainer *t)
     snprintf(t->ck, sizeof t->ck, "%s/%s", r->out, RUN_CHECKPOINT);
     if (t->resume && check_resume(t->ck, &r->cfg)) return 1;
     int rc = dp_model_create(&r->cfg, &t->m);
+    if (!rc) rc = dp_model_set_precision(t->m, cli_precision); /* not a setting of the run: either resumes */
     if (!rc && !t->resume && r->n_alpha_init &&
         (rc = dp_model_init_alphas(t->m, r->alpha_init, r->n_alpha_init)) == DP_ERR_ARG)
         return cli_fail("--alpha-init gives %d alphas, but %s (%s) has %d DynOPool stages: give one for all "

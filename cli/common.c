@@ -12,6 +12,7 @@
 
 const char *cli_prog = "dynopool";
 int cli_threads_auto;
+int cli_precision = DP_PRECISION_FP32;
 
 /* ---- errors ------------------------------------------------------------------ */
 

@@ -29,6 +29,9 @@ extern const char *cli_prog;
 /* 1: the thread count follows the cores other processes leave idle (neither
  * --threads nor OMP_NUM_THREADS was given) */
 extern int cli_threads_auto;
+/* The precision train, eval, bench and predict compute in (enum dp_precision,
+ * resolved: fp32 or bf16), from --precision (main.c); fp32 by default. */
+extern int cli_precision;
 
 /* ---- errors ------------------------------------------------------------------ */
 

@@ -71,6 +71,10 @@ static const char *const USAGE_TAIL =
     "Threads: --threads N with any command; else OMP_NUM_THREADS; else train, eval,\n"
     "predict, bench and demo use the CPUs that other processes leave idle (measured\n"
     "for 0.25 s at the start).  Results repeat bit for bit for a given thread count.\n"
+    "Precision: --precision fp32|bf16|auto with train, eval, bench and predict: bf16\n"
+    "convolutions and classifier (float32 weights, statistics and losses); auto picks\n"
+    "bf16 where the CPU has it natively (AVX512-BF16, AMX) and says which.  fp32 if not\n"
+    "given.  Checkpoints are float32 either way: a run may resume in either.\n"
     "Exit status: 0 success, 1 failure, 2 bad command line.\n";
 
 /* The tool's help: every command's synopsis, its help in a column beside it (or
@@ -116,10 +120,50 @@ static int take_threads(int *argc, char **argv)
     return 0;
 }
 
+/* Takes "--precision P" out of argv (before or after the command), for the
+ * commands that run a network, and resolves it (cli_precision): auto says
+ * which it chose, bf16 without native support warns that oneDNN emulates it,
+ * and where oneDNN has no bf16 at all it fails.  0, 1 after a failure, or 2
+ * after a usage error (docs/guide.md, "Mixed precision"). */
+static int take_precision(int *argc, char **argv)
+{
+    static const char *const takes[] = {"train", "eval", "bench", "predict"};
+    int p = -1;
+    for (int i = 1; i < *argc; i++) {
+        if (strcmp(argv[i], "--precision")) continue;
+        if (i + 1 >= *argc) return cli_usage(NULL, "option '%s' needs a value", "--precision");
+        if ((p = dp_precision_parse(argv[i + 1])) < 0)
+            return cli_usage(NULL, "--precision: expected fp32, bf16 or auto, got '%s'", argv[i + 1]);
+        for (int j = i; j + 2 <= *argc; j++) argv[j] = argv[j + 2];
+        *argc -= 2;
+        i--;
+    }
+    if (p < 0) return 0;
+    int ok = 0;
+    for (size_t k = 0; *argc > 1 && k < sizeof takes / sizeof takes[0]; k++) ok |= !strcmp(argv[1], takes[k]);
+    if (!ok) return cli_usage(NULL, "--precision applies to train, eval, bench and predict");
+    const int sup = dp_bf16_support();
+    cli_precision = dp_precision_resolve(p);
+    if (p == DP_PRECISION_AUTO)
+        fprintf(stderr, "precision: %s (auto: %s)\n", dp_precision_name(cli_precision),
+                sup == DP_BF16_NATIVE ? "oneDNN runs bf16 natively on this CPU (AVX512-BF16 or AMX)"
+                                      : "no native bf16 on this CPU as oneDNN sees it (AVX512-BF16 or AMX)");
+    else if (p == DP_PRECISION_BF16 && sup == DP_BF16_NONE)
+        return cli_fail("--precision bf16: oneDNN has no bf16 implementation for this CPU (it needs at least "
+                        "AVX-512%s); use --precision fp32 or auto",
+                        getenv("ONEDNN_MAX_CPU_ISA") ? ", and ONEDNN_MAX_CPU_ISA is set" : "");
+    else if (p == DP_PRECISION_BF16 && sup == DP_BF16_EMULATED)
+        fprintf(stderr, "dynopool: warning: --precision bf16: this CPU has no native bf16 (AVX512-BF16 or AMX) "
+                        "as oneDNN sees it; oneDNN emulates it, slower than fp32\n");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 0 && argv[0] && argv[0][0]) cli_prog = argv[0];
     if (take_threads(&argc, argv)) return EXIT_USAGE;
+    int rc = take_precision(&argc, argv);
+    if (rc) return rc;
     if (argc < 2) {
         usage(stderr);
         return EXIT_USAGE;

@@ -74,10 +74,11 @@ dp_model *model_opts_open(model_opts *o)
     char err[512] = "";
     int rc;
     if (model_opts_from_checkpoint(o)) return NULL;
-    dp_model *m;
-    if ((rc = dp_model_create(&o->cfg, &m))) {
+    dp_model *m = NULL;
+    if ((rc = dp_model_create(&o->cfg, &m)) || (rc = dp_model_set_precision(m, cli_precision))) {
         cli_fail("cannot build %s (%s) for %dx%d input: %s", dp_arch_name(o->cfg.arch), dp_pool_name(o->cfg.pool),
                  o->cfg.size, o->cfg.size, dp_strerror(rc));
+        dp_model_free(m);
         return NULL;
     }
     if (o->checkpoint && (rc = dp_model_load(m, o->checkpoint, err, sizeof err))) {

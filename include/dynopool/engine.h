@@ -52,7 +52,31 @@ typedef struct dp_model_config {
                                 depth (rates 0 instead of torchvision's 0.2; the model goldens,
                                 docs/models.md); 0, the default, keeps them.  Not recorded in
                                 checkpoints; the CLI always builds with them */
+    int precision;           /* enum dp_precision: DP_PRECISION_FP32 (0, the default),
+                                DP_PRECISION_BF16, or DP_PRECISION_AUTO (bf16 where the CPU has
+                                it natively); dp_model_create resolves AUTO.  Not recorded in
+                                checkpoints, which are float32 whatever the precision */
 } dp_model_config;
+
+/* Mixed precision (docs/guide.md, "Mixed precision"): in bf16 the convolutions and
+ * the classifier multiply bf16 copies of their inputs, weights and output
+ * gradients and accumulate in float32; weights, optimizer state, batch-norm
+ * statistics, DynOPool and its alphas, the losses and every stored map stay
+ * float32. */
+enum dp_precision { DP_PRECISION_FP32 = 0, DP_PRECISION_BF16 = 1, DP_PRECISION_AUTO = 2 };
+/* What the CPU (as oneDNN sees it: ONEDNN_MAX_CPU_ISA may lower it) does with bf16. */
+enum dp_bf16_support {
+    DP_BF16_NONE = 0,     /* no bf16 convolutions at all (oneDNN 2.6 below AVX-512) */
+    DP_BF16_EMULATED = 1, /* AVX-512 without BF16: oneDNN emulates it, slower than float32 */
+    DP_BF16_NATIVE = 2    /* AVX512-BF16 or AMX */
+};
+DP_API int dp_bf16_support(void);
+/* DP_PRECISION_AUTO -> DP_PRECISION_BF16 where dp_bf16_support() is native, else
+ * DP_PRECISION_FP32; FP32 and BF16 as they are; DP_ERR_ARG otherwise. */
+DP_API int dp_precision_resolve(int precision);
+/* "fp32" / "bf16" / "auto": the enum value, or DP_ERR_ARG; and back. */
+DP_API int dp_precision_parse(const char *name);
+DP_API const char *dp_precision_name(int precision);
 
 /* The settings of one training step (its learning rates are the lr and lr_alpha
  * arguments of dp_model_train_step, which a schedule changes step by step). */
@@ -162,6 +186,13 @@ DP_API int dp_model_info_get(dp_model *m, dp_model_info *info);
  * then dp_model_info_get give), without allocating its weights or activations:
  * a few kilobytes whatever the width. */
 DP_API int dp_model_info_of_config(const dp_model_config *cfg, dp_model_info *info);
+
+/* Switches a model between float32 and bf16 (enum dp_precision; AUTO is resolved)
+ * from its next step or prediction on; the weights, momentum and statistics are
+ * untouched, so a run may change precision between any two steps.  DP_OK;
+ * DP_ERR_ARG for an unknown value or bf16 on the reference backend; DP_ERR_BACKEND
+ * for bf16 where dp_bf16_support() is DP_BF16_NONE. */
+DP_API int dp_model_set_precision(dp_model *m, int precision);
 
 /* A loaded checkpoint's metadata value (dp_model_load in dynopool/store.h keeps them), or NULL. */
 DP_API const char *dp_model_meta(const dp_model *m, const char *key);

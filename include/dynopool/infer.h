@@ -56,6 +56,9 @@ DP_API void dp_infer_free(dp_infer *h);
  * frozen network's fused activations would not carry it to the logits. */
 DP_API int dp_infer_run(dp_infer *h, const float *x, int n, float *logits);
 DP_API int dp_infer_info_get(const dp_infer *h, dp_infer_info *info);
+/* Runs the handle in float32 (the default) or bf16 (enum dp_precision; AUTO is
+ * resolved), as dp_model_set_precision does for a model; the same codes. */
+DP_API int dp_infer_set_precision(dp_infer *h, int precision);
 /* A metadata value of the checkpoint (as dp_model_meta: "dataset", "run", ...), or NULL. */
 DP_API const char *dp_infer_meta(const dp_infer *h, const char *key);
 

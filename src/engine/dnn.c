@@ -32,6 +32,44 @@ int dnn_blk(void)
     return g_blk;
 }
 
+static int g_bf16;
+static pthread_once_t g_bf16_once = PTHREAD_ONCE_INIT;
+
+/* Asks oneDNN for a small bf16 convolution (nChw16c, as the engine runs on
+ * AVX-512) and a bf16 matmul, both with f32 results as the engine uses them. */
+static void bf16_once(void)
+{
+    if (!dnn_blk()) return;
+    const dnnl_dims_t xd = {2, 16, 4, 4}, wd = {16, 16, 3, 3}, s = {1, 1}, p = {1, 1};
+    const dnnl_dims_t ad = {4, 8}, bd = {8, 4}, cd = {4, 4};
+    dnnl_memory_desc_t x, w, y, a, b, c;
+    dnnl_convolution_desc_t conv;
+    dnnl_matmul_desc_t mm;
+    dnnl_primitive_desc_t pd = NULL, pm = NULL;
+    int ok = dnnl_memory_desc_init_by_tag(&x, 4, xd, dnnl_bf16, dnnl_nChw16c) == dnnl_success &&
+             dnnl_memory_desc_init_by_tag(&y, 4, xd, dnnl_f32, dnnl_nChw16c) == dnnl_success &&
+             dnnl_memory_desc_init_by_tag(&w, 4, wd, dnnl_bf16, dnnl_format_tag_any) == dnnl_success &&
+             dnnl_convolution_forward_desc_init(&conv, dnnl_forward_training, dnnl_convolution_direct, &x, &w,
+                                                NULL, &y, s, p, p) == dnnl_success &&
+             dnnl_primitive_desc_create(&pd, &conv, NULL, g_eng, NULL) == dnnl_success &&
+             dnnl_memory_desc_init_by_tag(&a, 2, ad, dnnl_bf16, dnnl_ab) == dnnl_success &&
+             dnnl_memory_desc_init_by_tag(&b, 2, bd, dnnl_bf16, dnnl_ba) == dnnl_success &&
+             dnnl_memory_desc_init_by_tag(&c, 2, cd, dnnl_f32, dnnl_ab) == dnnl_success &&
+             dnnl_matmul_desc_init(&mm, &a, &b, NULL, &c) == dnnl_success &&
+             dnnl_primitive_desc_create(&pm, &mm, NULL, g_eng, NULL) == dnnl_success;
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    if (pm) dnnl_primitive_desc_destroy(pm);
+    const unsigned isa = (unsigned)dnnl_get_effective_cpu_isa();
+    const unsigned native = (unsigned)dnnl_cpu_isa_avx512_core_bf16; /* AMX includes these bits */
+    g_bf16 = !ok ? DP_BF16_NONE : (isa & native) == native ? DP_BF16_NATIVE : DP_BF16_EMULATED;
+}
+
+int dnn_bf16_support(void)
+{
+    pthread_once(&g_bf16_once, bf16_once);
+    return g_bf16;
+}
+
 #ifdef DP_DNN_TRACE
 #include <stdio.h>
 #define DNN_TRACE(s) fprintf(stderr, "dnn.c:%d: %s failed\n", __LINE__, s)
@@ -107,7 +145,7 @@ static int reorder_run(dnnl_primitive_t r, const dnnl_memory_desc_t *from, const
 
 /* ---- per-node state ------------------------------------------------------- */
 enum { ST_CONV = 1, ST_BN, ST_POOL, ST_LINEAR };
-#define KEYLEN 16
+#define KEYLEN 20
 
 typedef struct {
     int kind;
@@ -117,18 +155,21 @@ typedef struct {
     dnnl_primitive_t reo[3];          /* user w -> fwd w, user w -> bwd-data w, diff w -> user */
     dnnl_memory_desc_t x, y, w_user, w_fwd, w_bwd, dw, b, ws;
     void *wsb;                        /* workspace (bn relu mask, pool indices) */
-    /* conv only, when oneDNN has no JIT kernel for the engine's layout at this
-     * shape (see conv_build): the layouts oneDNN chose (xi, yi), reorders
-     * between them and ours, and one buffer for each */
-    int alt;
-    dnnl_memory_desc_t xi, yi;
-    dnnl_primitive_t rx, rxb, ry, ryb; /* x -> xi, xi -> x, y -> yi, yi -> y */
-    float *bx, *by;
+    /* conv only: the activations as the primitives take them (conv_io: another
+     * layout where oneDNN has no JIT kernel for the engine's at this shape, bf16
+     * sources in mixed precision), and the reorders from and to ours where they
+     * differ (NULL where not); converted activations live in net->cscr */
+    dnnl_memory_desc_t xs, ys, dys, dxs;
+    dnnl_primitive_t rx, rxb, ry, ryb; /* x -> xs, dxs -> dx, dy -> dys, ys -> y */
     float *wkeep;                     /* conv in a frozen net: the forward's weights, reordered once */
     /* linear only: memory objects of the three matmuls (forward: x, W^T, b, y;
      * backward data: dy, W, dx; backward weights: dy^T, x, dW), created once
      * and pointed at the caller's buffers on each call */
     dnnl_memory_t mem[3][4];
+    /* linear in mixed precision: f32 -> bf16 conversions of x, W, dy (cvt_make) */
+    dnnl_primitive_t cv[3];
+    dnnl_memory_desc_t cvf[3], cvb[3];
+    void *cvbuf[3];
 } dnn_state;
 
 void dnn_free(void **be)
@@ -146,8 +187,10 @@ void dnn_free(void **be)
     for (int i = 0; i < 3; i++)
         for (int j = 0; j < 4; j++)
             if (st->mem[i][j]) dnnl_memory_destroy(st->mem[i][j]);
-    free(st->bx);
-    free(st->by);
+    for (int i = 0; i < 3; i++) {
+        if (st->cv[i]) dnnl_primitive_destroy(st->cv[i]);
+        free(st->cvbuf[i]);
+    }
     free(st->wkeep);
     free(st->wsb);
     free(st);
@@ -190,23 +233,46 @@ static int is_ref(const_dnnl_primitive_desc_t pd)
     return strncmp(impl, "ref", 3) == 0;
 }
 
+/* The activations of a convolution as its primitives take them (conv_io): the
+ * source and the gradient of the output in the compute type (f32, or bf16 in
+ * mixed precision), the output and the gradient of the source always in f32;
+ * x's pair on x's layout and y's on y's (the engine's, or where the engine's
+ * has no JIT kernel another one, then the same for both). */
+typedef struct {
+    dnnl_memory_desc_t xs, ys, dys, dxs;
+} conv_io;
+
+static int conv_io_init(conv_io *io, const dp_act *x, const dp_act *y, dnnl_format_tag_t xtag,
+                        dnnl_format_tag_t ytag, dnnl_data_type_t dt)
+{
+    const dnnl_dims_t xd = {x->n, x->c, x->h, x->w}, yd = {y->n, y->c, y->h, y->w};
+    if (dnnl_memory_desc_init_by_tag(&io->xs, 4, xd, dt, xtag) != dnnl_success ||
+        dnnl_memory_desc_init_by_tag(&io->dxs, 4, xd, dnnl_f32, xtag) != dnnl_success ||
+        dnnl_memory_desc_init_by_tag(&io->ys, 4, yd, dnnl_f32, ytag) != dnnl_success ||
+        dnnl_memory_desc_init_by_tag(&io->dys, 4, yd, dt, ytag) != dnnl_success)
+        return DP_ERR_BACKEND;
+    return DP_OK;
+}
+
 /* The three primitive descriptors of a convolution (forward, backward data,
- * backward weights) for the given activation descriptors; returns how many of
- * them oneDNN could only serve with a reference implementation, or -1. */
-static int conv_pds(dnnl_primitive_desc_t pd[3], const dnnl_memory_desc_t *x, const dnnl_memory_desc_t *w,
-                    const dnnl_memory_desc_t *b, const dnnl_memory_desc_t *y, const dnnl_dims_t s,
+ * backward weights) on io with weights w (compute type) and their gradient dw
+ * (f32); returns how many of them oneDNN could only serve with a reference
+ * implementation, or -1. */
+static int conv_pds(dnnl_primitive_desc_t pd[3], const conv_io *io, const dnnl_memory_desc_t *w,
+                    const dnnl_memory_desc_t *dw, const dnnl_memory_desc_t *b, const dnnl_dims_t s,
                     const dnnl_dims_t pl, const dnnl_dims_t pr, int fwd_only, const_dnnl_primitive_attr_t attr)
 {
     dnnl_convolution_desc_t cd;
     int rc = DP_OK;
     TRY(dnnl_convolution_forward_desc_init(&cd, fwd_only ? dnnl_forward_inference : dnnl_forward_training,
-                                           dnnl_convolution_direct, x, w, b, y, s, pl, pr));
+                                           dnnl_convolution_direct, &io->xs, w, b, &io->ys, s, pl, pr));
     TRY(dnnl_primitive_desc_create(&pd[0], &cd, attr, g_eng, NULL));
     if (fwd_only) return is_ref(pd[0]);
-    TRY(dnnl_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, x, w, y, s, pl, pr));
+    TRY(dnnl_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, &io->dxs, w, &io->dys, s,
+                                                 pl, pr));
     TRY(dnnl_primitive_desc_create(&pd[1], &cd, NULL, g_eng, pd[0]));
-    TRY(dnnl_convolution_backward_weights_desc_init(&cd, dnnl_convolution_direct, x, w, b, y, s, pl,
-                                                    pr));
+    TRY(dnnl_convolution_backward_weights_desc_init(&cd, dnnl_convolution_direct, &io->xs, dw, b,
+                                                    &io->dys, s, pl, pr));
     TRY(dnnl_primitive_desc_create(&pd[2], &cd, NULL, g_eng, pd[0]));
     return is_ref(pd[0]) + is_ref(pd[1]) + is_ref(pd[2]);
 out:
@@ -220,18 +286,29 @@ static void pds_free(dnnl_primitive_desc_t pd[3])
         if (pd[i]) dnnl_primitive_desc_destroy(pd[i]), pd[i] = NULL;
 }
 
+/* A reorder from -> to where the two differ (layout or data type), else none. */
+static int reorder_if(dnnl_primitive_t *r, const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to)
+{
+    return dnnl_memory_desc_equal(from, to) ? DP_OK : reorder_make(r, from, to);
+}
+
 /* A convolution on the engine's blocked layout where oneDNN has a JIT kernel
  * for it.  Some shapes have none on that layout (oneDNN 2.6 on AVX-512: 8
  * input channels padded to a 16-lane block, which narrow networks such as
  * VGG-16 at width 0.125 have; depthwise weight gradients on 2x2 maps): there
  * the convolution runs on another layout that has them, with reorders to and
- * from ours around it (docs/engine.md, "Layouts"). */
+ * from ours around it (docs/engine.md, "Layouts").  In mixed precision (bf16)
+ * the source, the output's gradient and the weights are bf16 inside the
+ * primitives, the output, the source's gradient and the weight gradient f32
+ * (docs/engine.md, "Mixed precision"); the reorders around the primitives
+ * convert. */
 static int conv_build(dnn_state *st, const dp_act *x, const dp_act *y, int k, int s, int p,
-                      int g, int bias, int fwd_only, int act)
+                      int g, int bias, int fwd_only, int act, int bf16)
 {
     int rc = DP_OK;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_post_ops_t po = NULL;
+    const dnnl_data_type_t dt = bf16 ? dnnl_bf16 : dnnl_f32;
     if ((rc = act_md(&st->x, x)) || (rc = act_md(&st->y, y))) return rc;
     if (act) { /* a frozen net's folded activation, fused as a post-op (forward only) */
         const dnnl_alg_kind_t alg = act == DP_ACT_SILU ? dnnl_eltwise_swish
@@ -245,21 +322,25 @@ static int conv_build(dnn_state *st, const dp_act *x, const dp_act *y, int k, in
     }
     const dnnl_dims_t st2 = {s, s}, pad = {p, p};
     const dnnl_dims_t pr = {(y->h - 1) * s + k - x->h - p, (y->w - 1) * s + k - x->w - p};
-    dnnl_memory_desc_t w_any, b_md;
+    dnnl_memory_desc_t w_any, dw_any, b_md;
     if (g == 1) {
         const dnnl_dims_t wd = {y->c, x->c, k, k};
         TRY(dnnl_memory_desc_init_by_tag(&st->w_user, 4, wd, dnnl_f32, dnnl_oihw));
-        TRY(dnnl_memory_desc_init_by_tag(&w_any, 4, wd, dnnl_f32, dnnl_format_tag_any));
+        TRY(dnnl_memory_desc_init_by_tag(&w_any, 4, wd, dt, dnnl_format_tag_any));
+        TRY(dnnl_memory_desc_init_by_tag(&dw_any, 4, wd, dnnl_f32, dnnl_format_tag_any));
     } else {
         const dnnl_dims_t wd = {g, y->c / g, x->c / g, k, k};
         TRY(dnnl_memory_desc_init_by_tag(&st->w_user, 5, wd, dnnl_f32, dnnl_goihw));
-        TRY(dnnl_memory_desc_init_by_tag(&w_any, 5, wd, dnnl_f32, dnnl_format_tag_any));
+        TRY(dnnl_memory_desc_init_by_tag(&w_any, 5, wd, dt, dnnl_format_tag_any));
+        TRY(dnnl_memory_desc_init_by_tag(&dw_any, 5, wd, dnnl_f32, dnnl_format_tag_any));
     }
     const dnnl_dims_t bd = {y->c};
     TRY(dnnl_memory_desc_init_by_tag(&b_md, 1, bd, dnnl_f32, dnnl_x));
     st->b = b_md;
     const dnnl_memory_desc_t *bp = bias ? &b_md : NULL;
-    int refs = conv_pds(st->pd, &st->x, &w_any, bp, &st->y, st2, pad, pr, fwd_only, attr);
+    conv_io io;
+    if ((rc = conv_io_init(&io, x, y, tag_of(x->blk), tag_of(y->blk), dt))) goto out;
+    int refs = conv_pds(st->pd, &io, &w_any, &dw_any, bp, st2, pad, pr, fwd_only, attr);
     if (refs < 0) {
         rc = DP_ERR_BACKEND;
         goto out;
@@ -268,50 +349,41 @@ static int conv_build(dnn_state *st, const dp_act *x, const dp_act *y, int k, in
         /* the same convolution on other activation layouts (x and y alike):
          * the first on which all three passes have JIT kernels */
         static const dnnl_format_tag_t cand[] = {dnnl_nChw8c, dnnl_nhwc, dnnl_nchw, dnnl_nChw16c};
-        const dnnl_dims_t xd = {x->n, x->c, x->h, x->w}, yd = {y->n, y->c, y->h, y->w};
         dnnl_primitive_desc_t alt[3] = {NULL, NULL, NULL};
+        conv_io ai;
         int r = -1;
         for (size_t c = 0; c < sizeof cand / sizeof cand[0]; c++) {
             if (cand[c] == tag_of(x->blk)) continue;
-            TRY(dnnl_memory_desc_init_by_tag(&st->xi, 4, xd, dnnl_f32, cand[c]));
-            TRY(dnnl_memory_desc_init_by_tag(&st->yi, 4, yd, dnnl_f32, cand[c]));
-            r = conv_pds(alt, &st->xi, &w_any, bp, &st->yi, st2, pad, pr, fwd_only, attr);
+            if ((rc = conv_io_init(&ai, x, y, cand[c], cand[c], dt))) goto out;
+            r = conv_pds(alt, &ai, &w_any, &dw_any, bp, st2, pad, pr, fwd_only, attr);
             if (r == 0) break;
             pds_free(alt);
         }
         if (r == 0) {
             pds_free(st->pd);
             memcpy(st->pd, alt, sizeof alt);
-            st->alt = 1;
-            if ((rc = reorder_make(&st->rx, &st->x, &st->xi)) || (rc = reorder_make(&st->rxb, &st->xi, &st->x)) ||
-                (rc = reorder_make(&st->ry, &st->y, &st->yi)) || (rc = reorder_make(&st->ryb, &st->yi, &st->y)))
-                goto out;
-            if (!(st->bx = alloc_md(&st->xi)) || !(st->by = alloc_md(&st->yi))) {
-                rc = DP_ERR_NOMEM;
-                goto out;
-            }
+            io = ai;
         } else {
             pds_free(alt);
         }
     }
+    st->xs = io.xs, st->ys = io.ys, st->dys = io.dys, st->dxs = io.dxs;
+    if ((rc = reorder_if(&st->rx, &st->x, &st->xs)) || (rc = reorder_if(&st->ryb, &st->ys, &st->y)))
+        goto out;
     st->w_fwd = *pd_md(st->pd[0], dnnl_query_weights_md);
     TRY(dnnl_primitive_create(&st->prim[0], st->pd[0]));
-    if (!dnnl_memory_desc_equal(&st->w_fwd, &st->w_user) &&
-        (rc = reorder_make(&st->reo[0], &st->w_user, &st->w_fwd)))
-        goto out;
+    if ((rc = reorder_if(&st->reo[0], &st->w_user, &st->w_fwd))) goto out;
     if (fwd_only) goto out; /* a frozen net: no backward */
+    if ((rc = reorder_if(&st->ry, &st->y, &st->dys)) || (rc = reorder_if(&st->rxb, &st->dxs, &st->x)))
+        goto out;
     /* backward data (built for the network's first conv too, whose x needs no
      * gradient: it costs little and keeps one code path) */
     st->w_bwd = *pd_md(st->pd[1], dnnl_query_weights_md);
     TRY(dnnl_primitive_create(&st->prim[1], st->pd[1]));
-    if (!dnnl_memory_desc_equal(&st->w_bwd, &st->w_user) &&
-        (rc = reorder_make(&st->reo[1], &st->w_user, &st->w_bwd)))
-        goto out;
+    if ((rc = reorder_if(&st->reo[1], &st->w_user, &st->w_bwd))) goto out;
     st->dw = *pd_md(st->pd[2], dnnl_query_diff_weights_md);
     TRY(dnnl_primitive_create(&st->prim[2], st->pd[2]));
-    if (!dnnl_memory_desc_equal(&st->dw, &st->w_user) &&
-        (rc = reorder_make(&st->reo[2], &st->dw, &st->w_user)))
-        goto out;
+    if ((rc = reorder_if(&st->reo[2], &st->dw, &st->w_user))) goto out;
 out:
     if (po) dnnl_post_ops_destroy(po);
     if (attr) dnnl_primitive_attr_destroy(attr);
@@ -319,43 +391,66 @@ out:
 }
 
 static int conv_state(void **be, const dp_act *x, const dp_act *y, int k, int s, int p, int g,
-                      int bias, int fwd_only, int act, dnn_state **out)
+                      int bias, int fwd_only, int act, int bf16, dnn_state **out)
 {
     if (!dnn_blk()) return DP_ERR_BACKEND;
     const int key[KEYLEN] = {x->n, x->c, x->h, x->w, x->blk, y->c, y->h, y->w, y->blk,
-                             k, s, p, g, bias, fwd_only, act};
+                             k, s, p, g, bias, fwd_only, act, bf16};
     int fresh;
     dnn_state *st = state_for(be, ST_CONV, key, &fresh);
     if (!st) return DP_ERR_NOMEM;
     if (fresh) {
-        int rc = conv_build(st, x, y, k, s, p, g, bias, fwd_only, act);
+        int rc = conv_build(st, x, y, k, s, p, g, bias, fwd_only, act, bf16);
         if (rc) { dnn_free(be); return rc; }
     }
     *out = st;
     return DP_OK;
 }
 
-/* The net's weight scratch, grown to hold md; NULL if out of memory.  Weights
- * in oneDNN's formats live there only for the duration of one primitive. */
-static float *scratch(dp_net *net, const dnnl_memory_desc_t *md)
+/* A scratch of the net grown to hold md: weights in oneDNN's formats (net->wscr)
+ * or activations converted for one primitive (net->cscr[0..1]); NULL if out of
+ * memory.  What it holds lives for the duration of one call of this file. */
+static void *grow(void **buf, size_t *cap, const dnnl_memory_desc_t *md)
 {
     const size_t bytes = (dnnl_memory_desc_get_size(md) + 63) & ~(size_t)63;
-    if (bytes > net->wscr_cap || !net->wscr) {
-        float *q = aligned_alloc(64, bytes);
+    if (bytes > *cap || !*buf) {
+        void *q = aligned_alloc(64, bytes ? bytes : 64);
         if (!q) return NULL;
-        memset(q, 0, bytes);
-        free(net->wscr);
-        net->wscr = q;
-        net->wscr_cap = bytes;
+        memset(q, 0, bytes ? bytes : 64);
+        free(*buf);
+        *buf = q;
+        *cap = bytes;
     }
-    return net->wscr;
+    return *buf;
+}
+static float *scratch(dp_net *net, const dnnl_memory_desc_t *md)
+{
+    return grow((void **)&net->wscr, &net->wscr_cap, md);
+}
+
+/* The activation src (described by from) as the primitive takes it (to): src
+ * itself when r is NULL, else its reorder into the net's conversion scratch
+ * slot (0: the source side, 1: the output side); NULL on failure. */
+static const void *convert_in(dp_net *net, dnnl_primitive_t r, const dnnl_memory_desc_t *from,
+                              const void *src, const dnnl_memory_desc_t *to, int slot)
+{
+    if (!r) return src;
+    void *t = grow(&net->cscr[slot], &net->cscr_cap[slot], to);
+    if (!t || reorder_run(r, from, src, to, t)) return NULL;
+    return t;
+}
+/* Where the primitive writes an output described by md that r then reorders
+ * into the caller's buffer dst: dst itself when r is NULL, else scratch slot. */
+static void *convert_out(dp_net *net, dnnl_primitive_t r, const dnnl_memory_desc_t *md, void *dst, int slot)
+{
+    return r ? grow(&net->cscr[slot], &net->cscr_cap[slot], md) : dst;
 }
 
 /* w (OIHW) in the layout pass (0 forward, 1 backward data) wants: w itself, or
  * its reorder into the shared scratch; NULL when out of memory or failing.  A
  * frozen net's weights never change (dnn.h), so there the forward's reorder
  * is made once and kept with the node. */
-static const float *weights_for(dp_net *net, dnn_state *st, int pass, const float *w)
+static const void *weights_for(dp_net *net, dnn_state *st, int pass, const float *w)
 {
     if (!st->reo[pass]) return w;
     const dnnl_memory_desc_t *md = pass ? &st->w_bwd : &st->w_fwd;
@@ -381,67 +476,43 @@ int dnn_conv_forward(dp_net *net, void **be, const dp_act *x, const float *w, co
 {
     dnn_state *st;
     if (!net->frozen && act) return DP_ERR_ARG; /* fused activations: forward-only primitives */
-    int rc = conv_state(be, x, y, k, s, p, g, b != NULL, net->frozen, act, &st);
+    int rc = conv_state(be, x, y, k, s, p, g, b != NULL, net->frozen, act, net->bf16, &st);
     if (rc) return rc;
-    const float *wf = weights_for(net, st, 0, w);
-    if (!wf) return DP_ERR_NOMEM;
-    if (st->alt) {
-        if ((rc = reorder_run(st->rx, &st->x, x->data, &st->xi, st->bx))) return rc;
-        const dnn_arg a[4] = {{DNNL_ARG_SRC, &st->xi, st->bx}, {DNNL_ARG_WEIGHTS, &st->w_fwd, wf},
-                              {DNNL_ARG_DST, &st->yi, st->by}, {DNNL_ARG_BIAS, &st->b, b}};
-        if ((rc = run(st->prim[0], a, b ? 4 : 3))) return rc;
-        return reorder_run(st->ryb, &st->yi, st->by, &st->y, y->data);
-    }
-    const dnn_arg a[4] = {{DNNL_ARG_SRC, &st->x, x->data}, {DNNL_ARG_WEIGHTS, &st->w_fwd, wf},
-                          {DNNL_ARG_DST, &st->y, y->data}, {DNNL_ARG_BIAS, &st->b, b}};
-    return run(st->prim[0], a, b ? 4 : 3);
+    const void *wf = weights_for(net, st, 0, w);
+    const void *xs = convert_in(net, st->rx, &st->x, x->data, &st->xs, 0);
+    void *ys = convert_out(net, st->ryb, &st->ys, y->data, 1);
+    if (!wf || !xs || !ys) return DP_ERR_NOMEM;
+    const dnn_arg a[4] = {{DNNL_ARG_SRC, &st->xs, xs}, {DNNL_ARG_WEIGHTS, &st->w_fwd, wf},
+                          {DNNL_ARG_DST, &st->ys, ys}, {DNNL_ARG_BIAS, &st->b, b}};
+    if ((rc = run(st->prim[0], a, b ? 4 : 3))) return rc;
+    return st->ryb ? reorder_run(st->ryb, &st->ys, ys, &st->y, y->data) : DP_OK;
 }
 
-/* The backward on oneDNN's own layouts: x and dy reordered into bx and by,
- * the weight gradient first (it reads bx), then dx into bx and back to ours. */
-static int conv_backward_alt(dp_net *net, dnn_state *st, const dp_act *x, const float *w,
-                             const dp_act *dy, float *dx, float *dw, float *db)
-{
-    int rc;
-    if ((rc = reorder_run(st->rx, &st->x, x->data, &st->xi, st->bx)) ||
-        (rc = reorder_run(st->ry, &st->y, dy->data, &st->yi, st->by)))
-        return rc;
-    float *dwt = dw;
-    if (st->reo[2] && !(dwt = scratch(net, &st->dw))) return DP_ERR_NOMEM;
-    const dnn_arg a[4] = {{DNNL_ARG_SRC, &st->xi, st->bx}, {DNNL_ARG_DIFF_DST, &st->yi, st->by},
-                          {DNNL_ARG_DIFF_WEIGHTS, &st->dw, dwt}, {DNNL_ARG_DIFF_BIAS, &st->b, db}};
-    if ((rc = run(st->prim[2], a, db ? 4 : 3))) return rc;
-    if (st->reo[2] && (rc = reorder_run(st->reo[2], &st->dw, dwt, &st->w_user, dw))) return rc;
-    if (!dx) return DP_OK;
-    const float *wb = weights_for(net, st, 1, w);
-    if (!wb) return DP_ERR_NOMEM;
-    const dnn_arg b[3] = {{DNNL_ARG_DIFF_DST, &st->yi, st->by}, {DNNL_ARG_WEIGHTS, &st->w_bwd, wb},
-                          {DNNL_ARG_DIFF_SRC, &st->xi, st->bx}};
-    if ((rc = run(st->prim[1], b, 3))) return rc;
-    return reorder_run(st->rxb, &st->xi, st->bx, &st->x, dx);
-}
-
+/* The weight gradient first (it reads the converted x in scratch slot 0), then
+ * dx, which may take slot 0 over on its way back to the engine's layout. */
 int dnn_conv_backward(dp_net *net, void **be, const dp_act *x, const float *w, const dp_act *dy,
                       float *dx, float *dw, float *db)
 {
     dnn_state *st = *be;
     if (!st || st->kind != ST_CONV || !st->prim[2]) return DP_ERR_BACKEND; /* forward first; not frozen */
-    if (st->alt) return conv_backward_alt(net, st, x, w, dy, dx, dw, db);
     int rc;
-    if (dx) {
-        const float *wb = weights_for(net, st, 1, w);
-        if (!wb) return DP_ERR_NOMEM;
-        const dnn_arg a[3] = {{DNNL_ARG_DIFF_DST, &st->y, dy->data},
-                              {DNNL_ARG_WEIGHTS, &st->w_bwd, wb}, {DNNL_ARG_DIFF_SRC, &st->x, dx}};
-        if ((rc = run(st->prim[1], a, 3))) return rc;
-    }
+    const void *xs = convert_in(net, st->rx, &st->x, x->data, &st->xs, 0);
+    const void *dys = convert_in(net, st->ry, &st->y, dy->data, &st->dys, 1);
     float *dwt = dw;
     if (st->reo[2] && !(dwt = scratch(net, &st->dw))) return DP_ERR_NOMEM;
-    const dnn_arg a[4] = {{DNNL_ARG_SRC, &st->x, x->data}, {DNNL_ARG_DIFF_DST, &st->y, dy->data},
+    if (!xs || !dys) return DP_ERR_NOMEM;
+    const dnn_arg a[4] = {{DNNL_ARG_SRC, &st->xs, xs}, {DNNL_ARG_DIFF_DST, &st->dys, dys},
                           {DNNL_ARG_DIFF_WEIGHTS, &st->dw, dwt}, {DNNL_ARG_DIFF_BIAS, &st->b, db}};
     if ((rc = run(st->prim[2], a, db ? 4 : 3))) return rc;
-    if (st->reo[2]) return reorder_run(st->reo[2], &st->dw, dwt, &st->w_user, dw);
-    return DP_OK;
+    if (st->reo[2] && (rc = reorder_run(st->reo[2], &st->dw, dwt, &st->w_user, dw))) return rc;
+    if (!dx) return DP_OK;
+    const void *wb = weights_for(net, st, 1, w);
+    void *dxs = convert_out(net, st->rxb, &st->dxs, dx, 0);
+    if (!wb || !dxs) return DP_ERR_NOMEM;
+    const dnn_arg b[3] = {{DNNL_ARG_DIFF_DST, &st->dys, dys}, {DNNL_ARG_WEIGHTS, &st->w_bwd, wb},
+                          {DNNL_ARG_DIFF_SRC, &st->dxs, dxs}};
+    if ((rc = run(st->prim[1], b, 3))) return rc;
+    return st->rxb ? reorder_run(st->rxb, &st->dxs, dxs, &st->x, dx) : DP_OK;
 }
 
 /* ---- batch norm ---------------------------------------------------------------- */
@@ -574,27 +645,53 @@ out:
     return rc;
 }
 
-static int linear_state(void **be, int n, int cin, int cout, dnn_state **out)
+/* Mixed precision: the flat f32 -> bf16 conversion i (0 x, 1 W, 2 dy) of count
+ * elements, a oneDNN reorder (round to nearest even) into the node's buffer. */
+static int cvt_make(dnn_state *st, int i, dnnl_dim_t count)
+{
+    const dnnl_dims_t d = {count};
+    int rc = DP_OK;
+    TRY(dnnl_memory_desc_init_by_tag(&st->cvf[i], 1, d, dnnl_f32, dnnl_a));
+    TRY(dnnl_memory_desc_init_by_tag(&st->cvb[i], 1, d, dnnl_bf16, dnnl_a));
+    if ((rc = reorder_make(&st->cv[i], &st->cvf[i], &st->cvb[i]))) return rc;
+    if (!(st->cvbuf[i] = alloc_md(&st->cvb[i]))) return DP_ERR_NOMEM;
+out:
+    return rc;
+}
+static const void *cvt(dnn_state *st, int i, const float *src)
+{
+    if (!st->cv[i]) return src;
+    return reorder_run(st->cv[i], &st->cvf[i], src, &st->cvb[i], st->cvbuf[i]) ? NULL : st->cvbuf[i];
+}
+
+static int linear_state(void **be, int n, int cin, int cout, int bf16, dnn_state **out)
 {
     if (!dnn_blk()) return DP_ERR_BACKEND;
-    const int key[KEYLEN] = {n, cin, cout};
+    const int key[KEYLEN] = {n, cin, cout, bf16};
     int fresh, rc = DP_OK;
     dnn_state *st = state_for(be, ST_LINEAR, key, &fresh);
     if (!st) return DP_ERR_NOMEM;
     *out = st;
     if (!fresh) return DP_OK;
+    const dnnl_data_type_t dt = bf16 ? dnnl_bf16 : dnnl_f32; /* the operands; results are f32 */
     const dnnl_dims_t xd = {n, cin}, wtd = {cin, cout}, bd = {1, cout}, yd = {n, cout},
                       wd = {cout, cin}, dyt = {cout, n};
-    dnnl_memory_desc_t x, wt, b, y, w, dyT;
-    TRY(dnnl_memory_desc_init_by_tag(&x, 2, xd, dnnl_f32, dnnl_ab));
-    TRY(dnnl_memory_desc_init_by_tag(&wt, 2, wtd, dnnl_f32, dnnl_ba)); /* W (cout, cin) read as W^T */
+    dnnl_memory_desc_t x, wt, b, y, dy, w, dwm, dx, dyT;
+    TRY(dnnl_memory_desc_init_by_tag(&x, 2, xd, dt, dnnl_ab));
+    TRY(dnnl_memory_desc_init_by_tag(&wt, 2, wtd, dt, dnnl_ba)); /* W (cout, cin) read as W^T */
     TRY(dnnl_memory_desc_init_by_tag(&b, 2, bd, dnnl_f32, dnnl_ab));
     TRY(dnnl_memory_desc_init_by_tag(&y, 2, yd, dnnl_f32, dnnl_ab));
-    TRY(dnnl_memory_desc_init_by_tag(&w, 2, wd, dnnl_f32, dnnl_ab));
-    TRY(dnnl_memory_desc_init_by_tag(&dyT, 2, dyt, dnnl_f32, dnnl_ba)); /* dy (n, cout) read as dy^T */
+    TRY(dnnl_memory_desc_init_by_tag(&dy, 2, yd, dt, dnnl_ab));
+    TRY(dnnl_memory_desc_init_by_tag(&w, 2, wd, dt, dnnl_ab));
+    TRY(dnnl_memory_desc_init_by_tag(&dwm, 2, wd, dnnl_f32, dnnl_ab));
+    TRY(dnnl_memory_desc_init_by_tag(&dx, 2, xd, dnnl_f32, dnnl_ab));
+    TRY(dnnl_memory_desc_init_by_tag(&dyT, 2, dyt, dt, dnnl_ba)); /* dy (n, cout) read as dy^T */
+    if (bf16 && ((rc = cvt_make(st, 0, (dnnl_dim_t)n * cin)) || (rc = cvt_make(st, 1, (dnnl_dim_t)cout * cin)) ||
+                 (rc = cvt_make(st, 2, (dnnl_dim_t)n * cout))))
+        goto out;
     if (!(rc = matmul_make(st, 0, &x, &wt, &b, &y)) &&  /* y = x W^T + b */
-        !(rc = matmul_make(st, 1, &y, &w, NULL, &x)))      /* dx = dy W */
-        rc = matmul_make(st, 2, &dyT, &x, NULL, &w);       /* dW = dy^T x */
+        !(rc = matmul_make(st, 1, &dy, &w, NULL, &dx)))    /* dx = dy W */
+        rc = matmul_make(st, 2, &dyT, &x, NULL, &dwm);     /* dW = dy^T x */
 out:
     if (rc) dnn_free(be);
     return rc;
@@ -608,6 +705,7 @@ static int matmul_run(dnn_state *st, int pass, const void *const *p, int n)
     dnnl_exec_arg_t args[4];
     int rc = DP_OK;
     for (int i = 0; i < n; i++) {
+        if (!p[i]) return DP_ERR_BACKEND; /* a conversion failed */
         TRY(dnnl_memory_set_data_handle(st->mem[pass][i], (void *)p[i]));
         args[i].arg = argk[n == 4 ? 0 : 1][i];
         args[i].memory = st->mem[pass][i];
@@ -619,25 +717,26 @@ out:
 }
 
 int dnn_linear_forward(void **be, const float *x, const float *w, const float *b, int n, int cin,
-                       int cout, float *y)
+                       int cout, int bf16, float *y)
 {
     dnn_state *st;
-    int rc = linear_state(be, n, cin, cout, &st);
+    int rc = linear_state(be, n, cin, cout, bf16, &st);
     if (rc) return rc;
-    const void *p[4] = {x, w, b, y};
+    const void *p[4] = {cvt(st, 0, x), cvt(st, 1, w), b, y};
     return matmul_run(st, 0, p, 4);
 }
 
 int dnn_linear_backward(void **be, const float *x, const float *w, const float *dy, int n,
-                        int cin, int cout, float *dx, float *dw)
+                        int cin, int cout, int bf16, float *dx, float *dw)
 {
     dnn_state *st;
-    int rc = linear_state(be, n, cin, cout, &st);
+    int rc = linear_state(be, n, cin, cout, bf16, &st);
     if (rc) return rc;
+    const void *dyc = cvt(st, 2, dy);
     if (dx) {
-        const void *p[3] = {dy, w, dx};
+        const void *p[3] = {dyc, cvt(st, 1, w), dx};
         if ((rc = matmul_run(st, 1, p, 3))) return rc;
     }
-    const void *p[3] = {dy, x, dw};
+    const void *p[3] = {dyc, cvt(st, 0, x), dw};
     return matmul_run(st, 2, p, 3);
 }

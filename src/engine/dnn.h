@@ -12,11 +12,19 @@
  * else 8.  0 when oneDNN cannot start. */
 int dnn_blk(void);
 void dnn_free(void **be);
+/* What oneDNN does with bf16 here (enum dp_bf16_support): DP_BF16_NATIVE where its
+ * effective ISA (ONEDNN_MAX_CPU_ISA may lower it) has the AVX512-BF16 or AMX
+ * instructions, DP_BF16_EMULATED where it still builds bf16 convolutions and
+ * matmuls (oneDNN 2.6 on AVX-512 without BF16: emulated, slowly), DP_BF16_NONE
+ * where it has no implementation (AVX2 and below). */
+int dnn_bf16_support(void);
 
 /* Convolution, square kernel k, stride s, padding p, groups g.
  *   x: (n, cin, h, w)  w: (cout, cin/g, k, k) OIHW  b: (cout) or NULL  y: (n, cout, ho, wo)
  * Backward: dx (layout of x) may be NULL; dw OIHW and db (or NULL) are overwritten.
  * Weights in oneDNN's formats live in net->wscr, one scratch for all convs.
+ * net->bf16: x, dy and w enter the primitives as bf16 copies (round to nearest
+ * even), accumulation and y, dx, dw, db stay f32 (docs/engine.md, "Mixed precision").
  * Frozen nets (net->frozen) only: act (0 none, 1 ReLU, DP_ACT_SILU, 6 ReLU6) is
  * fused into the convolution, and the weights are reordered on the first call
  * and kept, so they must not change afterwards (dp_net_fold runs before). */
@@ -42,10 +50,12 @@ int dnn_pool_backward(void **be, const dp_act *dy, float *dx, const dp_act *x);
 /* Fully connected layer on plain row-major matrices (oneDNN matmul):
  *   x (n, cin)  w (cout, cin)  b (cout)  y (n, cout)
  * forward y = x W^T + b; backward dW = dy^T x (overwritten) and, when dx is not
- * NULL, dx = dy W (n, cin, overwritten).  The bias gradient is the caller's. */
+ * NULL, dx = dy W (n, cin, overwritten).  The bias gradient is the caller's.
+ * bf16: x, W and dy are converted to bf16 for the products (f32 accumulation,
+ * f32 results). */
 int dnn_linear_forward(void **be, const float *x, const float *w, const float *b, int n, int cin,
-                       int cout, float *y);
+                       int cout, int bf16, float *y);
 int dnn_linear_backward(void **be, const float *x, const float *w, const float *dy, int n,
-                        int cin, int cout, float *dx, float *dw);
+                        int cin, int cout, int bf16, float *dx, float *dw);
 
 #endif

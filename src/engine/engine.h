@@ -136,6 +136,11 @@ typedef struct dp_net {
     dp_act *gpool; int *gbusy, *gown; int n_gpool;
     int acc_slot;                   /* pool buffer of the dx being accumulated */
     float *wscr; size_t wscr_cap;   /* oneDNN weight reorders (dnn.c), shared by all convs */
+    void *cscr[2]; size_t cscr_cap[2]; /* activations converted around one oneDNN call (dnn.c):
+                                       another layout, or bf16 in mixed precision */
+    int bf16;                       /* mixed precision (docs/engine.md, "Mixed precision"): the
+                                       convolutions and the classifier compute on bf16 copies of
+                                       their inputs and weights, accumulating in f32 */
     /* the training step's random draws (dropout, stochastic depth): a function of
      * (seed, step, node, element) alone, so a resumed run repeats them */
     unsigned long long seed;

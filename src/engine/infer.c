@@ -112,3 +112,11 @@ const char *dp_infer_meta(const dp_infer *h, const char *key)
 {
     return h ? dp_model_meta(h->m, key) : NULL;
 }
+
+int dp_infer_set_precision(dp_infer *h, int precision)
+{
+    if (!h) return DP_ERR_NULL;
+    const int rc = dp_model_set_precision(h->m, precision);
+    if (!rc) h->info.cfg.precision = h->m->cfg.precision;
+    return rc;
+}

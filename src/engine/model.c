@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/dnn.h"
 #include "engine/model.h"
 
 dp_model_config dp_model_defaults(void)
@@ -33,6 +34,41 @@ dp_recipe dp_recipe_defaults(int arch, int pool, int fine_grained)
     const double lr = fine_grained ? 0.01 : 0.1;
     return (dp_recipe){.epochs = pool == DP_POOL_HUMAN ? 200 : 250, .batch = 128, .lr = lr,
                        .alpha_lr = dp_recipe_alpha_lr(lr), .step = dp_train_defaults(arch)};
+}
+
+int dp_bf16_support(void) { return dnn_bf16_support(); }
+
+int dp_precision_resolve(int precision)
+{
+    if (precision == DP_PRECISION_AUTO)
+        return dp_bf16_support() == DP_BF16_NATIVE ? DP_PRECISION_BF16 : DP_PRECISION_FP32;
+    return precision == DP_PRECISION_FP32 || precision == DP_PRECISION_BF16 ? precision : DP_ERR_ARG;
+}
+
+static const char *const precision_names[] = {"fp32", "bf16", "auto"};
+
+int dp_precision_parse(const char *name)
+{
+    for (int i = 0; name && i < 3; i++)
+        if (strcmp(name, precision_names[i]) == 0) return i;
+    return DP_ERR_ARG;
+}
+
+const char *dp_precision_name(int p) { return p >= 0 && p < 3 ? precision_names[p] : "?"; }
+
+int dp_model_set_precision(dp_model *m, int precision)
+{
+    if (!m) return DP_ERR_NULL;
+    const int p = dp_precision_resolve(precision);
+    if (p < 0) return p;
+    if (p == DP_PRECISION_BF16) {
+        if (m->net.backend != DP_BACKEND_DNNL) return DP_ERR_ARG;
+        if (dp_bf16_support() == DP_BF16_NONE) return DP_ERR_BACKEND;
+    }
+    /* each node's oneDNN state is keyed by it (dnn.c): the next call rebuilds */
+    m->net.bf16 = p == DP_PRECISION_BF16;
+    m->cfg.precision = p;
+    return DP_OK;
 }
 
 static const char *const arch_names[DP_ARCH_COUNT] = {"vgg16", "resnet50", "mobilenetv2",
@@ -74,6 +110,7 @@ static int model_new(const dp_model_config *cfg, int frozen, dp_model **out)
     int rc = dp_net_init(&m->net, cfg->reference ? DP_BACKEND_REF : DP_BACKEND_DNNL);
     if (!rc) rc = frozen ? dp_build_layout(&m->net, &ac) : dp_build(&m->net, &ac);
     if (!rc && frozen) rc = dp_net_alloc_frozen(&m->net);
+    if (!rc) rc = dp_model_set_precision(m, cfg->precision);
     if (rc) {
         dp_model_free(m);
         return rc;

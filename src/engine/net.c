@@ -444,7 +444,7 @@ void dp_net_memory(const dp_net *net, dp_net_mem *m)
         if (!nd->inplace) m->acts += sizeof(float) * nd->y.cap;
         m->work += nd->ws_cap;
     }
-    m->work += sizeof(float) * net->tmp_cap + net->wscr_cap;
+    m->work += sizeof(float) * net->tmp_cap + net->wscr_cap + net->cscr_cap[0] + net->cscr_cap[1];
 }
 
 void dp_net_free(dp_net *net)
@@ -463,6 +463,8 @@ void dp_net_free(dp_net *net)
     free(net->gbusy);
     free(net->gown);
     free(net->wscr);
+    free(net->cscr[0]);
+    free(net->cscr[1]);
     memset(net, 0, sizeof(*net));
 }
 

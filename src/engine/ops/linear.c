@@ -8,7 +8,9 @@
  * Reference backend: loops accumulating in double.  oneDNN backend: three
  * oneDNN matmuls on the plain matrices (dnn_linear_*, float accumulation, no
  * reorder; chosen over OpenBLAS sgemm and oneDNN inner product by
- * bench/bench_linear.c, docs/engine.md).  db is the same double loop on both. */
+ * bench/bench_linear.c, docs/engine.md).  db is the same double loop on both.
+ * Mixed precision (net->bf16): the matmuls multiply bf16 copies of x, W and dy
+ * and accumulate in f32; db stays the double loop over the f32 dy. */
 #include "engine/dnn.h"
 #include "engine/engine.h"
 
@@ -32,7 +34,7 @@ static int linear_forward(dp_net *net, dp_node *nd, int train)
     const int n = x->n, ci = x->c, co = nd->cout;
     const float *w = dp_param(net, nd->w_off), *b = dp_param(net, nd->b_off);
     float *y = nd->y.data;
-    if (net->backend == DP_BACKEND_DNNL) return dnn_linear_forward(&nd->be, x->data, w, b, n, ci, co, y);
+    if (net->backend == DP_BACKEND_DNNL) return dnn_linear_forward(&nd->be, x->data, w, b, n, ci, co, net->bf16, y);
     for (int i = 0; i < n; i++)
         for (int o = 0; o < co; o++) {
             double acc = b[o];
@@ -57,7 +59,7 @@ static int linear_backward(dp_net *net, dp_node *nd)
         db[o] = (float)s;
     }
     if (net->backend == DP_BACKEND_DNNL) {
-        const int rc = dnn_linear_backward(&nd->be, x->data, w, dy, n, ci, co, dx, dw);
+        const int rc = dnn_linear_backward(&nd->be, x->data, w, dy, n, ci, co, net->bf16, dx, dw);
         if (rc) return rc;
     } else {
         for (int o = 0; o < co; o++)
