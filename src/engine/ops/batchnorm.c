@@ -20,7 +20,16 @@
  *           w'[o] = s[o] w[o], b'[o] = beta[o] + s[o] (b[o] - mean[o]) (b = 0 without a
  *           bias; b' then lives in beta's slot), and the activation moves to the conv
  *
- * The workspace keeps the batch mean and var (2c floats) for the backward. */
+ * The workspace keeps the batch mean and var (2c floats) for the backward.
+ *
+ * Synchronised over data-parallel ranks (net->dist->sync_bn; docs/distributed.md):
+ * mean and var are those of the global batch, M = sum of the ranks' n h w:
+ * mean = (sum over ranks of sum x) / M, then var = (sum over ranks of
+ * sum (x - mean)^2) / M, each a double sum per channel; the running var takes
+ * M / (M - 1).  The backward needs the two per-channel reductions of the global
+ * batch, Sb = sum d and Sg = sum d xh (d: dy through the activation, xh the
+ * normalised x):  dx = gamma / sqrt(var + eps) (d - Sb / M - xh Sg / M).  Each
+ * rank's dgamma, dbeta stay its own part (the gradient sum adds them). */
 #include <math.h>
 #include <string.h>
 
@@ -47,6 +56,75 @@ static void silu_backward_inplace(const dp_act *x, float *dy, const float *g, co
                 }
             }
         }
+}
+
+/* The element of channel ch, sample in, position i of a layout of blocks of B channels. */
+static inline size_t at(int in, int ch, size_t i, int cb, size_t hw, int B)
+{
+    return (((size_t)in * cb + ch / B) * hw + i) * B + ch % B;
+}
+
+/* Global batch statistics over the ranks (see the top): mean, var (c) of x in
+ * its layout; *mtot the global count n h w.  Collective. */
+static int sync_stats(dp_net *net, const dp_act *x, float *mean, float *var, double *mtot)
+{
+    const int c = x->c, B = x->blk, cb = (c + B - 1) / B;
+    const size_t hw = (size_t)x->h * x->w;
+    double *s = (double *)(var + x->c); /* c + 1 doubles after mean, var (bn_forward reserved them) */
+    for (int pass = 0; pass < 2; pass++) {
+#pragma omp parallel for schedule(static)
+        for (int ch = 0; ch < c; ch++) {
+            const double mu = pass ? s[ch] : 0.0;
+            double a = 0.0;
+            for (int in = 0; in < x->n; in++)
+                for (size_t i = 0; i < hw; i++) {
+                    const double v = x->data[at(in, ch, i, cb, hw, B)];
+                    a += pass ? (v - mu) * (v - mu) : v;
+                }
+            s[ch] = a; /* the pass's local sum */
+        }
+        if (pass) break;
+        s[c] = (double)x->n * hw;
+        int rc = dp_dist_sum(net, s, c + 1, DP_COMM_F64);
+        if (rc) return rc;
+        *mtot = s[c];
+        if (!(*mtot >= 2)) return DP_ERR_SIZE; /* as unsynchronised: at least two values */
+        for (int ch = 0; ch < c; ch++) {
+            s[ch] /= *mtot; /* the global mean, in double for the second pass */
+            mean[ch] = (float)s[ch];
+        }
+    }
+    int rc = dp_dist_sum(net, s, c, DP_COMM_F64);
+    for (int ch = 0; !rc && ch < c; ch++) var[ch] = (float)(s[ch] / *mtot);
+    return rc;
+}
+
+/* The synchronised backward's dx (see the top), given dx = gamma inv d already
+ * (oneDNN's backward with the statistics taken as constants; the reference's
+ * loop below): dx -= gamma inv (Sb + xh Sg) / M with the ranks' sums of dg, db.
+ * Collective. */
+static int sync_dx(dp_net *net, dp_node *nd, const dp_act *x, float *dx, const float *g,
+                   const float *dg, const float *db)
+{
+    const int c = x->c, B = x->blk, cb = (c + B - 1) / B;
+    const size_t hw = (size_t)x->h * x->w;
+    const float *mean = nd->ws, *var = nd->ws + c;
+    double *s = (double *)(nd->ws + 2 * (size_t)c); /* 2c doubles (bn_forward reserved them) */
+    for (int ch = 0; ch < c; ch++) s[ch] = dg[ch], s[c + ch] = db[ch];
+    int rc = dp_dist_sum(net, s, 2 * c, DP_COMM_F64);
+    if (rc || !dx) return rc;
+    const double M = nd->run[0];
+#pragma omp parallel for schedule(static)
+    for (int ch = 0; ch < c; ch++) {
+        const double inv = 1.0 / sqrt((double)var[ch] + net->bn_eps), gi = g[ch] * inv;
+        const double a = gi * s[c + ch] / M, b = gi * s[ch] / M * inv; /* dx -= a + b (x - mean) */
+        for (int in = 0; in < x->n; in++)
+            for (size_t i = 0; i < hw; i++) {
+                const size_t o = at(in, ch, i, cb, hw, B);
+                dx[o] = (float)(dx[o] - (a + b * (x->data[o] - mean[ch])));
+            }
+    }
+    return DP_OK;
 }
 
 static int bn_infer(dp_net *net, dp_node *nd)
@@ -145,14 +223,21 @@ static int bn_forward(dp_net *net, dp_node *nd, int train)
 {
     const dp_act *x = &dp_in(net, nd, 0)->y;
     const int c = x->c;
-    const size_t hw = (size_t)x->h * x->w, m = (size_t)x->n * hw;
-    if (train && m < 2) return DP_ERR_SIZE; /* PyTorch refuses this too */
-    float *ws = dp_node_ws(nd, sizeof(float) * 2 * (size_t)c);
+    const size_t hw = (size_t)x->h * x->w;
+    double m = (double)x->n * hw;
+    const int sync = train && net->dist && net->dist->sync_bn;
+    if (train && !sync && m < 2) return DP_ERR_SIZE; /* PyTorch refuses this too */
+    /* mean, var; when synchronised, 2c + 2 doubles of sums after them */
+    float *ws = dp_node_ws(nd, sizeof(float) * 2 * (size_t)c + (sync ? sizeof(double) * (2 * (size_t)c + 2) : 0));
     if (!ws) return DP_ERR_NOMEM;
     float *rm = net->stats + nd->s_off, *rv = rm + c;
     float *mean = train ? ws : rm, *var = train ? ws + c : rv;
     const float *g = dp_param(net, nd->w_off), *b = dp_param(net, nd->b_off);
     int rc = DP_OK;
+    if (sync) { /* the global batch's statistics, then normalise with them as given */
+        if ((rc = sync_stats(net, x, mean, var, &m))) return rc;
+        nd->run[0] = m;
+    }
     if (net->backend == DP_BACKEND_DNNL) {
         /* oneDNN's fused ReLU maps NaN to 0, where PyTorch's passes it on.  In
          * training a NaN input makes its channel's batch statistics NaN, and
@@ -160,15 +245,15 @@ static int bn_forward(dp_net *net, dp_node *nd, int train)
          * fused kernel.  In evaluation (running statistics) a NaN stays in its
          * element, so the ReLU runs unfused, as our own NaN-passing loop. */
         const int fuse = nd->relu == 1 && train;
-        rc = dnn_bn_forward(&nd->be, x, g, b, mean, var, net->bn_eps, train, fuse, &nd->y);
+        rc = dnn_bn_forward(&nd->be, x, g, b, mean, var, net->bn_eps, sync ? 2 : train, fuse, &nd->y);
         if (!rc && fuse) nan_channels(&nd->y, mean, var);
         if (!rc && nd->relu == 1 && !fuse) dp_act_inplace(&nd->y, 1);
     } else
-        dp_bn_ref_forward(x->data, nd->y.data, x->n, c, hw, g, b, mean, var, net->bn_eps, train,
+        dp_bn_ref_forward(x->data, nd->y.data, x->n, c, hw, g, b, mean, var, net->bn_eps, train && !sync,
                     nd->relu == 1);
     if (!rc && (nd->relu == DP_ACT_SILU || nd->relu == 6)) dp_act_inplace(&nd->y, nd->relu);
     if (rc || !train) return rc;
-    const float mo = net->bn_momentum, unb = (float)((double)m / (double)(m - 1));
+    const float mo = net->bn_momentum, unb = (float)(m / (m - 1));
     for (int ch = 0; ch < c; ch++) {
         rm[ch] = (1.0f - mo) * rm[ch] + mo * mean[ch];
         rv[ch] = (1.0f - mo) * rv[ch] + mo * (var[ch] * unb);
@@ -206,10 +291,25 @@ static int bn_backward(dp_net *net, dp_node *nd)
         dx = handed ? dy.data : dp_dx_target(net, nd, 0, &acc);
         if (!dx) return DP_ERR_NOMEM;
     }
+    const int sync = net->dist && net->dist->sync_bn;
     if (net->backend == DP_BACKEND_DNNL) {
         float *t = dx ? dx : dp_net_tmp(net, dp_act_numel(x)); /* oneDNN always writes dx */
         if (!t) return DP_ERR_NOMEM;
         rc = dnn_bn_backward(&nd->be, x, g, b, mean, var, &dy, t, dg, db);
+        if (!rc && sync) rc = sync_dx(net, nd, x, dx, g, dg, db);
+    } else if (sync) { /* dg, db; dx = gamma inv d; then the global batch's terms */
+        const size_t hw = (size_t)x->h * x->w;
+        dp_bn_ref_backward(x->data, nd->y.data, dy.data, NULL, x->n, c, hw, g, mean, var, net->bn_eps,
+                           nd->relu == 1, dg, db);
+        for (int ch = 0; dx && ch < c; ch++) {
+            const float gi = (float)(g[ch] / sqrt((double)var[ch] + net->bn_eps));
+            for (int in = 0; in < x->n; in++) {
+                const size_t o = ((size_t)in * c + ch) * hw;
+                for (size_t i = 0; i < hw; i++)
+                    dx[o + i] = nd->relu == 1 && nd->y.data[o + i] <= 0.0f ? 0.0f : gi * dy.data[o + i];
+            }
+        }
+        rc = sync_dx(net, nd, x, dx, g, dg, db);
     } else {
         dp_bn_ref_backward(x->data, nd->y.data, dy.data, dx, x->n, c, (size_t)x->h * x->w, g, mean, var,
                      net->bn_eps, nd->relu == 1, dg, db);
