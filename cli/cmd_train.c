@@ -91,7 +91,8 @@ static const char *const TRAIN_USAGE =
     "  --poison-after K     an infinite learning rate from step K+1 on (for tests)\n"
     "\n"
     "Ctrl-C (or SIGTERM) finishes the current step, saves a checkpoint and exits with\n"
-    "status 130 (143); `dynopool train --resume DIR` then gives the same weights,\n"
+    "status 130 (143); under mpirun send SIGUSR1 to mpirun instead (status 138), since\n"
+    "mpirun itself ends the job on Ctrl-C; `dynopool train --resume DIR` then gives the same weights,\n"
     "alphas and metrics as a run that was never interrupted.  A run that diverges (a NaN\n"
     "or infinite loss, test loss or weight) stops (exit 1) and leaves the last good\n"
     "checkpoint untouched.\n"
@@ -638,6 +639,9 @@ static int train_start(trainer *t)
     fflush(stdout);
     cli_catch_signal(SIGINT, NULL);
     cli_catch_signal(SIGTERM, NULL);
+    /* mpirun forwards SIGUSR1 to every rank (it ends the job on SIGINT and SIGTERM):
+     * the way to stop several ranks with a save (docs/distributed.md) */
+    if (dist_size() > 1) cli_catch_signal(SIGUSR1, NULL);
     t->steps_per_epoch = (t->n_fit + r->batch - 1) / r->batch;
     t->t_run = cli_now_s();
     if (cli_threads_auto) dp_threads_idle_since(&t->cpu_mark);

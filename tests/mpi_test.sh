@@ -2,7 +2,7 @@
 # mpi_test.sh DYNOPOOL TEST_DATA MPI(ON|OFF) — data-parallel `dynopool train`
 # under mpirun --oversubscribe (docs/distributed.md): N = 2 and 3 ranks with
 # --sync-bn against one process, the ranks' lock-step, --resume exact with the
-# same N and working with another, a killed rank, Ctrl-C.  Exit 77 (skipped)
+# same N and working with another, a killed rank, a stop with a save (SIGUSR1).  Exit 77 (skipped)
 # when dynopool was built without MPI or mpirun is missing.
 dp=$1 fixtures=$2 mpi=$3
 here=$(cd "$(dirname "$0")" && pwd)
@@ -97,6 +97,19 @@ else
   expect kill.checkpoint 0 "0 over the tolerance" cmp_ck --exact "$T/k/checkpoint.safetensors" "$T/k/checkpoint.safetensors"
   expect kill.resume 0 "resuming $T/k at epoch" $dp train --resume "$T/k" --epochs 2
 fi
+
+# 4. SIGUSR1 to mpirun (which forwards it to every rank; Ctrl-C would make mpirun end
+# the job): every rank stops after the same step, rank 0 saves, exit 128 + 10
+mpirun --oversubscribe -np 2 $dp train --data "$T/fx/good" --width 0.25 --batch 16 --limit 64 --limit-test 16 --workers 0 \
+  --threads 1 --epochs 400 --out "$T/u" > "$T/u.log" 2>&1 &
+job=$!
+i=0
+while [ $i -lt 600 ] && ! [ -f "$T/u/checkpoint.safetensors" ]; do sleep 0.05; i=$((i + 1)); done
+kill -USR1 $job
+wait $job; rc=$?
+if [ $rc -ne 138 ] || ! grep -q "continue with: .* train --resume $T/u" "$T/u.log"; then
+  echo "FAIL usr1: exit $rc"; tail -5 "$T/u.log"; fail=$((fail + 1))
+else echo "ok   usr1"; fi
 
 [ $fail -eq 0 ] && echo "all mpi tests passed" || echo "$fail mpi tests FAILED"
 [ $fail -eq 0 ]
