@@ -43,6 +43,8 @@ int dist_init(int *argc, char ***argv)
     g_init = 1;
     MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
     MPI_Comm_size(MPI_COMM_WORLD, &g_size);
+    /* a failed sum (a rank died) returns here, to be said before the job ends */
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     if (g_rank > 0 && !freopen("/dev/null", "w", stdout)) return cli_fail("rank %d: cannot silence stdout", g_rank);
     return 0;
 }
@@ -57,6 +59,20 @@ void dist_finalize(int agreed)
     g_init = 0;
 }
 
+/* Says once which sum failed and why; returns 1. */
+static int failed(const char *what, int rc)
+{
+    static int said;
+    if (!said++) {
+        char msg[MPI_MAX_ERROR_STRING];
+        int len = 0;
+        MPI_Error_string(rc, msg, &len);
+        fprintf(stderr, "dynopool train: rank %d of %d: %s failed (%s): another rank has probably died; the run "
+                "folder keeps the last checkpoint (continue with --resume)\n", g_rank, g_size, what, msg);
+    }
+    return 1;
+}
+
 static int c_allreduce(void *ctx, void *buf, long long n, int type)
 {
     (void)ctx;
@@ -69,15 +85,15 @@ static int c_allreduce(void *ctx, void *buf, long long n, int type)
         rc = MPI_Allreduce(MPI_IN_PLACE, (char *)buf + es * (size_t)o, k, dt, MPI_SUM, MPI_COMM_WORLD);
     }
     g_comm_s += now_s() - t0;
-    return rc != MPI_SUCCESS;
+    return rc != MPI_SUCCESS ? failed("MPI_Allreduce", rc) : 0;
 }
 
 static int c_istart(void *ctx, float *buf, long long n)
 {
     (void)ctx;
     if (g_nreq == MAX_REQ || n > (1LL << 30)) return -1;
-    if (MPI_Iallreduce(MPI_IN_PLACE, buf, (int)n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &g_req[g_nreq]) != MPI_SUCCESS)
-        return -1;
+    const int rc = MPI_Iallreduce(MPI_IN_PLACE, buf, (int)n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &g_req[g_nreq]);
+    if (rc != MPI_SUCCESS) return failed("MPI_Iallreduce", rc), -1;
     /* let the collectives started so far advance (Open MPI's progress runs
      * inside MPI calls) */
     int flag;
@@ -92,7 +108,7 @@ static int c_wait(void *ctx, int h)
     const int rc = MPI_Wait(&g_req[h], MPI_STATUS_IGNORE);
     if (h == g_nreq - 1) g_nreq = 0;
     g_comm_s += now_s() - t0;
-    return rc != MPI_SUCCESS;
+    return rc != MPI_SUCCESS ? failed("MPI_Wait on a gradient sum", rc) : 0;
 }
 
 const dp_comm *dist_comm(int overlap)
@@ -106,13 +122,17 @@ const dp_comm *dist_comm(int overlap)
 
 int dist_max(int v)
 {
-    if (g_size > 1) MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    int rc;
+    if (g_size > 1 && (rc = MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD)) != MPI_SUCCESS)
+        failed("MPI_Allreduce of the ranks' state", rc), MPI_Abort(MPI_COMM_WORLD, 1);
     return v;
 }
 
 int dist_bcast(int v)
 {
-    if (g_size > 1) MPI_Bcast(&v, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    int rc;
+    if (g_size > 1 && (rc = MPI_Bcast(&v, 1, MPI_INT, 0, MPI_COMM_WORLD)) != MPI_SUCCESS)
+        failed("MPI_Bcast of rank 0's state", rc), MPI_Abort(MPI_COMM_WORLD, 1);
     return v;
 }
 
@@ -120,8 +140,9 @@ int dist_same(unsigned long long h)
 {
     if (g_size <= 1) return 1;
     unsigned long long lo = h, hi = h;
-    MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_UNSIGNED_LONG_LONG, MPI_MIN, MPI_COMM_WORLD);
-    MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_UNSIGNED_LONG_LONG, MPI_MAX, MPI_COMM_WORLD);
+    int rc = MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_UNSIGNED_LONG_LONG, MPI_MIN, MPI_COMM_WORLD);
+    if (rc == MPI_SUCCESS) rc = MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_UNSIGNED_LONG_LONG, MPI_MAX, MPI_COMM_WORLD);
+    if (rc != MPI_SUCCESS) failed("MPI_Allreduce of the weights' hash", rc), MPI_Abort(MPI_COMM_WORLD, 1);
     return lo == hi;
 }
 
