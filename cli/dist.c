@@ -111,12 +111,19 @@ static int c_wait(void *ctx, int h)
     return rc != MPI_SUCCESS ? failed("MPI_Wait on a gradient sum", rc) : 0;
 }
 
+static void c_progress(void *ctx)
+{
+    (void)ctx;
+    int flag;
+    if (g_nreq) MPI_Testall(g_nreq, g_req, &flag, MPI_STATUSES_IGNORE);
+}
+
 const dp_comm *dist_comm(int overlap)
 {
     static dp_comm c;
     if (g_size <= 1) return NULL;
     c = (dp_comm){.rank = g_rank, .size = g_size, .allreduce = c_allreduce};
-    if (overlap) c.istart = c_istart, c.wait = c_wait;
+    if (overlap) c.istart = c_istart, c.wait = c_wait, c.progress = c_progress;
     return &c;
 }
 
@@ -158,6 +165,13 @@ int dist_init(int *argc, char ***argv)
     return 0;
 }
 void dist_finalize(int agreed) { (void)agreed; }
+static void c_progress(void *ctx)
+{
+    (void)ctx;
+    int flag;
+    if (g_nreq) MPI_Testall(g_nreq, g_req, &flag, MPI_STATUSES_IGNORE);
+}
+
 const dp_comm *dist_comm(int overlap) { (void)overlap; return NULL; }
 int dist_max(int v) { return v; }
 int dist_bcast(int v) { return v; }

@@ -194,6 +194,10 @@ typedef struct dp_comm {
      * Used to overlap the gradient sums with the backward pass. */
     int (*istart)(void *ctx, float *buf, long long n);
     int (*wait)(void *ctx, int handle);
+    /* Optional: lets the sums in flight advance (a transport whose progress runs
+     * only inside its own calls, as Open MPI's); called after each node of the
+     * backward pass while a bucket is in flight. */
+    void (*progress)(void *ctx);
 } dp_comm;
 
 /* Trains m with the ranks of c from the next step on (NULL: alone again); c is

@@ -81,6 +81,7 @@ int dp_dist_node_done(dp_net *net, int i)
 {
     dp_dist *d = net->dist;
     if (!d || d->c.size <= 1 || !d->c.istart) return DP_OK;
+    if (d->next > 0 && d->c.progress) d->c.progress(d->c.ctx);
     while (d->next < d->n_buckets && d->ready[d->next] >= i) {
         const int h = d->c.istart(d->c.ctx, net->grads + d->lo[d->next], d->hi[d->next] - d->lo[d->next]);
         if (h < 0) return DP_ERR_IO;
