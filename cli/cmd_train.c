@@ -84,7 +84,8 @@ static const char *const TRAIN_USAGE =
     "Processes (mpirun -np N dynopool train ...; docs/distributed.md)\n"
     "  --sync-bn        batch norm with the statistics of the global batch (default: each\n"
     "                   rank's own shard, as PyTorch's DistributedDataParallel); not kept\n"
-    "                   in run.json: give it again with --resume\n"
+    "                   in run.json: give it again with --resume.  One process: the same\n"
+    "                   batch-norm loops as the ranks (slower than oneDNN's)\n"
     "  --bucket-mb X    gradients summed in buckets of X MB (default 16)\n"
     "  --no-overlap     sum the buckets after the backward pass, not during it\n"
     "  --lockstep-every K  compare the ranks' weights every K steps (default: every epoch)\n"
@@ -585,6 +586,13 @@ static void end_live_line(int *live)
     *live = 0;
 }
 
+/* The sum over one rank: nothing to do. */
+static int one_rank_sum(void *ctx, void *buf, long long n, int type)
+{
+    (void)ctx, (void)buf, (void)n, (void)type;
+    return 0;
+}
+
 /* Several ranks (mpirun; docs/distributed.md): each loads its shard of every
  * batch and the model sums the gradients over them.  0, or 1 after saying why
  * (every rank says the same). */
@@ -592,7 +600,12 @@ static int train_ranks(trainer *t)
 {
     const run_cfg *r = &t->r;
     const int R = dist_size(), last = t->n_fit % r->batch ? t->n_fit % r->batch : r->batch;
-    if (R == 1) return 0;
+    if (R == 1) { /* one process: --sync-bn runs the synchronised batch norm's loops over a one-rank
+                   * communicator, the same code as N ranks (docs/distributed.md) */
+        static const dp_comm one = {.rank = 0, .size = 1, .allreduce = one_rank_sum};
+        const int rc = t->sync_bn ? dp_model_set_comm(t->m, &one, 1, 0) : 0;
+        return rc ? cli_fail("cannot set up --sync-bn: %s", dp_strerror(rc)) : 0;
+    }
     if (r->batch < R || last < R)
         return cli_fail("%d ranks need at least one image each in every batch, but %s: choose a --batch (or "
                         "--limit) that gives every batch at least %d images", R,

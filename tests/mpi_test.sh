@@ -28,7 +28,8 @@ untimed() { sed -E 's/,"images_per_s":[^,]*,"data_wait":[^,]*,"seconds":[^,}]*//
 # 128 images in 2 global batches of 64 (ranks get 32/32 or 21/21/22), 16x16 pixels
 small="--data $T/fx/good --width 0.25 --batch 64 --limit 128 --limit-test 64 --workers 0 --threads 1 --lr 0.001"
 
-# 1. N = 1, 2, 3 with --sync-bn: the same weights, momentum, BN statistics and loss.
+# 1. N = 1, 2, 3 with --sync-bn: the same weights, momentum, BN statistics and loss
+# (one process with --sync-bn runs the same batch-norm loops as the ranks).
 # The runs differ only in the order of float32 sums over the batch (each rank's
 # oneDNN reduction over its shard, then the sum over the ranks; the BN statistics are
 # double sums): a gradient entry is a sum of m <= 64 x 16 x 16 = 16384 products,

@@ -457,7 +457,7 @@ static int bn_state(void **be, const dp_act *x, float eps, int train, int relu, 
     *out = st;
     if (!fresh) return DP_OK;
     unsigned flags = dnnl_use_scale | dnnl_use_shift | (relu ? dnnl_fuse_norm_relu : 0u);
-    if (train != 1) flags |= dnnl_use_global_stats; /* 0: inference; 2: training with given statistics */
+    if (!train) flags |= dnnl_use_global_stats;
     dnnl_batch_normalization_desc_t bd;
     if ((rc = act_md(&st->x, x))) goto out;
     const dnnl_dims_t cd = {x->c};

@@ -27,9 +27,7 @@ int dnn_conv_backward(dp_net *net, void **be, const dp_act *x, const float *w, c
 
 /* Batch norm over (n, h, w) per channel, optionally followed by ReLU.
  * train = 1: batch statistics, stored in mean/var (biased variance, c floats each)
- * for the backward; train = 0: normalises with mean/var as given (running averages);
- * train = 2: training with mean/var as given (the global batch's, synchronised over
- * ranks), whose backward then takes them as constants: dx = gamma / sqrt(var + eps) dy. */
+ * for the backward; train = 0: normalises with mean/var as given (running averages). */
 int dnn_bn_forward(void **be, const dp_act *x, const float *gamma, const float *beta,
                    float *mean, float *var, float eps, int train, int relu, dp_act *y);
 /* dgamma, dbeta overwritten; dx (layout of x) may not be NULL. */

@@ -29,7 +29,8 @@
  * M / (M - 1).  The backward needs the two per-channel reductions of the global
  * batch, Sb = sum d and Sg = sum d xh (d: dy through the activation, xh the
  * normalised x):  dx = gamma / sqrt(var + eps) (d - Sb / M - xh Sg / M).  Each
- * rank's dgamma, dbeta stay its own part (the gradient sum adds them). */
+ * rank's dgamma, dbeta stay its own part (the gradient sum adds them).  Both
+ * backends run these as plain loops over the layout (sync_forward, sync_backward). */
 #include <math.h>
 #include <string.h>
 
@@ -99,29 +100,64 @@ static int sync_stats(dp_net *net, const dp_act *x, float *mean, float *var, dou
     return rc;
 }
 
-/* The synchronised backward's dx (see the top), given dx = gamma inv d already
- * (oneDNN's backward with the statistics taken as constants; the reference's
- * loop below): dx -= gamma inv (Sb + xh Sg) / M with the ranks' sums of dg, db.
- * Collective. */
-static int sync_dx(dp_net *net, dp_node *nd, const dp_act *x, float *dx, const float *g,
-                   const float *dg, const float *db)
+/* Synchronised forward on any layout: y = act(gamma (x - mean) / sqrt(var + eps) + beta)
+ * with the global statistics, ReLU (relu = 1) passing NaN as the reference does.
+ * Plain loops on both backends (oneDNN's batch norm with given statistics is not
+ * used: its AVX2 kernels did not match this formula). */
+static void sync_forward(const dp_act *x, dp_act *y, const float *g, const float *b, const float *mean,
+                         const float *var, float eps, int relu)
 {
     const int c = x->c, B = x->blk, cb = (c + B - 1) / B;
     const size_t hw = (size_t)x->h * x->w;
-    const float *mean = nd->ws, *var = nd->ws + c;
+#pragma omp parallel for schedule(static)
+    for (int ch = 0; ch < c; ch++) {
+        const float inv = 1.0f / sqrtf(var[ch] + eps);
+        for (int in = 0; in < x->n; in++)
+            for (size_t i = 0; i < hw; i++) {
+                const size_t o = at(in, ch, i, cb, hw, B);
+                const float v = g[ch] * ((x->data[o] - mean[ch]) * inv) + b[ch];
+                y->data[o] = relu && v <= 0.0f ? 0.0f : v;
+            }
+    }
+}
+
+/* Synchronised backward on any layout (see the top): this rank's dg = sum d xh and
+ * db = sum d (d: dy through a fused ReLU; ReLU6 and SiLU were applied to dy
+ * before), the ranks' sums Sg, Sb of them, then dx = gamma inv (d - Sb / M -
+ * xh Sg / M) (dx may be dy's buffer, or NULL).  Collective. */
+static int sync_backward(dp_net *net, dp_node *nd, const dp_act *x, const float *dy, float *dx, const float *g,
+                         float *dg, float *db)
+{
+    const int c = x->c, B = x->blk, cb = (c + B - 1) / B, relu = nd->relu == 1;
+    const size_t hw = (size_t)x->h * x->w;
+    const float *mean = nd->ws, *var = nd->ws + c, *y = nd->y.data;
     double *s = (double *)(nd->ws + 2 * (size_t)c); /* 2c doubles (bn_forward reserved them) */
-    for (int ch = 0; ch < c; ch++) s[ch] = dg[ch], s[c + ch] = db[ch];
+#pragma omp parallel for schedule(static)
+    for (int ch = 0; ch < c; ch++) {
+        const double inv = 1.0 / sqrt((double)var[ch] + net->bn_eps);
+        double sg = 0.0, sb = 0.0;
+        for (int in = 0; in < x->n; in++)
+            for (size_t i = 0; i < hw; i++) {
+                const size_t o = at(in, ch, i, cb, hw, B);
+                const double d = relu && y[o] <= 0.0f ? 0.0 : dy[o];
+                sb += d;
+                sg += d * (x->data[o] - mean[ch]) * inv;
+            }
+        dg[ch] = (float)sg, db[ch] = (float)sb;
+        s[ch] = sg, s[c + ch] = sb;
+    }
     int rc = dp_dist_sum(net, s, 2 * c, DP_COMM_F64);
     if (rc || !dx) return rc;
     const double M = nd->run[0];
 #pragma omp parallel for schedule(static)
     for (int ch = 0; ch < c; ch++) {
-        const double inv = 1.0 / sqrt((double)var[ch] + net->bn_eps), gi = g[ch] * inv;
-        const double a = gi * s[c + ch] / M, b = gi * s[ch] / M * inv; /* dx -= a + b (x - mean) */
+        const double inv = 1.0 / sqrt((double)var[ch] + net->bn_eps);
         for (int in = 0; in < x->n; in++)
             for (size_t i = 0; i < hw; i++) {
                 const size_t o = at(in, ch, i, cb, hw, B);
-                dx[o] = (float)(dx[o] - (a + b * (x->data[o] - mean[ch])));
+                const double d = relu && y[o] <= 0.0f ? 0.0 : dy[o];
+                const double xh = (x->data[o] - mean[ch]) * inv;
+                dx[o] = (float)(g[ch] * inv * (d - s[c + ch] / M - xh * s[ch] / M));
             }
     }
     return DP_OK;
@@ -238,18 +274,20 @@ static int bn_forward(dp_net *net, dp_node *nd, int train)
         if ((rc = sync_stats(net, x, mean, var, &m))) return rc;
         nd->run[0] = m;
     }
-    if (net->backend == DP_BACKEND_DNNL) {
+    if (sync) {
+        sync_forward(x, &nd->y, g, b, mean, var, net->bn_eps, nd->relu == 1);
+    } else if (net->backend == DP_BACKEND_DNNL) {
         /* oneDNN's fused ReLU maps NaN to 0, where PyTorch's passes it on.  In
          * training a NaN input makes its channel's batch statistics NaN, and
          * PyTorch then outputs NaN over the whole channel: done here after the
          * fused kernel.  In evaluation (running statistics) a NaN stays in its
          * element, so the ReLU runs unfused, as our own NaN-passing loop. */
         const int fuse = nd->relu == 1 && train;
-        rc = dnn_bn_forward(&nd->be, x, g, b, mean, var, net->bn_eps, sync ? 2 : train, fuse, &nd->y);
+        rc = dnn_bn_forward(&nd->be, x, g, b, mean, var, net->bn_eps, train, fuse, &nd->y);
         if (!rc && fuse) nan_channels(&nd->y, mean, var);
         if (!rc && nd->relu == 1 && !fuse) dp_act_inplace(&nd->y, 1);
     } else
-        dp_bn_ref_forward(x->data, nd->y.data, x->n, c, hw, g, b, mean, var, net->bn_eps, train && !sync,
+        dp_bn_ref_forward(x->data, nd->y.data, x->n, c, hw, g, b, mean, var, net->bn_eps, train,
                     nd->relu == 1);
     if (!rc && (nd->relu == DP_ACT_SILU || nd->relu == 6)) dp_act_inplace(&nd->y, nd->relu);
     if (rc || !train) return rc;
@@ -291,25 +329,12 @@ static int bn_backward(dp_net *net, dp_node *nd)
         dx = handed ? dy.data : dp_dx_target(net, nd, 0, &acc);
         if (!dx) return DP_ERR_NOMEM;
     }
-    const int sync = net->dist && net->dist->sync_bn;
-    if (net->backend == DP_BACKEND_DNNL) {
+    if (net->dist && net->dist->sync_bn) {
+        rc = sync_backward(net, nd, x, dy.data, dx, g, dg, db);
+    } else if (net->backend == DP_BACKEND_DNNL) {
         float *t = dx ? dx : dp_net_tmp(net, dp_act_numel(x)); /* oneDNN always writes dx */
         if (!t) return DP_ERR_NOMEM;
         rc = dnn_bn_backward(&nd->be, x, g, b, mean, var, &dy, t, dg, db);
-        if (!rc && sync) rc = sync_dx(net, nd, x, dx, g, dg, db);
-    } else if (sync) { /* dg, db; dx = gamma inv d; then the global batch's terms */
-        const size_t hw = (size_t)x->h * x->w;
-        dp_bn_ref_backward(x->data, nd->y.data, dy.data, NULL, x->n, c, hw, g, mean, var, net->bn_eps,
-                           nd->relu == 1, dg, db);
-        for (int ch = 0; dx && ch < c; ch++) {
-            const float gi = (float)(g[ch] / sqrt((double)var[ch] + net->bn_eps));
-            for (int in = 0; in < x->n; in++) {
-                const size_t o = ((size_t)in * c + ch) * hw;
-                for (size_t i = 0; i < hw; i++)
-                    dx[o + i] = nd->relu == 1 && nd->y.data[o + i] <= 0.0f ? 0.0f : gi * dy.data[o + i];
-            }
-        }
-        rc = sync_dx(net, nd, x, dx, g, dg, db);
     } else {
         dp_bn_ref_backward(x->data, nd->y.data, dy.data, dx, x->n, c, (size_t)x->h * x->w, g, mean, var,
                      net->bn_eps, nd->relu == 1, dg, db);
