@@ -11,19 +11,19 @@
 static int g_rank = 0, g_size = 1;
 static double g_comm_s = 0.0;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
-
 int dist_rank(void) { return g_rank; }
 int dist_size(void) { return g_size; }
 double dist_comm_seconds(void) { return g_comm_s; }
 
 #ifdef DYNOPOOL_MPI
 #include <mpi.h>
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
 
 static int g_init = 0;
 enum { MAX_REQ = 4096 };
@@ -165,13 +165,6 @@ int dist_init(int *argc, char ***argv)
     return 0;
 }
 void dist_finalize(int agreed) { (void)agreed; }
-static void c_progress(void *ctx)
-{
-    (void)ctx;
-    int flag;
-    if (g_nreq) MPI_Testall(g_nreq, g_req, &flag, MPI_STATUSES_IGNORE);
-}
-
 const dp_comm *dist_comm(int overlap) { (void)overlap; return NULL; }
 int dist_max(int v) { return v; }
 int dist_bcast(int v) { return v; }
