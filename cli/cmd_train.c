@@ -17,6 +17,7 @@
 #include "commands.h"
 #include "seg_train.h"
 #include "common.h"
+#include "dist.h"
 #include "evaluate.h"
 #include "run.h"
 
@@ -81,11 +82,20 @@ static const char *const TRAIN_USAGE =
     "  --alpha-trace N  the first N steps' alphas and their gradients, split into the\n"
     "                   task's and the complexity loss's terms, in DIR/alpha_trace.jsonl\n"
     "                   (default 0: none; metrics.jsonl always has each epoch's mean)\n"
+    "Processes (mpirun -np N dynopool train ...; docs/distributed.md)\n"
+    "  --sync-bn        batch norm with the statistics of the global batch (default: each\n"
+    "                   rank's own shard, as PyTorch's DistributedDataParallel); not kept\n"
+    "                   in run.json: give it again with --resume.  One process: the same\n"
+    "                   batch-norm loops as the ranks (slower than oneDNN's)\n"
+    "  --bucket-mb X    gradients summed in buckets of X MB (default 16)\n"
+    "  --no-overlap     sum the buckets after the backward pass, not during it\n"
+    "  --lockstep-every K  compare the ranks' weights every K steps (default: every epoch)\n"
     "  --interrupt-after K  behave as if Ctrl-C came after K steps (for tests)\n"
     "  --poison-after K     an infinite learning rate from step K+1 on (for tests)\n"
     "\n"
     "Ctrl-C (or SIGTERM) finishes the current step, saves a checkpoint and exits with\n"
-    "status 130 (143); `dynopool train --resume DIR` then gives the same weights,\n"
+    "status 130 (143); under mpirun send SIGUSR1 to mpirun instead (status 138), since\n"
+    "mpirun itself ends the job on Ctrl-C; `dynopool train --resume DIR` then gives the same weights,\n"
     "alphas and metrics as a run that was never interrupted.  A run that diverges (a NaN\n"
     "or infinite loss, test loss or weight) stops (exit 1) and leaves the last good\n"
     "checkpoint untouched.\n"
@@ -100,7 +110,8 @@ static const char *const TRAIN_USAGE =
 enum opt_id {
     O_MODEL, O_POOL, O_WIDTH, O_INIT, O_DATA, O_DATASET, O_CLASSES, O_INPUT, O_INPUT_SIZE, O_VARIANT, O_LIMIT,
     O_LIMIT_TEST, O_ALPHA_INIT, O_VAL_SPLIT, O_WORKERS, O_EPOCHS, O_BATCH, O_LR, O_ALPHA_LR, O_MOMENTUM, O_ALPHA_MOMENTUM, O_WD, O_NO_NESTEROV, O_LAMBDA,
-    O_MAX_SIDE, O_SEED, O_OUT, O_RESUME, O_LOG_EVERY, O_ALPHA_TRACE, O_INTERRUPT, O_POISON, O_COUNT
+    O_MAX_SIDE, O_SEED, O_OUT, O_RESUME, O_LOG_EVERY, O_ALPHA_TRACE, O_INTERRUPT, O_POISON,
+    O_SYNC_BN, O_BUCKET_MB, O_NO_OVERLAP, O_LOCKSTEP, O_COUNT
 };
 
 typedef struct {
@@ -111,6 +122,11 @@ typedef struct {
     int epochs, workers, log_every, no_nesterov;
     double width;
     long long seed, interrupt_after, poison_after;
+    /* data-parallel ranks (dist.h): settings, and the time in steps and in the allreduce */
+    int sync_bn, no_overlap;
+    long long lockstep_every;
+    double bucket_mb, t_steps;
+    int consistent; /* every rank knows of the failure being returned (no MPI_Abort needed) */
     /* the data */
     dp_dataset *tr, *te;
     dp_dataset_info di;
@@ -219,6 +235,10 @@ static void options(trainer *t)
         [O_ALPHA_TRACE] = {"--alpha-trace", CLI_INT, &r->alpha_trace, 0, INT_MAX, S},
         [O_INTERRUPT] = {"--interrupt-after", CLI_LONG, &t->interrupt_after, 1, 1e18},
         [O_POISON] = {"--poison-after", CLI_LONG, &t->poison_after, 1, 1e18},
+        [O_SYNC_BN] = {"--sync-bn", CLI_FLAG, &t->sync_bn},
+        [O_BUCKET_MB] = {"--bucket-mb", CLI_NUM, &t->bucket_mb, 0, 4096, CLI_OPEN_LO},
+        [O_NO_OVERLAP] = {"--no-overlap", CLI_FLAG, &t->no_overlap},
+        [O_LOCKSTEP] = {"--lockstep-every", CLI_LONG, &t->lockstep_every, 1, 1e18},
     };
     memcpy(t->opt, o, sizeof o);
 }
@@ -265,7 +285,7 @@ static void recipe_defaults(trainer *t)
 static int resume_settings(trainer *t)
 {
     char msg[1024];
-    if (run_has_settings(t->resume)) {
+    if (run_has_settings(t->resume) && dist_rank() == 0) { /* rank 0 alone writes the run folder */
         if (run_lock(t->resume) < 0) return 1;
         run_remove_stale_temps(t->resume);
     }
@@ -273,7 +293,7 @@ static int resume_settings(trainer *t)
     snprintf(t->r.out, sizeof t->r.out, "%s", t->resume);
     if (t->opt[O_EPOCHS].set && t->epochs != t->r.epochs) { /* a new length: the schedule follows it from here on */
         t->r.epochs = t->epochs;
-        if (run_write_epochs(&t->r)) return 1;
+        if (dist_rank() == 0 && run_write_epochs(&t->r)) return 1;
     }
     return 0;
 }
@@ -424,6 +444,7 @@ static int open_resumed(trainer *t)
     if (rc) return cli_fail("cannot resume from %s: %s", t->ck, dp_strerror(rc));
     if (run_read_progress(t->m, r, (t->n_train + r->batch - 1) / r->batch, &t->p, msg, sizeof msg))
         return cli_fail("cannot resume: %s: metadata 'progress' %s", t->ck, msg);
+    if (dist_rank() > 0) return 0; /* rank 0 alone writes the run folder */
     if (run_trim_metrics(r->out, t->p.epoch))
         return cli_fail("cannot rewrite %s/metrics.jsonl: %s", r->out, strerror(errno));
     const long long done = (long long)t->p.epoch * ((t->n_fit + r->batch - 1) / r->batch) + t->p.batch;
@@ -439,6 +460,7 @@ static int open_new(trainer *t)
 {
     const run_cfg *r = &t->r;
     struct stat st;
+    if (dist_rank() > 0) return 0; /* rank 0 alone writes the run folder */
     if (cli_mkdir_p(r->out)) return cli_fail("cannot create %s: %s", r->out, strerror(errno));
     if (run_lock(r->out) < 0) return 1; /* before the look: a run starting there now has no checkpoint yet */
     if (stat(t->ck, &st) == 0) {
@@ -566,6 +588,41 @@ static void end_live_line(int *live)
     *live = 0;
 }
 
+/* The sum over one rank: nothing to do. */
+static int one_rank_sum(void *ctx, void *buf, long long n, int type)
+{
+    (void)ctx, (void)buf, (void)n, (void)type;
+    return 0;
+}
+
+/* Several ranks (mpirun; docs/distributed.md): each loads its shard of every
+ * batch and the model sums the gradients over them.  0, or 1 after saying why
+ * (every rank says the same). */
+static int train_ranks(trainer *t)
+{
+    const run_cfg *r = &t->r;
+    const int R = dist_size(), last = t->n_fit % r->batch ? t->n_fit % r->batch : r->batch;
+    if (R == 1) { /* one process: --sync-bn runs the synchronised batch norm's loops over a one-rank
+                   * communicator, the same code as N ranks (docs/distributed.md) */
+        static const dp_comm one = {.rank = 0, .size = 1, .allreduce = one_rank_sum};
+        const int rc = t->sync_bn ? dp_model_set_comm(t->m, &one, 1, 0) : 0;
+        return rc ? cli_fail("cannot set up --sync-bn: %s", dp_strerror(rc)) : 0;
+    }
+    if (r->batch < R || last < R)
+        return cli_fail("%d ranks need at least one image each in every batch, but %s: choose a --batch (or "
+                        "--limit) that gives every batch at least %d images", R,
+                        r->batch < R ? "--batch is smaller" : "the last batch of each epoch is smaller", R);
+    const dp_comm *c = dist_comm(!t->no_overlap);
+    const long long bucket = t->bucket_mb > 0 ? (long long)(t->bucket_mb * (1 << 20) / sizeof(float)) : 0;
+    int rc = dp_loader_shard(t->ld, dist_rank(), R);
+    if (!rc) rc = dp_model_set_comm(t->m, c, t->sync_bn, t->bucket_mb > 0 ? (bucket > 0 ? bucket : 1) : 0);
+    if (rc) return cli_fail("cannot set up rank %d of %d: %s", dist_rank(), R, dp_strerror(rc));
+    printf("%d ranks (mpirun), each on its shard of every batch of %d; %s batch norm; gradients summed in "
+           "buckets of %g MB %s the backward pass\n", R, r->batch, t->sync_bn ? "synchronised" : "per-rank",
+           t->bucket_mb > 0 ? t->bucket_mb : 16.0, t->no_overlap ? "after" : "during");
+    return 0;
+}
+
 /* The loader, the step's settings, the opening lines, signals; 0, or 1 after
  * saying why. */
 static int train_start(trainer *t)
@@ -580,6 +637,7 @@ static int train_start(trainer *t)
     if (rc)
         return cli_fail("cannot start the data loader for %s (batch %d, %d workers): %s", r->data, r->batch,
                         t->workers, dp_strerror(rc));
+    if ((rc = train_ranks(t))) return rc;
     dp_model_info_get(t->m, &t->info);
     t->tty = isatty(fileno(stdout));
     char nval[48] = "";
@@ -597,6 +655,9 @@ static int train_start(trainer *t)
     fflush(stdout);
     cli_catch_signal(SIGINT, NULL);
     cli_catch_signal(SIGTERM, NULL);
+    /* mpirun forwards SIGUSR1 to every rank (it ends the job on SIGINT and SIGTERM):
+     * the way to stop several ranks with a save (docs/distributed.md) */
+    if (dist_size() > 1) cli_catch_signal(SIGUSR1, NULL);
     t->steps_per_epoch = (t->n_fit + r->batch - 1) / r->batch;
     t->t_run = cli_now_s();
     if (cli_threads_auto) dp_threads_idle_since(&t->cpu_mark);
@@ -659,24 +720,47 @@ static int step_failed(trainer *t, int rc)
     return rc;
 }
 
+/* Collective: every rank holds the same weights, alphas and momentum (their
+ * bytes' hash); 0, or 1 after saying which step broke the lock-step. */
+static int lockstep(trainer *t)
+{
+    if (dist_same(dp_model_hash(t->m))) return 0;
+    end_live_line(&t->live);
+    return cli_fail("the %d ranks' weights differ after epoch %d, step %d (lock-step lost: a bug; docs/distributed.md)",
+                    dist_size(), t->p.epoch + 1, t->p.batch);
+}
+
+/* Collective, before each step: a signal that reached any rank stops every rank
+ * after the same step (each sets cli_signal).  1 to stop. */
+static int stop_agreed(void)
+{
+    const int sig = dist_max((int)cli_signal);
+    if (sig && !cli_signal) cli_signal = sig;
+    return sig != 0;
+}
+
 /* One step on a batch; 0, or its error (said). */
 static int train_step(trainer *t, const float *x, const int *lab, int nb)
 {
     run_progress *p = &t->p;
     dp_step_stats st;
     const float lr = t->poison_after && t->steps_here >= t->poison_after ? INFINITY : t->lr;
+    const double t0 = cli_now_s();
     const int rc = dp_model_train_step(t->m, x, lab, nb, &t->tc, lr, t->lra, &st);
+    t->t_steps += cli_now_s() - t0;
     if (rc) return step_failed(t, rc);
+    nb = st.n; /* the global batch (several ranks: this rank had its shard of it) */
     p->n_ga = st.n_galpha;
     for (int i = 0; i < st.n_galpha; i++)
         for (int j = 0; j < 2; j++) p->ga_task[i][j] += st.galpha_task[i][j], p->ga_cost[i][j] += st.galpha_cost[i][j];
-    if ((long long)p->epoch * t->steps_per_epoch + p->batch < t->r.alpha_trace &&
+    if (dist_rank() == 0 && (long long)p->epoch * t->steps_per_epoch + p->batch < t->r.alpha_trace &&
         run_append_trace(&t->r, (long long)p->epoch * t->steps_per_epoch + p->batch + 1, p->epoch + 1, t->lra, &st))
         return t->step_failed = 1, DP_ERR_IO;
     p->loss += st.loss * nb, p->task += st.loss_task * nb, p->gmacs += st.loss_gmacs * nb;
     p->correct += st.correct, p->seen += nb, p->capped += st.capped;
     p->batch++, t->steps_here++, t->steps_epoch++, t->imgs_here += nb;
     if (t->interrupt_after && t->steps_here == t->interrupt_after) raise(SIGINT);
+    if (t->lockstep_every && t->steps_here % t->lockstep_every == 0 && lockstep(t)) return t->step_failed = 1, DP_ERR_ARG;
     const double now = cli_now_s();
     if (t->tty ? now - t->t_ref >= 0.25 || p->batch == t->steps_per_epoch : now - t->t_log >= t->log_every)
         progress_line(t, now);
@@ -719,7 +803,7 @@ static int train_steps(trainer *t)
     const int *lab;
     int nb;
     double w;
-    while (!cli_signal && (rc = dp_loader_next(t->ld, &x, &lab, &nb, &w, t->err, sizeof t->err)) == DP_OK) {
+    while (!stop_agreed() && (rc = dp_loader_next(t->ld, &x, &lab, &nb, &w, t->err, sizeof t->err)) == DP_OK) {
         t->wait_sum += w;
         if ((rc = train_step(t, x, lab, nb))) break;
     }
@@ -798,7 +882,20 @@ static void follow_load(trainer *t)
 /* The end of an epoch: validation, test, log, checkpoints (the best first: a
  * crash between the two saves repeats this epoch, which then writes both
  * again).  0, or an error (said; t->diverged after a divergence). */
+static int epoch_end_rank0(trainer *t);
 static int train_epoch_end(trainer *t)
+{
+    int rc = dist_rank() == 0 ? epoch_end_rank0(t) : 0;
+    if (dist_size() == 1) return rc;
+    /* rank 0 evaluated and saved: every rank learns how that went */
+    const int v = dist_bcast(rc ? (t->diverged ? 2 : 1) : 0);
+    t->consistent = 1;
+    if (v && dist_rank() > 0) rc = 1, t->diverged = v == 2;
+    return rc ? rc : lockstep(t);
+}
+
+/* Rank 0's part of train_epoch_end. */
+static int epoch_end_rank0(trainer *t)
 {
     const run_cfg *r = &t->r;
     run_progress *p = &t->p;
@@ -829,9 +926,13 @@ static int train_epoch_end(trainer *t)
  * number; a divergence or an error exits 1; a finished run reports. */
 static int train_finish(trainer *t, int rc)
 {
+    if (dist_size() > 1 && rc == DP_OK && !t->diverged) stop_agreed(); /* a late signal: every rank knows */
     if (cli_signal && !t->diverged && rc == DP_OK) {
         const int sig = cli_signal;
-        rc = save_finite(t);
+        if (dist_rank() == 0) rc = save_finite(t);
+        /* the others wait for rank 0's save: mpirun ends the job when a rank exits non-zero */
+        rc = dist_bcast(rc);
+        if (dist_rank() > 0) return rc ? 1 : 128 + sig;
         char where[64];
         if (t->p.batch) snprintf(where, sizeof where, "in epoch %d after step %d", t->p.epoch + 1, t->p.batch);
         else snprintf(where, sizeof where, "after epoch %d", t->p.epoch);
@@ -840,6 +941,15 @@ static int train_finish(trainer *t, int rc)
         return rc ? 1 : 128 + sig;
     }
     if (t->diverged || rc) return 1;
+    if (dist_size() > 1) { /* the last comparison (collective), and what the sums cost */
+        if (lockstep(t)) return 1;
+        printf("%d ranks x %d threads in lock-step (weights, alphas and momentum identical, compared every %lld "
+               "steps and at the end); %.2f s in training steps, %.2f s (%.1f%%) of them waiting for the "
+               "gradient sums (rank 0)\n", dist_size(), dp_threads(),
+               t->lockstep_every ? t->lockstep_every : (long long)t->steps_per_epoch, t->t_steps,
+               dist_comm_seconds(), t->t_steps > 0 ? 100.0 * dist_comm_seconds() / t->t_steps : 0.0);
+    }
+    if (dist_rank() > 0) return 0;
     return report(t, cli_now_s() - t->t_run);
 }
 
@@ -847,8 +957,9 @@ static int train_run(trainer *t)
 {
     int rc = train_start(t);
     if (rc) return rc;
-    for (; t->p.epoch < t->r.epochs && !cli_signal && !t->diverged; t->p.epoch++, t->p.batch = 0)
-        if ((rc = train_steps(t)) || t->diverged || cli_signal || (rc = train_epoch_end(t))) break;
+    /* stop_agreed: with several ranks, all stop after the same step */
+    for (; t->p.epoch < t->r.epochs && !t->diverged && !stop_agreed(); t->p.epoch++, t->p.batch = 0)
+        if ((rc = train_steps(t)) || t->diverged || stop_agreed() || (rc = train_epoch_end(t))) break;
     return train_finish(t, rc);
 }
 
@@ -864,18 +975,40 @@ static void train_free(trainer *t)
 
 int cmd_train(int argc, char **argv)
 {
-    if (seg_task(argc, argv)) return seg_train(argc, argv); /* segmentation: seg_train.c */
+    if (dist_init(&argc, &argv)) return 1;
+    if (seg_task(argc, argv)) { /* segmentation: seg_train.c, one process */
+        int src = 2;
+        if (dist_size() > 1) {
+            if (dist_rank() == 0)
+                cli_fail("--task seg trains in one process: segmentation is not data-parallel yet "
+                         "(docs/distributed.md); run it without mpirun");
+        } else {
+            src = seg_train(argc, argv);
+        }
+        dist_finalize(1);
+        return src;
+    }
     trainer t;
     int rc = train_settings(&t, argc, argv);
-    if (rc) return rc == CLI_HELP ? 0 : rc;
-    if (!(rc = train_data(&t)) && !(rc = train_open(&t))) {
-        if (t.p.epoch < t.r.epochs) {
-            rc = train_run(&t);
-        } else {
-            printf("%s: all %d epochs are done already (use --epochs to extend)\n", t.r.out, t.r.epochs);
-            rc = report(&t, 0.0); /* (again): an interruption may have come before it */
-        }
+    /* several ranks: each sets up alone (rank 0 writes the run folder); all go on
+     * only if all succeeded */
+    if (rc != CLI_HELP && !rc) rc = train_data(&t);
+    if (rc != CLI_HELP && !rc) rc = train_open(&t);
+    if (rc != CLI_HELP) rc = dist_max(rc);
+    if (rc) {
+        if (rc != CLI_HELP) train_free(&t);
+        dist_finalize(1);
+        return rc == CLI_HELP ? 0 : rc;
+    }
+    if (t.p.epoch < t.r.epochs) {
+        rc = train_run(&t);
+    } else if (dist_rank() == 0) {
+        printf("%s: all %d epochs are done already (use --epochs to extend)\n", t.r.out, t.r.epochs);
+        rc = report(&t, 0.0); /* (again): an interruption may have come before it */
     }
     train_free(&t);
+    /* a failure the other ranks do not know of (an unreadable image in this
+     * rank's shard) would leave them waiting in a collective: end the job */
+    dist_finalize(rc == 0 || rc >= 128 || t.consistent || t.diverged);
     return rc;
 }

@@ -12,7 +12,9 @@
 #                              python3-torchvision) for the Python package
 #                              python/dynopool and its tests (py.*; py.torchvision
 #                              loads our checkpoints into torchvision.models), ref/
-#                              and bench/
+#                              and bench/; Open MPI (libopenmpi-dev, openmpi-bin) for
+#                              data-parallel training across processes
+#                              (docs/distributed.md; test cli.mpi)
 # Recommended packages are not installed (a fresh machine has none of them), so
 # everything the build touches is named here: tools/check_deps.sh proves it.
 # ocl-icd-opencl-dev: Debian's oneDNN is built with an OpenCL GPU runtime, and
@@ -23,7 +25,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libdnnl-dev ocl-icd-opencl-dev libopenblas-openmp-dev libcjson-dev zlib1g-dev
       libjpeg-dev libpng-dev protobuf-c-compiler libprotobuf-c-dev libonnx-dev dataset-fashion-mnist python3 nodejs
-      python3-torch python3-numpy python3-torchvision)
+      python3-torch python3-numpy python3-torchvision libopenmpi-dev openmpi-bin)
 if [[ $# -gt 0 && "${1:-}" != "--reference" ]]; then
   echo "usage: tools/deps.sh [--reference]" >&2; exit 2
 fi

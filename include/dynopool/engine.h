@@ -111,6 +111,8 @@ typedef struct dp_recipe {
 typedef struct dp_step_stats {
     double loss, loss_task, loss_gmacs;  /* L_total, L_task (mean CE), L_GMACs */
     int correct;                         /* top-1 hits in the batch (before the update) */
+    int n;                               /* images in the batch (with several ranks: all
+                                            ranks' shards, as loss and correct count) */
     int capped;                          /* DynOPools whose alpha max_side raised in this step */
     /* The alphas' gradient of this step split into its two terms (docs/reproduction.md,
      * "Why the maps shrink"): per alpha tensor in forward order (a DynOPool's
@@ -218,6 +220,52 @@ DP_API int dp_model_nonfinite(const dp_model *m, char *first, size_t cap);
  * raised (>= 0) or a negative code.  dp_model_train_step calls it when
  * tc->max_side > 0. */
 DP_API int dp_model_cap_sizes(dp_model *m, int max_side);
+
+/* ==== Data-parallel training across processes (docs/distributed.md) ==========
+ *
+ * The library does no communication itself: the caller (the CLI, with MPI) gives
+ * it a communicator as function pointers.  Each process ("rank") passes its own
+ * contiguous shard of every global batch to dp_model_train_step; the engine then
+ *   - takes the loss and its gradient as means over the global batch (the
+ *     shards' sizes are summed with allreduce),
+ *   - sums every parameter gradient, alphas included, over the ranks (in
+ *     buckets started as the backward pass finishes them when istart/wait are
+ *     given, else with allreduce after it), then adds the complexity loss's
+ *     alpha gradient once, and takes the same SGD step on every rank,
+ *   - with sync_bn, normalises every batch norm with the statistics of the
+ *     global batch (sum, then sum of squared deviations, in double) and sums the
+ *     two per-channel reductions of its backward pass likewise;
+ *   - returns in dp_step_stats the global batch's loss and correct count.
+ * Every rank must call the same sequence of training steps (the callbacks are
+ * collective operations). */
+enum { DP_COMM_F32 = 0, DP_COMM_F64 = 1 };
+typedef struct dp_comm {
+    int rank, size;          /* this process and how many there are */
+    void *ctx;               /* passed to the callbacks */
+    /* buf[0..n) := its sum over the ranks, in place (type DP_COMM_F32 or F64);
+     * every rank receives the same bits.  0, or nonzero on failure. */
+    int (*allreduce)(void *ctx, void *buf, long long n, int type);
+    /* Optional (both or neither): start a float sum like allreduce and return at
+     * once with a handle >= 0; wait for it (the buffer is final after wait).
+     * Used to overlap the gradient sums with the backward pass. */
+    int (*istart)(void *ctx, float *buf, long long n);
+    int (*wait)(void *ctx, int handle);
+    /* Optional: lets the sums in flight advance (a transport whose progress runs
+     * only inside its own calls, as Open MPI's); called after each node of the
+     * backward pass while a bucket is in flight. */
+    void (*progress)(void *ctx);
+} dp_comm;
+
+/* Trains m with the ranks of c from the next step on (NULL: alone again); c is
+ * copied.  sync_bn: 1 global batch-norm statistics, 0 each rank's own (the
+ * running statistics then differ between ranks; a checkpoint holds rank 0's).
+ * bucket_floats: the gradient sum's bucket size in floats (0: a default of
+ * 4M floats, 16 MB). */
+DP_API int dp_model_set_comm(dp_model *m, const dp_comm *c, int sync_bn, long long bucket_floats);
+
+/* An FNV-1a hash of the bytes of every parameter (alphas included) and momentum
+ * buffer: ranks in lock-step have equal hashes. */
+DP_API unsigned long long dp_model_hash(const dp_model *m);
 
 #ifdef __cplusplus
 }

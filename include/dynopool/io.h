@@ -163,6 +163,12 @@ DP_API int dp_loader_create(const dp_dataset *ds, const dp_transform *t, int bat
 /* Starts an epoch over order[0..n) (copied), from batch number first_batch. */
 DP_API int dp_loader_start(dp_loader *ld, const int *order, int n, int first_batch,
                            unsigned long long seed);
+/* Data-parallel training (docs/distributed.md): from now on each batch the
+ * loader gives is this rank's contiguous part of the full batch, samples
+ * [n rank / ranks, n (rank + 1) / ranks) of its n, each made exactly as without
+ * sharding (its randomness depends on its position in the epoch alone).  Call it
+ * before the first dp_loader_start; DP_ERR_ARG otherwise or for a bad rank. */
+DP_API int dp_loader_shard(dp_loader *ld, int rank, int ranks);
 /* The next batch: *x and *labels stay valid until the next call.  Returns DP_OK,
  * 1 at the end of the epoch, or a negative code with err set.  *wait (may be
  * NULL) receives the seconds this call blocked waiting for the batch. */

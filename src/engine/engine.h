@@ -147,6 +147,7 @@ typedef struct dp_net {
     long long step;
     int frozen;                     /* inference only (dp_net_alloc_frozen): no grads, no
                                        backward, alphas and weights constant */
+    struct dp_dist *dist;           /* data-parallel training (dist.c), or NULL */
 } dp_net;
 
 /* Workspace of the node, grown to at least bytes (64-byte aligned); NULL if out of memory. */
@@ -271,11 +272,35 @@ void dp_bn_ref_backward(const float *x, const float *y, const float *dy, float *
                         size_t hw, const float *g, const float *mean, const float *var, float eps,
                         int relu, float *dg, float *db);
 
+/* ---- data-parallel training (dist.c; docs/distributed.md) ------------------- */
+typedef struct dp_dist {
+    dp_comm c;
+    int sync_bn;        /* batch norm over the global batch */
+    long long bucket;   /* floats per gradient bucket */
+    /* buckets: [lo, hi) offsets into grads, from the end of the buffer down; ready
+     * once the backward pass has run every node >= ready (their writers) */
+    int n_buckets, next, *handle, *ready;
+    long long *lo, *hi;
+} dp_dist;
+/* In place: the sum over the ranks (a no-op without a communicator); DP_ERR_IO
+ * when the communicator fails. */
+int dp_dist_sum(const dp_net *net, void *buf, long long n, int type);
+/* The backward pass's hook after node i (and i = 0 at its end): starts the
+ * gradient buckets whose writers have all run.  dp_dist_finish waits for every
+ * bucket (and sums those not started). */
+int dp_dist_node_done(dp_net *net, int i);
+int dp_dist_finish(dp_net *net);
+void dp_dist_free(dp_net *net);
+
 /* Softmax cross-entropy, mean over the batch (softmax_ce.c).
  *   logits: (n, k)  labels: (n)  dlogits: (n, k) or NULL
  * Returns DP_OK, or DP_ERR_ARG for a label outside [0, k). */
 int dp_softmax_ce(const float *logits, const int *labels, int n, int k, double *loss,
                   float *dlogits);
+/* The same with the sum divided by denom (> 0) instead of n: a shard's part of
+ * the mean over a global batch of denom samples. */
+int dp_softmax_ce_part(const float *logits, const int *labels, int n, int k, double denom,
+                       double *loss, float *dlogits);
 
 /* Per-pixel softmax cross-entropy, mean over the pixels whose label is not
  * DP_SEG_IGNORE (seg_ce.c).  logits: (n, k, h, w) in its layout; labels: (n, h, w);

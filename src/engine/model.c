@@ -228,7 +228,10 @@ int dp_model_train_step(dp_model *m, const float *x, const int *labels, int n,
     /* dropout and stochastic depth draw from (seed, step, node): a resumed run
      * (same seed, the checkpoint's step count) repeats the first run's masks */
     net->seed = m->cfg.seed ^ 0xd809a7c0ULL, net->step = m->steps;
-    int rc = dp_net_forward(net, x, n, m->cfg.in_ch, m->cfg.size, m->cfg.size, 1, NULL);
+    double n_all = n; /* the global batch: the loss is its mean (docs/distributed.md) */
+    int rc = dp_dist_sum(net, &n_all, 1, DP_COMM_F64);
+    if (rc) return rc;
+    rc = dp_net_forward(net, x, n, m->cfg.in_ch, m->cfg.size, m->cfg.size, 1, NULL);
     if (rc) return rc;
     const size_t nd = seg ? dp_act_numel(&net->nodes[net->out].y) : (size_t)n * k;
     if (nd > m->dlogits_cap) {
@@ -243,10 +246,16 @@ int dp_model_train_step(dp_model *m, const float *x, const int *labels, int n,
         if ((rc = dp_seg_ce(&net->nodes[net->out].y, labels, &s.loss_task, NULL, m->dlogits))) return rc;
         if ((rc = count_correct_pixels(m, labels, &s.correct))) return rc;
     } else {
-        if ((rc = dp_softmax_ce(logits, labels, n, k, &s.loss_task, m->dlogits))) return rc;
+        if ((rc = dp_softmax_ce_part(logits, labels, n, k, n_all, &s.loss_task, m->dlogits))) return rc;
         s.correct = count_correct(logits, labels, n, k);
     }
+    s.n = (int)n_all;
     if ((rc = dp_net_backward(net, m->dlogits, NULL))) return rc;
+    if (net->dist) { /* data-parallel: every rank now holds the global batch's gradients and loss */
+        double part[2] = {s.loss_task, s.correct};
+        if ((rc = dp_dist_finish(net)) || (rc = dp_dist_sum(net, part, 2, DP_COMM_F64))) return rc;
+        s.loss_task = part[0], s.correct = (int)part[1];
+    }
     alpha_grads(net, &s, 0);
     s.loss_gmacs = dp_net_gmacs_loss(net, tc->lambda, tc->lambda != 0.0f ? net->grads : NULL);
     alpha_grads(net, &s, 1);

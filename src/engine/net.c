@@ -457,6 +457,7 @@ void dp_net_free(dp_net *net)
     free(net->pv);
     free(net->sv);
     free(net->tmp);
+    dp_dist_free(net);
     for (int i = 0; i < net->n_gpool; i++)
         if (net->gown[i]) dp_act_free(&net->gpool[i]);
     free(net->gpool);
@@ -552,6 +553,10 @@ int dp_net_backward(dp_net *net, const float *dlogits, int *bad)
     o->dy_set = 1;
     for (int i = net->out; i > 0; i--) {
         dp_node *nd = &net->nodes[i];
+        if (net->dist && dp_dist_node_done(net, i + 1)) { /* nodes > i are done: their gradient buckets go */
+            pool_unborrow(net);
+            return DP_ERR_IO;
+        }
         if (!nd->dy_set || !nd->need_dx) continue;
         int rc = dp_op_of(nd->type)->backward(net, nd);
         return_dy(net, nd);

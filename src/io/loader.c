@@ -31,14 +31,19 @@ struct dp_loader {
     pthread_mutex_t mu;
     pthread_cond_t cv_work, cv_done;
     int *order, n, n_batches;
+    int rank, ranks; /* dp_loader_shard: this process's part of every batch */
     unsigned long long seed;
     int next_claim, consumer, held, busy, stop;
 };
 
 static void fill(dp_loader *ld, slot *sl, int b)
 {
-    const int first = b * ld->batch;
-    const int n = ld->n - first < ld->batch ? ld->n - first : ld->batch;
+    int first = b * ld->batch;
+    int n = ld->n - first < ld->batch ? ld->n - first : ld->batch;
+    if (ld->ranks > 1) { /* samples [n r / R, n (r + 1) / R) of the batch, at their own positions */
+        const int lo = (int)((long long)n * ld->rank / ld->ranks), hi = (int)((long long)n * (ld->rank + 1) / ld->ranks);
+        first += lo, n = hi - lo;
+    }
     sl->n = n;
     sl->err[0] = 0;
     sl->rc = dp_dataset_batch(ld->ds, &ld->t, ld->order + first, n, ld->seed, first, sl->x,
@@ -121,6 +126,17 @@ void dp_loader_free(dp_loader *ld)
     pthread_cond_destroy(&ld->cv_work);
     pthread_cond_destroy(&ld->cv_done);
     free(ld);
+}
+
+int dp_loader_shard(dp_loader *ld, int rank, int ranks)
+{
+    if (!ld) return DP_ERR_NULL;
+    if (ranks < 1 || rank < 0 || rank >= ranks) return DP_ERR_ARG;
+    pthread_mutex_lock(&ld->mu);
+    const int idle = ld->n_batches == 0 && ld->busy == 0;
+    if (idle) ld->rank = rank, ld->ranks = ranks;
+    pthread_mutex_unlock(&ld->mu);
+    return idle ? DP_OK : DP_ERR_ARG;
 }
 
 int dp_loader_start(dp_loader *ld, const int *order, int n, int first_batch, unsigned long long seed)

@@ -20,7 +20,17 @@
  *           w'[o] = s[o] w[o], b'[o] = beta[o] + s[o] (b[o] - mean[o]) (b = 0 without a
  *           bias; b' then lives in beta's slot), and the activation moves to the conv
  *
- * The workspace keeps the batch mean and var (2c floats) for the backward. */
+ * The workspace keeps the batch mean and var (2c floats) for the backward.
+ *
+ * Synchronised over data-parallel ranks (net->dist->sync_bn; docs/distributed.md):
+ * mean and var are those of the global batch, M = sum of the ranks' n h w:
+ * mean = (sum over ranks of sum x) / M, then var = (sum over ranks of
+ * sum (x - mean)^2) / M, each a double sum per channel; the running var takes
+ * M / (M - 1).  The backward needs the two per-channel reductions of the global
+ * batch, Sb = sum d and Sg = sum d xh (d: dy through the activation, xh the
+ * normalised x):  dx = gamma / sqrt(var + eps) (d - Sb / M - xh Sg / M).  Each
+ * rank's dgamma, dbeta stay its own part (the gradient sum adds them).  Both
+ * backends run these as plain loops over the layout (sync_forward, sync_backward). */
 #include <math.h>
 #include <string.h>
 
@@ -47,6 +57,110 @@ static void silu_backward_inplace(const dp_act *x, float *dy, const float *g, co
                 }
             }
         }
+}
+
+/* The element of channel ch, sample in, position i of a layout of blocks of B channels. */
+static inline size_t at(int in, int ch, size_t i, int cb, size_t hw, int B)
+{
+    return (((size_t)in * cb + ch / B) * hw + i) * B + ch % B;
+}
+
+/* Global batch statistics over the ranks (see the top): mean, var (c) of x in
+ * its layout; *mtot the global count n h w.  Collective. */
+static int sync_stats(dp_net *net, const dp_act *x, float *mean, float *var, double *mtot)
+{
+    const int c = x->c, B = x->blk, cb = (c + B - 1) / B;
+    const size_t hw = (size_t)x->h * x->w;
+    double *s = (double *)(var + x->c); /* c + 1 doubles after mean, var (bn_forward reserved them) */
+    for (int pass = 0; pass < 2; pass++) {
+#pragma omp parallel for schedule(static)
+        for (int ch = 0; ch < c; ch++) {
+            const double mu = pass ? s[ch] : 0.0;
+            double a = 0.0;
+            for (int in = 0; in < x->n; in++)
+                for (size_t i = 0; i < hw; i++) {
+                    const double v = x->data[at(in, ch, i, cb, hw, B)];
+                    a += pass ? (v - mu) * (v - mu) : v;
+                }
+            s[ch] = a; /* the pass's local sum */
+        }
+        if (pass) break;
+        s[c] = (double)x->n * hw;
+        int rc = dp_dist_sum(net, s, c + 1, DP_COMM_F64);
+        if (rc) return rc;
+        *mtot = s[c];
+        if (!(*mtot >= 2)) return DP_ERR_SIZE; /* as unsynchronised: at least two values */
+        for (int ch = 0; ch < c; ch++) {
+            s[ch] /= *mtot; /* the global mean, in double for the second pass */
+            mean[ch] = (float)s[ch];
+        }
+    }
+    int rc = dp_dist_sum(net, s, c, DP_COMM_F64);
+    for (int ch = 0; !rc && ch < c; ch++) var[ch] = (float)(s[ch] / *mtot);
+    return rc;
+}
+
+/* Synchronised forward on any layout: y = act(gamma (x - mean) / sqrt(var + eps) + beta)
+ * with the global statistics, ReLU (relu = 1) passing NaN as the reference does.
+ * Plain loops on both backends (oneDNN's batch norm with given statistics is not
+ * used: its AVX2 kernels did not match this formula). */
+static void sync_forward(const dp_act *x, dp_act *y, const float *g, const float *b, const float *mean,
+                         const float *var, float eps, int relu)
+{
+    const int c = x->c, B = x->blk, cb = (c + B - 1) / B;
+    const size_t hw = (size_t)x->h * x->w;
+#pragma omp parallel for schedule(static)
+    for (int ch = 0; ch < c; ch++) {
+        const float inv = 1.0f / sqrtf(var[ch] + eps);
+        for (int in = 0; in < x->n; in++)
+            for (size_t i = 0; i < hw; i++) {
+                const size_t o = at(in, ch, i, cb, hw, B);
+                const float v = g[ch] * ((x->data[o] - mean[ch]) * inv) + b[ch];
+                y->data[o] = relu && v <= 0.0f ? 0.0f : v;
+            }
+    }
+}
+
+/* Synchronised backward on any layout (see the top): this rank's dg = sum d xh and
+ * db = sum d (d: dy through a fused ReLU; ReLU6 and SiLU were applied to dy
+ * before), the ranks' sums Sg, Sb of them, then dx = gamma inv (d - Sb / M -
+ * xh Sg / M) (dx may be dy's buffer, or NULL).  Collective. */
+static int sync_backward(dp_net *net, dp_node *nd, const dp_act *x, const float *dy, float *dx, const float *g,
+                         float *dg, float *db)
+{
+    const int c = x->c, B = x->blk, cb = (c + B - 1) / B, relu = nd->relu == 1;
+    const size_t hw = (size_t)x->h * x->w;
+    const float *mean = nd->ws, *var = nd->ws + c, *y = nd->y.data;
+    double *s = (double *)(nd->ws + 2 * (size_t)c); /* 2c doubles (bn_forward reserved them) */
+#pragma omp parallel for schedule(static)
+    for (int ch = 0; ch < c; ch++) {
+        const double inv = 1.0 / sqrt((double)var[ch] + net->bn_eps);
+        double sg = 0.0, sb = 0.0;
+        for (int in = 0; in < x->n; in++)
+            for (size_t i = 0; i < hw; i++) {
+                const size_t o = at(in, ch, i, cb, hw, B);
+                const double d = relu && y[o] <= 0.0f ? 0.0 : dy[o];
+                sb += d;
+                sg += d * (x->data[o] - mean[ch]) * inv;
+            }
+        dg[ch] = (float)sg, db[ch] = (float)sb;
+        s[ch] = sg, s[c + ch] = sb;
+    }
+    int rc = dp_dist_sum(net, s, 2 * c, DP_COMM_F64);
+    if (rc || !dx) return rc;
+    const double M = nd->run[0];
+#pragma omp parallel for schedule(static)
+    for (int ch = 0; ch < c; ch++) {
+        const double inv = 1.0 / sqrt((double)var[ch] + net->bn_eps);
+        for (int in = 0; in < x->n; in++)
+            for (size_t i = 0; i < hw; i++) {
+                const size_t o = at(in, ch, i, cb, hw, B);
+                const double d = relu && y[o] <= 0.0f ? 0.0 : dy[o];
+                const double xh = (x->data[o] - mean[ch]) * inv;
+                dx[o] = (float)(g[ch] * inv * (d - s[c + ch] / M - xh * s[ch] / M));
+            }
+    }
+    return DP_OK;
 }
 
 static int bn_infer(dp_net *net, dp_node *nd)
@@ -145,15 +259,24 @@ static int bn_forward(dp_net *net, dp_node *nd, int train)
 {
     const dp_act *x = &dp_in(net, nd, 0)->y;
     const int c = x->c;
-    const size_t hw = (size_t)x->h * x->w, m = (size_t)x->n * hw;
-    if (train && m < 2) return DP_ERR_SIZE; /* PyTorch refuses this too */
-    float *ws = dp_node_ws(nd, sizeof(float) * 2 * (size_t)c);
+    const size_t hw = (size_t)x->h * x->w;
+    double m = (double)x->n * hw;
+    const int sync = train && net->dist && net->dist->sync_bn;
+    if (train && !sync && m < 2) return DP_ERR_SIZE; /* PyTorch refuses this too */
+    /* mean, var; when synchronised, 2c + 2 doubles of sums after them */
+    float *ws = dp_node_ws(nd, sizeof(float) * 2 * (size_t)c + (sync ? sizeof(double) * (2 * (size_t)c + 2) : 0));
     if (!ws) return DP_ERR_NOMEM;
     float *rm = net->stats + nd->s_off, *rv = rm + c;
     float *mean = train ? ws : rm, *var = train ? ws + c : rv;
     const float *g = dp_param(net, nd->w_off), *b = dp_param(net, nd->b_off);
     int rc = DP_OK;
-    if (net->backend == DP_BACKEND_DNNL) {
+    if (sync) { /* the global batch's statistics, then normalise with them as given */
+        if ((rc = sync_stats(net, x, mean, var, &m))) return rc;
+        nd->run[0] = m;
+    }
+    if (sync) {
+        sync_forward(x, &nd->y, g, b, mean, var, net->bn_eps, nd->relu == 1);
+    } else if (net->backend == DP_BACKEND_DNNL) {
         /* oneDNN's fused ReLU maps NaN to 0, where PyTorch's passes it on.  In
          * training a NaN input makes its channel's batch statistics NaN, and
          * PyTorch then outputs NaN over the whole channel: done here after the
@@ -168,7 +291,7 @@ static int bn_forward(dp_net *net, dp_node *nd, int train)
                     nd->relu == 1);
     if (!rc && (nd->relu == DP_ACT_SILU || nd->relu == 6)) dp_act_inplace(&nd->y, nd->relu);
     if (rc || !train) return rc;
-    const float mo = net->bn_momentum, unb = (float)((double)m / (double)(m - 1));
+    const float mo = net->bn_momentum, unb = (float)(m / (m - 1));
     for (int ch = 0; ch < c; ch++) {
         rm[ch] = (1.0f - mo) * rm[ch] + mo * mean[ch];
         rv[ch] = (1.0f - mo) * rv[ch] + mo * (var[ch] * unb);
@@ -206,7 +329,9 @@ static int bn_backward(dp_net *net, dp_node *nd)
         dx = handed ? dy.data : dp_dx_target(net, nd, 0, &acc);
         if (!dx) return DP_ERR_NOMEM;
     }
-    if (net->backend == DP_BACKEND_DNNL) {
+    if (net->dist && net->dist->sync_bn) {
+        rc = sync_backward(net, nd, x, dy.data, dx, g, dg, db);
+    } else if (net->backend == DP_BACKEND_DNNL) {
         float *t = dx ? dx : dp_net_tmp(net, dp_act_numel(x)); /* oneDNN always writes dx */
         if (!t) return DP_ERR_NOMEM;
         rc = dnn_bn_backward(&nd->be, x, g, b, mean, var, &dy, t, dg, db);
