@@ -21,6 +21,7 @@
 
 #include "dynopool/io.h"
 #include "io/image.h"
+#include "io/util.h"
 
 #define MAX_RESIZED_SIDE 16384 /* an image folder's image after resizing (base_view) */
 
@@ -32,7 +33,7 @@ struct dp_dataset {
     char **class_names;   /* folders: (classes) their class folders' names, in label order */
 };
 
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
+int dp_io_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
 {
     if (err && errlen) {
         va_list ap;
@@ -43,7 +44,7 @@ static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
     return rc;
 }
 
-static int is_file(const char *p)
+int dp_io_is_file(const char *p)
 {
     struct stat st;
     return stat(p, &st) == 0 && S_ISREG(st.st_mode);
@@ -61,9 +62,9 @@ static int is_dir(const char *p)
 static int idx_path(const char *dir, const char *base, char *out, size_t cap)
 {
     snprintf(out, cap, "%s/%s.gz", dir, base);
-    if (is_file(out)) return 1;
+    if (dp_io_is_file(out)) return 1;
     snprintf(out, cap, "%s/%s", dir, base);
-    return is_file(out);
+    return dp_io_is_file(out);
 }
 
 /* Reads exactly len bytes at uncompressed offset off; an error names the offset. */
@@ -78,12 +79,12 @@ static int gz_read(gzFile f, const char *path, void *buf, size_t len, long long 
             int zerr;
             const char *msg = gzerror(f, &zerr), *own = strstr(msg, path);
             if (own == msg && msg[strlen(path)] == ':') msg += strlen(path) + 1 + (msg[strlen(path) + 1] == ' ');
-            return fail(err, errlen, DP_ERR_FORMAT,
+            return dp_io_fail(err, errlen, DP_ERR_FORMAT,
                         "%s: corrupt gzip data before uncompressed byte %lld (%s) while reading %s",
                         path, off + (long long)got, msg, what);
         }
         if (r == 0)
-            return fail(err, errlen, DP_ERR_FORMAT,
+            return dp_io_fail(err, errlen, DP_ERR_FORMAT,
                         "%s: truncated: the data ends at byte %lld, expected %s up to byte %lld",
                         path, off + (long long)got, what, off + (long long)len);
         got += (size_t)r;
@@ -101,18 +102,18 @@ static uint32_t be32(const unsigned char *p)
 static int idx_open(const char *path, int dims, gzFile *out, uint32_t shape[3], char *err, size_t errlen)
 {
     gzFile f = gzopen(path, "rb");
-    if (!f) return fail(err, errlen, DP_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (!f) return dp_io_fail(err, errlen, DP_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     unsigned char h[16];
     int rc = gz_read(f, path, h, 4 + 4 * (size_t)dims, 0, "the IDX header", err, errlen);
     if (!rc && (h[0] || h[1] || h[2] != 0x08 || h[3] != dims))
-        rc = fail(err, errlen, DP_ERR_FORMAT,
+        rc = dp_io_fail(err, errlen, DP_ERR_FORMAT,
                   "%s: byte 0: expected the IDX magic 00 00 08 %02x (unsigned bytes, %d dimension%s), "
                   "found %02x %02x %02x %02x", path, dims, dims, dims > 1 ? "s" : "", h[0], h[1], h[2], h[3]);
     uint64_t bytes = 1; /* the payload the header declares: at most 1e8 * 4096 * 4096 < 2^51 */
     for (int d = 0; !rc && d < dims; d++) {
         shape[d] = be32(h + 4 + 4 * d);
         if (shape[d] == 0 || shape[d] > (d ? 4096u : 100000000u))
-            rc = fail(err, errlen, DP_ERR_FORMAT, "%s: byte %d: dimension %d is %u, expected 1..%u",
+            rc = dp_io_fail(err, errlen, DP_ERR_FORMAT, "%s: byte %d: dimension %d is %u, expected 1..%u",
                       path, 4 + 4 * d, d, shape[d], d ? 4096u : 100000000u);
         bytes *= shape[d];
     }
@@ -128,7 +129,7 @@ static int idx_open(const char *path, int dims, gzFile *out, uint32_t shape[3], 
         if (dims == 3) snprintf(what, sizeof what, "%u images of %ux%u", shape[0], shape[1], shape[2]);
         else snprintf(what, sizeof what, "%u labels", shape[0]);
         if (bytes > SIZE_MAX || bytes > room)
-            rc = fail(err, errlen, DP_ERR_FORMAT,
+            rc = dp_io_fail(err, errlen, DP_ERR_FORMAT,
                       plain ? "%s: truncated: the header declares %s (%llu bytes from byte %d), "
                               "but the file is only %lld bytes"
                             : "%s: the header declares %s (%llu bytes from byte %d), more than a "
@@ -152,10 +153,10 @@ static int gz_end(gzFile f, const char *path, long long off, char *err, size_t e
         int zerr;
         const char *msg = gzerror(f, &zerr);
         if (strstr(msg, path) == msg && msg[strlen(path)] == ':') msg += strlen(path) + 1 + (msg[strlen(path) + 1] == ' ');
-        return fail(err, errlen, DP_ERR_FORMAT, "%s: corrupt gzip data at the end of the file (%s)", path, msg);
+        return dp_io_fail(err, errlen, DP_ERR_FORMAT, "%s: corrupt gzip data at the end of the file (%s)", path, msg);
     }
     if (r > 0)
-        return fail(err, errlen, DP_ERR_FORMAT,
+        return dp_io_fail(err, errlen, DP_ERR_FORMAT,
                     "%s: byte %lld: expected the end of the file after the last item, found more data",
                     path, off);
     return DP_OK;
@@ -167,19 +168,19 @@ static int load_idx(dp_dataset *ds, const char *dir, int train, char *err, size_
     char ip[4096], lp[4096], base[64];
     snprintf(base, sizeof base, "%s-images-idx3-ubyte", pre);
     if (!idx_path(dir, base, ip, sizeof ip))
-        return fail(err, errlen, DP_ERR_IO, "%s/%s.gz: no such file (nor without .gz)", dir, base);
+        return dp_io_fail(err, errlen, DP_ERR_IO, "%s/%s.gz: no such file (nor without .gz)", dir, base);
     snprintf(base, sizeof base, "%s-labels-idx1-ubyte", pre);
     if (!idx_path(dir, base, lp, sizeof lp))
-        return fail(err, errlen, DP_ERR_IO, "%s/%s.gz: no such file (nor without .gz)", dir, base);
+        return dp_io_fail(err, errlen, DP_ERR_IO, "%s/%s.gz: no such file (nor without .gz)", dir, base);
     gzFile fi = NULL, fl = NULL;
     uint32_t si[3], sl[3];
     int rc = idx_open(ip, 3, &fi, si, err, errlen);
     if (!rc) rc = idx_open(lp, 1, &fl, sl, err, errlen);
     if (!rc && si[1] != si[2])
-        rc = fail(err, errlen, DP_ERR_FORMAT, "%s: bytes 8-15: images are %ux%u, expected square images",
+        rc = dp_io_fail(err, errlen, DP_ERR_FORMAT, "%s: bytes 8-15: images are %ux%u, expected square images",
                   ip, si[1], si[2]);
     if (!rc && si[0] != sl[0])
-        rc = fail(err, errlen, DP_ERR_FORMAT, "%s holds %u labels but %s holds %u images", lp, sl[0], ip, si[0]);
+        rc = dp_io_fail(err, errlen, DP_ERR_FORMAT, "%s holds %u labels but %s holds %u images", lp, sl[0], ip, si[0]);
     if (!rc) {
         ds->n = (int)si[0], ds->c = 1, ds->size = (int)si[1];
         const size_t img = (size_t)ds->size * ds->size;
@@ -187,7 +188,7 @@ static int load_idx(dp_dataset *ds, const char *dir, int train, char *err, size_
         unsigned char *lab = malloc((size_t)ds->n);
         ds->labels = malloc(sizeof(int) * (size_t)ds->n);
         if (!ds->pix || !lab || !ds->labels)
-            rc = fail(err, errlen, DP_ERR_NOMEM, "%s: out of memory for %d images of %dx%d (%zu bytes)",
+            rc = dp_io_fail(err, errlen, DP_ERR_NOMEM, "%s: out of memory for %d images of %dx%d (%zu bytes)",
                       ip, ds->n, ds->size, ds->size, img * ds->n);
         char what[96];
         snprintf(what, sizeof what, "%d images of %dx%d", ds->n, ds->size, ds->size);
@@ -198,7 +199,7 @@ static int load_idx(dp_dataset *ds, const char *dir, int train, char *err, size_
         if (!rc) rc = gz_end(fl, lp, 8 + (long long)ds->n, err, errlen);
         for (int i = 0; !rc && i < ds->n; i++) {
             if (lab[i] >= ds->classes)
-                rc = fail(err, errlen, DP_ERR_FORMAT, "%s: byte %lld: label %d is out of range [0, %d)%s",
+                rc = dp_io_fail(err, errlen, DP_ERR_FORMAT, "%s: byte %lld: label %d is out of range [0, %d)%s",
                           lp, 8LL + i, lab[i], ds->classes,
                           ds->classes == 10 ? " (more classes? --classes)" : "");
             else
@@ -229,16 +230,16 @@ static int load_cifar(dp_dataset *ds, const char *dir, int train, char *err, siz
     for (int i = 0; i < nf; i++) {
         struct stat st;
         if (stat(paths[i], &st) != 0)
-            return fail(err, errlen, DP_ERR_IO, "%s: cannot open: %s", paths[i], strerror(errno));
+            return dp_io_fail(err, errlen, DP_ERR_IO, "%s: cannot open: %s", paths[i], strerror(errno));
         sizes[i] = st.st_size;
         if (sizes[i] == 0 || sizes[i] % rec)
-            return fail(err, errlen, DP_ERR_FORMAT,
+            return dp_io_fail(err, errlen, DP_ERR_FORMAT,
                         "%s: truncated: %lld bytes is not a whole number of %d-byte records "
                         "(the incomplete record starts at byte %lld)", paths[i], sizes[i], rec,
                         sizes[i] / rec * rec);
         total += sizes[i] / rec;
         if (total > INT_MAX) /* images are counted in an int */
-            return fail(err, errlen, DP_ERR_FORMAT,
+            return dp_io_fail(err, errlen, DP_ERR_FORMAT,
                         "%s: %lld bytes hold %lld records, %lld images in all; at most %d are supported",
                         paths[i], sizes[i], sizes[i] / rec, total, INT_MAX);
     }
@@ -248,26 +249,26 @@ static int load_cifar(dp_dataset *ds, const char *dir, int train, char *err, siz
     unsigned char *buf = malloc((size_t)rec);
     int rc = ds->pix && ds->labels && buf ? DP_OK : DP_ERR_NOMEM;
     if (rc)
-        fail(err, errlen, rc, "%s: out of memory for %d images of 3x32x32 (%lld bytes)", paths[nf - 1],
+        dp_io_fail(err, errlen, rc, "%s: out of memory for %d images of 3x32x32 (%lld bytes)", paths[nf - 1],
              ds->n, 3072 * total);
     int k = 0;
     for (int i = 0; !rc && i < nf; i++) {
         FILE *f = fopen(paths[i], "rb");
         if (!f) {
-            rc = fail(err, errlen, DP_ERR_IO, "%s: cannot open: %s", paths[i], strerror(errno));
+            rc = dp_io_fail(err, errlen, DP_ERR_IO, "%s: cannot open: %s", paths[i], strerror(errno));
             break;
         }
         for (long long r = 0; !rc && r < sizes[i] / rec; r++, k++) {
             if (fread(buf, 1, (size_t)rec, f) != (size_t)rec) {
-                rc = fail(err, errlen, DP_ERR_IO, "%s: read failed at byte %lld", paths[i], r * rec);
+                rc = dp_io_fail(err, errlen, DP_ERR_IO, "%s: read failed at byte %lld", paths[i], r * rec);
                 break;
             }
             const int lab = buf[c100], lim = c100 ? 100 : 10;
             if (c100 && buf[0] >= 20)
-                rc = fail(err, errlen, DP_ERR_FORMAT, "%s: byte %lld: coarse label %d is out of range [0, 20)",
+                rc = dp_io_fail(err, errlen, DP_ERR_FORMAT, "%s: byte %lld: coarse label %d is out of range [0, 20)",
                           paths[i], r * rec, buf[0]);
             else if (lab >= lim)
-                rc = fail(err, errlen, DP_ERR_FORMAT, "%s: byte %lld: label %d is out of range [0, %d)",
+                rc = dp_io_fail(err, errlen, DP_ERR_FORMAT, "%s: byte %lld: label %d is out of range [0, %d)",
                           paths[i], r * rec + c100, lab, lim);
             ds->labels[k] = lab;
             memcpy(ds->pix + (size_t)3072 * k, buf + 1 + c100, 3072);
@@ -289,7 +290,7 @@ static int cmp_str(const void *a, const void *b)
 static int list_dir(const char *dir, int want_dir, char ***out, int *n, char *err, size_t errlen)
 {
     DIR *d = opendir(dir);
-    if (!d) return fail(err, errlen, DP_ERR_IO, "%s: cannot open the folder: %s", dir, strerror(errno));
+    if (!d) return dp_io_fail(err, errlen, DP_ERR_IO, "%s: cannot open the folder: %s", dir, strerror(errno));
     char **v = NULL;
     int cnt = 0, cap = 0, rc = DP_OK;
     struct dirent *e;
@@ -304,7 +305,7 @@ static int list_dir(const char *dir, int want_dir, char ***out, int *n, char *er
             char ext[8] = "";
             for (int i = 0; dot && dot[i + 1] && i < 7; i++) ext[i] = (char)tolower((unsigned char)dot[i + 1]), ext[i + 1] = 0;
             if (strcmp(ext, "jpg") && strcmp(ext, "jpeg") && strcmp(ext, "png")) continue;
-            if (!is_file(p)) continue;
+            if (!dp_io_is_file(p)) continue;
         }
         if (cnt == cap) {
             cap = cap ? 2 * cap : 64;
@@ -334,7 +335,7 @@ static int load_folder(dp_dataset *ds, const char *dir, int train, char *err, si
     char **classes = NULL;
     int nc = 0, rc = list_dir(root, 1, &classes, &nc, err, errlen);
     if (!rc && nc == 0)
-        rc = fail(err, errlen, DP_ERR_FORMAT, "%s: expected one folder per class, found none", root);
+        rc = dp_io_fail(err, errlen, DP_ERR_FORMAT, "%s: expected one folder per class, found none", root);
     snprintf(root, sizeof root, "%s/%s", dir, train ? "train" : "test");
     if (!rc && !train) { /* test classes must be training classes */
         char **tc = NULL;
@@ -342,7 +343,7 @@ static int load_folder(dp_dataset *ds, const char *dir, int train, char *err, si
         rc = list_dir(root, 1, &tc, &ntc, err, errlen);
         for (int i = 0; !rc && i < ntc; i++)
             if (!bsearch(&tc[i], classes, (size_t)nc, sizeof(char *), cmp_str))
-                rc = fail(err, errlen, DP_ERR_FORMAT, "%s/%s: class '%s' is not among the training classes",
+                rc = dp_io_fail(err, errlen, DP_ERR_FORMAT, "%s/%s: class '%s' is not among the training classes",
                           root, tc[i], tc[i]);
         free_list(tc, ntc);
     }
@@ -353,7 +354,7 @@ static int load_folder(dp_dataset *ds, const char *dir, int train, char *err, si
         int nf = 0;
         rc = list_dir(cdir, 0, &f, &nf, err, errlen);
         if (!rc && (long long)ds->n + nf > INT_MAX / 2) /* images are counted in an int */
-            rc = fail(err, errlen, DP_ERR_FORMAT, "%s: %d more images make over %d in all", cdir, nf,
+            rc = dp_io_fail(err, errlen, DP_ERR_FORMAT, "%s: %d more images make over %d in all", cdir, nf,
                       INT_MAX / 2);
         if (!rc && ds->n + nf > cap) {
             cap = 2 * (ds->n + nf);
@@ -371,7 +372,7 @@ static int load_folder(dp_dataset *ds, const char *dir, int train, char *err, si
         free(f);
     }
     if (!rc && ds->n == 0)
-        rc = fail(err, errlen, DP_ERR_FORMAT, "%s: no .jpg, .jpeg or .png images under <class>/ folders", root);
+        rc = dp_io_fail(err, errlen, DP_ERR_FORMAT, "%s: no .jpg, .jpeg or .png images under <class>/ folders", root);
     ds->classes = nc, ds->c = 3;
     ds->class_names = classes; /* freed with the dataset */
     return rc;
@@ -417,11 +418,11 @@ static int detect(const char *dir)
     if (idx_path(dir, "train-images-idx3-ubyte", p, sizeof p) || idx_path(dir, "t10k-images-idx3-ubyte", p, sizeof p))
         return DP_DATA_IDX;
     snprintf(p, sizeof p, "%s/data_batch_1.bin", dir);
-    if (is_file(p)) return DP_DATA_CIFAR10;
+    if (dp_io_is_file(p)) return DP_DATA_CIFAR10;
     snprintf(p, sizeof p, "%s/test_batch.bin", dir);
-    if (is_file(p)) return DP_DATA_CIFAR10;
+    if (dp_io_is_file(p)) return DP_DATA_CIFAR10;
     snprintf(p, sizeof p, "%s/train.bin", dir);
-    if (is_file(p)) return DP_DATA_CIFAR100;
+    if (dp_io_is_file(p)) return DP_DATA_CIFAR100;
     snprintf(p, sizeof p, "%s/train", dir);
     if (is_dir(p)) return DP_DATA_FOLDER;
     return DP_ERR_ARG;
@@ -444,10 +445,10 @@ int dp_dataset_open(const char *dir, int kind, int train, int classes, int size,
     *out = NULL;
     if (err && errlen) err[0] = '\0';
     if (!is_dir(dir))
-        return fail(err, errlen, DP_ERR_IO, "%s: not a folder (%s)", dir,
+        return dp_io_fail(err, errlen, DP_ERR_IO, "%s: not a folder (%s)", dir,
                     errno == ENOENT ? "no such folder" : strerror(errno));
     if (kind == DP_DATA_AUTO && (kind = detect(dir)) < 0)
-        return fail(err, errlen, DP_ERR_FORMAT,
+        return dp_io_fail(err, errlen, DP_ERR_FORMAT,
                     "%s: no dataset found: expected IDX files (train-images-idx3-ubyte.gz, ...), "
                     "CIFAR-10 (data_batch_1.bin ...), CIFAR-100 (train.bin, test.bin) or an image "
                     "folder (train/<class>/*.jpg)", dir);
@@ -463,7 +464,7 @@ int dp_dataset_open(const char *dir, int kind, int train, int classes, int size,
     else rc = load_cifar(ds, dir, train, err, errlen);
     if (rc) {
         if (rc == DP_ERR_NOMEM && !(err && errlen && err[0]))
-            fail(err, errlen, rc, "%s: out of memory while loading", dir);
+            dp_io_fail(err, errlen, rc, "%s: out of memory while loading", dir);
         dp_dataset_free(ds);
         return rc;
     }
@@ -575,7 +576,7 @@ static int file_view(const char *path, int folder, int c, int s, int train, uint
     const long long lh = h <= w ? r : (long long)h * r / w, lw = h <= w ? (long long)w * r / h : r;
     if (lh > MAX_RESIZED_SIDE || lw > MAX_RESIZED_SIDE) {
         free(px);
-        return fail(err, errlen, DP_ERR_FORMAT,
+        return dp_io_fail(err, errlen, DP_ERR_FORMAT,
                     "%s: image is %dx%d (HxW): resizing its shorter side to %d (%s the %dx%d crop) "
                     "would make it %lldx%lld; the longer side may be at most %d (crop the image to a "
                     "less extreme aspect ratio)", path, h, w, r, folder ? "8/7 of" : "the side of", s, s, lh,
@@ -708,7 +709,7 @@ int dp_dataset_batch(const dp_dataset *ds, const dp_transform *t, const int *idx
     for (int j = 0; !rc && j < n; j++) {
         const int i = idx[j];
         if (i < 0 || i >= ds->n) {
-            rc = fail(err, errlen, DP_ERR_ARG, "sample index %d out of range [0, %d)", i, ds->n);
+            rc = dp_io_fail(err, errlen, DP_ERR_ARG, "sample index %d out of range [0, %d)", i, ds->n);
             break;
         }
         uint64_t rng = mix64(seed ^ mix64((uint64_t)(pos0 + j)));
@@ -719,7 +720,7 @@ int dp_dataset_batch(const dp_dataset *ds, const dp_transform *t, const int *idx
     free(a);
     free(b);
     free(rs);
-    if (rc == DP_ERR_NOMEM) fail(err, errlen, rc, "out of memory while preparing a batch");
+    if (rc == DP_ERR_NOMEM) dp_io_fail(err, errlen, rc, "out of memory while preparing a batch");
     return rc;
 }
 
@@ -730,12 +731,12 @@ int dp_image_prepare(const char *path, int kind, int channels, int base, const d
     if (!path || !t || !x) return DP_ERR_NULL;
     if (kind < DP_DATA_IDX || kind > DP_DATA_FOLDER || (channels != 1 && channels != 3) || base < 2 ||
         base > 4096)
-        return fail(err, errlen, DP_ERR_ARG, "%s: cannot prepare it as a %s image of %d channels, side %d", path,
+        return dp_io_fail(err, errlen, DP_ERR_ARG, "%s: cannot prepare it as a %s image of %d channels, side %d", path,
                     dp_data_kind_name(kind), channels, base);
     dp_transform tt = *t;
     tt.train = 0; /* the evaluation view: no random crop, flip or variant offset */
     int rc = check_transform(&tt, channels, base);
-    if (rc) return fail(err, errlen, rc, "%s: invalid transform (variant, resize or std)", path);
+    if (rc) return dp_io_fail(err, errlen, rc, "%s: invalid transform (variant, resize or std)", path);
     const int c = channels, s = base, vs = dp_variant_size(tt.variant, s), os = dp_transform_size(&tt, s);
     float *a = malloc(sizeof(float) * (size_t)c * s * s), *b = malloc(sizeof(float) * (size_t)c * vs * vs);
     float *rs = os != vs ? malloc(sizeof(float) * (size_t)c * os * os) : NULL;
@@ -746,7 +747,7 @@ int dp_image_prepare(const char *path, int kind, int channels, int base, const d
     free(a);
     free(b);
     free(rs);
-    if (rc == DP_ERR_NOMEM && !(err && errlen && err[0])) fail(err, errlen, rc, "%s: out of memory", path);
+    if (rc == DP_ERR_NOMEM && !(err && errlen && err[0])) dp_io_fail(err, errlen, rc, "%s: out of memory", path);
     return rc;
 }
 

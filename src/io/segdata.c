@@ -21,6 +21,7 @@
 
 #include "dynopool/io.h"
 #include "io/image.h"
+#include "io/util.h"
 
 #define SEG_IGNORE 255 /* the ignore label (the engine's DP_SEG_IGNORE) */
 
@@ -29,23 +30,6 @@ struct dp_segset {
     int n, classes;
     char **ids;
 };
-
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
-static int is_file(const char *p)
-{
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
-}
 
 void dp_segset_free(dp_segset *s)
 {
@@ -59,26 +43,26 @@ void dp_segset_free(dp_segset *s)
 int dp_segset_open(const char *root, const char *split, int classes, dp_segset **out, char *err,
                    size_t errlen)
 {
-    if (!root || !split || !out) return fail(err, errlen, DP_ERR_NULL, "dp_segset_open: NULL argument");
+    if (!root || !split || !out) return dp_io_fail(err, errlen, DP_ERR_NULL, "dp_segset_open: NULL argument");
     *out = NULL;
     if (classes < 1 || classes > 255)
-        return fail(err, errlen, DP_ERR_ARG, "classes must be 1..255 (255 is the ignore label), got %d", classes);
+        return dp_io_fail(err, errlen, DP_ERR_ARG, "classes must be 1..255 (255 is the ignore label), got %d", classes);
     char path[4096];
     snprintf(path, sizeof path, "%s/ImageSets/Segmentation/%s.txt", root, split);
     FILE *f = fopen(path, "rb");
-    if (!f) return fail(err, errlen, DP_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (!f) return dp_io_fail(err, errlen, DP_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     dp_segset *s = calloc(1, sizeof *s);
     int cap = 0, rc = DP_OK, line = 0;
     long long off = 0;
     char buf[1024];
-    if (!s || !(s->root = strdup(root))) rc = fail(err, errlen, DP_ERR_NOMEM, "out of memory");
+    if (!s || !(s->root = strdup(root))) rc = dp_io_fail(err, errlen, DP_ERR_NOMEM, "out of memory");
     while (!rc && fgets(buf, sizeof buf, f)) {
         const long long at = off;
         size_t len = strlen(buf);
         off += (long long)len;
         line++;
         if (len == sizeof buf - 1 && buf[len - 1] != '\n') {
-            rc = fail(err, errlen, DP_ERR_FORMAT, "%s: line %d (byte %lld): longer than %zu bytes", path, line, at,
+            rc = dp_io_fail(err, errlen, DP_ERR_FORMAT, "%s: line %d (byte %lld): longer than %zu bytes", path, line, at,
                       sizeof buf - 2);
             break;
         }
@@ -86,7 +70,7 @@ int dp_segset_open(const char *root, const char *split, int classes, dp_segset *
         if (!len) continue; /* blank lines are allowed */
         for (size_t k = 0; k < len; k++)
             if (buf[k] == '/' || buf[k] == ' ' || buf[k] == '\t' || (unsigned char)buf[k] < 32) {
-                rc = fail(err, errlen, DP_ERR_FORMAT,
+                rc = dp_io_fail(err, errlen, DP_ERR_FORMAT,
                           "%s: line %d (byte %lld): expected one image id (no spaces or slashes), got '%s'", path, line,
                           at + (long long)k, buf);
                 break;
@@ -95,8 +79,8 @@ int dp_segset_open(const char *root, const char *split, int classes, dp_segset *
         char img[4200], msk[4200];
         snprintf(img, sizeof img, "%s/JPEGImages/%s.jpg", root, buf);
         snprintf(msk, sizeof msk, "%s/SegmentationClass/%s.png", root, buf);
-        if (!is_file(img) || !is_file(msk)) {
-            rc = fail(err, errlen, DP_ERR_IO, "%s: line %d: %s: %s", path, line, is_file(img) ? msk : img,
+        if (!dp_io_is_file(img) || !dp_io_is_file(msk)) {
+            rc = dp_io_fail(err, errlen, DP_ERR_IO, "%s: line %d: %s: %s", path, line, dp_io_is_file(img) ? msk : img,
                       "no such file");
             break;
         }
@@ -104,17 +88,17 @@ int dp_segset_open(const char *root, const char *split, int classes, dp_segset *
             cap = cap ? 2 * cap : 256;
             char **q = realloc(s->ids, sizeof(char *) * (size_t)cap);
             if (!q) {
-                rc = fail(err, errlen, DP_ERR_NOMEM, "out of memory");
+                rc = dp_io_fail(err, errlen, DP_ERR_NOMEM, "out of memory");
                 break;
             }
             s->ids = q;
         }
-        if (!(s->ids[s->n] = strdup(buf))) rc = fail(err, errlen, DP_ERR_NOMEM, "out of memory");
+        if (!(s->ids[s->n] = strdup(buf))) rc = dp_io_fail(err, errlen, DP_ERR_NOMEM, "out of memory");
         else s->n++;
     }
-    if (!rc && ferror(f)) rc = fail(err, errlen, DP_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+    if (!rc && ferror(f)) rc = dp_io_fail(err, errlen, DP_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
     fclose(f);
-    if (!rc && s->n == 0) rc = fail(err, errlen, DP_ERR_FORMAT, "%s: lists no image", path);
+    if (!rc && s->n == 0) rc = dp_io_fail(err, errlen, DP_ERR_FORMAT, "%s: lists no image", path);
     if (rc) {
         dp_segset_free(s);
         return rc;
@@ -149,11 +133,11 @@ static double u01(uint64_t seed, long long pos, int k)
 int dp_segset_sample(const dp_segset *s, int i, const dp_seg_transform *t, unsigned long long seed, long long pos,
                      float *x, int *labels, char *err, size_t errlen)
 {
-    if (!s || !t || !x || !labels) return fail(err, errlen, DP_ERR_NULL, "dp_segset_sample: NULL argument");
-    if (i < 0 || i >= s->n) return fail(err, errlen, DP_ERR_ARG, "sample %d of %d", i, s->n);
+    if (!s || !t || !x || !labels) return dp_io_fail(err, errlen, DP_ERR_NULL, "dp_segset_sample: NULL argument");
+    if (i < 0 || i >= s->n) return dp_io_fail(err, errlen, DP_ERR_ARG, "sample %d of %d", i, s->n);
     const int S = t->size;
     if (S < 1 || !(t->scale_min > 0.0f && t->scale_min <= t->scale_max))
-        return fail(err, errlen, DP_ERR_ARG, "bad transform: size %d, scales [%g, %g]", S, (double)t->scale_min,
+        return dp_io_fail(err, errlen, DP_ERR_ARG, "bad transform: size %d, scales [%g, %g]", S, (double)t->scale_min,
                     (double)t->scale_max);
     char img[4200], msk[4200];
     snprintf(img, sizeof img, "%s/JPEGImages/%s.jpg", s->root, s->ids[i]);
@@ -166,11 +150,11 @@ int dp_segset_sample(const dp_segset *s, int i, const dp_seg_transform *t, unsig
         return rc;
     }
     if (mh != h || mw != w) {
-        rc = fail(err, errlen, DP_ERR_FORMAT, "%s: mask is %dx%d (HxW), its image %s is %dx%d", msk, mh, mw, img, h, w);
+        rc = dp_io_fail(err, errlen, DP_ERR_FORMAT, "%s: mask is %dx%d (HxW), its image %s is %dx%d", msk, mh, mw, img, h, w);
     } else {
         for (size_t p = 0; p < (size_t)h * w; p++)
             if (lab[p] >= s->classes && lab[p] != SEG_IGNORE) {
-                rc = fail(err, errlen, DP_ERR_FORMAT, "%s: pixel (row %zu, column %zu): class %d, expected 0..%d or 255",
+                rc = dp_io_fail(err, errlen, DP_ERR_FORMAT, "%s: pixel (row %zu, column %zu): class %d, expected 0..%d or 255",
                           msk, p / (size_t)w, p % (size_t)w, lab[p], s->classes - 1);
                 break;
             }
@@ -243,7 +227,7 @@ static void voc_palette(unsigned char pal[256][3])
 static int make_dir(const char *p, char *err, size_t errlen)
 {
     if (mkdir(p, 0777) == 0 || errno == EEXIST) return DP_OK;
-    return fail(err, errlen, DP_ERR_IO, "%s: cannot create directory: %s", p, strerror(errno));
+    return dp_io_fail(err, errlen, DP_ERR_IO, "%s: cannot create directory: %s", p, strerror(errno));
 }
 
 /* Fashion-MNIST's ten classes, background first: the set's class names. */
@@ -269,8 +253,8 @@ static int make_split(const char *src, const char *out, const char *split, int t
     char path[4200];
     snprintf(path, sizeof path, "%s/ImageSets/Segmentation/%s.txt", out, split);
     FILE *list = fopen(path, "w");
-    if (!img || !msk || !item) rc = fail(err, errlen, DP_ERR_NOMEM, "out of memory");
-    else if (!list) rc = fail(err, errlen, DP_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+    if (!img || !msk || !item) rc = dp_io_fail(err, errlen, DP_ERR_NOMEM, "out of memory");
+    else if (!list) rc = dp_io_fail(err, errlen, DP_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
     for (int s = 0; !rc && s < n; s++) {
         const long long pos = (long long)s * 64;
         memset(img, 0, (size_t)size * size * 3);
@@ -312,9 +296,9 @@ static int make_split(const char *src, const char *out, const char *split, int t
         if ((rc = dp_image_write_jpeg(path, img, size, size, 3, 95, err, errlen))) break;
         snprintf(path, sizeof path, "%s/SegmentationClass/%s.png", out, id);
         if ((rc = dp_image_write_png_palette(path, msk, size, size, (const unsigned char(*)[3])pal, err, errlen))) break;
-        if (fprintf(list, "%s\n", id) < 0) rc = fail(err, errlen, DP_ERR_IO, "cannot write the list of %s", split);
+        if (fprintf(list, "%s\n", id) < 0) rc = dp_io_fail(err, errlen, DP_ERR_IO, "cannot write the list of %s", split);
     }
-    if (list && fclose(list) != 0 && !rc) rc = fail(err, errlen, DP_ERR_IO, "cannot write the list of %s", split);
+    if (list && fclose(list) != 0 && !rc) rc = dp_io_fail(err, errlen, DP_ERR_IO, "cannot write the list of %s", split);
     free(img), free(msk), free(item);
     dp_dataset_free(ds);
     return rc;
@@ -323,9 +307,9 @@ static int make_split(const char *src, const char *out, const char *split, int t
 int dp_segset_make_fashion(const char *src, const char *out, int n_train, int n_val, int size,
                            unsigned long long seed, char *err, size_t errlen)
 {
-    if (!src || !out) return fail(err, errlen, DP_ERR_NULL, "dp_segset_make_fashion: NULL argument");
+    if (!src || !out) return dp_io_fail(err, errlen, DP_ERR_NULL, "dp_segset_make_fashion: NULL argument");
     if (n_train < 1 || n_val < 1 || size < 16 || size > 4096)
-        return fail(err, errlen, DP_ERR_ARG, "need >= 1 training and validation scenes and a side in [16, 4096]");
+        return dp_io_fail(err, errlen, DP_ERR_ARG, "need >= 1 training and validation scenes and a side in [16, 4096]");
     char p[4200];
     int rc = make_dir(out, err, errlen);
     const char *sub[] = {"JPEGImages", "SegmentationClass", "ImageSets", "ImageSets/Segmentation"};
@@ -338,9 +322,9 @@ int dp_segset_make_fashion(const char *src, const char *out, int n_train, int n_
     if (!rc) {
         snprintf(p, sizeof p, "%s/class_names.txt", out);
         FILE *f = fopen(p, "w");
-        if (!f) return fail(err, errlen, DP_ERR_IO, "%s: cannot create: %s", p, strerror(errno));
+        if (!f) return dp_io_fail(err, errlen, DP_ERR_IO, "%s: cannot create: %s", p, strerror(errno));
         for (int k = 0; k < 11; k++) fprintf(f, "%s\n", FASHION_NAMES[k]);
-        if (fclose(f) != 0) rc = fail(err, errlen, DP_ERR_IO, "%s: cannot write", p);
+        if (fclose(f) != 0) rc = dp_io_fail(err, errlen, DP_ERR_IO, "%s: cannot write", p);
     }
     return rc;
 }
