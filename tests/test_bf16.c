@@ -60,19 +60,10 @@
 #include <string.h>
 
 #include "dynopool.h"
+#include "testutil.h"
 #include "engine/dnn.h"
 #include "engine/model.h"
 
-static int failures;
-#define CHECK(c, ...)                                                    \
-    do {                                                                 \
-        if (!(c)) {                                                      \
-            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #c); \
-            fprintf(stderr, __VA_ARGS__);                                \
-            fprintf(stderr, "\n");                                       \
-            failures++;                                                  \
-        }                                                                \
-    } while (0)
 
 static const double U = 0x1p-8; /* bf16's unit roundoff */
 
@@ -459,7 +450,5 @@ int main(void)
     check_linear(8, 40, 12, sup);
     check_linear(5, 16, 3, sup);
     check_net(sup);
-    if (failures) fprintf(stderr, "test_bf16: %d check(s) failed\n", failures);
-    else printf("test_bf16: all checks passed\n");
-    return failures ? 1 : 0;
+    return tu_finish("test_bf16");
 }

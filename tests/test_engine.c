@@ -20,19 +20,10 @@
 #include <unistd.h>
 
 #include "dynopool.h"
+#include "testutil.h"
 #include "engine/model.h"
 #include "store/safetensors.h"
 
-static int failures;
-#define CHECK(c, ...)                                                    \
-    do {                                                                 \
-        if (!(c)) {                                                      \
-            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #c); \
-            fprintf(stderr, __VA_ARGS__);                                \
-            fprintf(stderr, "\n");                                       \
-            failures++;                                                  \
-        }                                                                \
-    } while (0)
 
 static dp_model *make(int arch, int pool, int size, int classes, float width)
 {
@@ -860,7 +851,5 @@ int main(int argc, char **argv)
     schedule();
     hostile_checkpoints();
     huge_sizes();
-    if (failures) fprintf(stderr, "%d failures\n", failures);
-    else printf("ok\n");
-    return failures != 0;
+    return tu_finish("test_engine");
 }
