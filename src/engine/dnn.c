@@ -476,7 +476,12 @@ int dnn_conv_forward(dp_net *net, void **be, const dp_act *x, const float *w, co
 {
     dnn_state *st;
     if (!net->frozen && act) return DP_ERR_ARG; /* fused activations: forward-only primitives */
-    int rc = conv_state(be, x, y, k, s, p, g, b != NULL, net->frozen, act, net->bf16, &st);
+    /* Depthwise convolutions stay f32 in mixed precision: they are memory-bound (one
+     * input channel per output), so bf16 saves little arithmetic, and oneDNN 2.6's bf16
+     * weight gradient of the 5x5 ones is 2-3x slower than its f32 one on AVX512-BF16
+     * (docs/engine.md, "Mixed precision"). */
+    const int bf16 = net->bf16 && !(g > 1 && g == x->c && g == y->c);
+    int rc = conv_state(be, x, y, k, s, p, g, b != NULL, net->frozen, act, bf16, &st);
     if (rc) return rc;
     const void *wf = weights_for(net, st, 0, w);
     const void *xs = convert_in(net, st->rx, &st->x, x->data, &st->xs, 0);
