@@ -478,7 +478,7 @@ int dnn_conv_forward(dp_net *net, void **be, const dp_act *x, const float *w, co
     if (!net->frozen && act) return DP_ERR_ARG; /* fused activations: forward-only primitives */
     /* Depthwise convolutions stay f32 in mixed precision: they are memory-bound (one
      * input channel per output), so bf16 saves little arithmetic, and oneDNN 2.6's bf16
-     * weight gradient of the 5x5 ones is 2-3x slower than its f32 one on AVX512-BF16
+     * weight gradient of the 5x5 ones was 4x slower than its f32 one on AVX512-BF16
      * (docs/engine.md, "Mixed precision"). */
     const int bf16 = net->bf16 && !(g > 1 && g == x->c && g == y->c);
     int rc = conv_state(be, x, y, k, s, p, g, b != NULL, net->frozen, act, bf16, &st);
