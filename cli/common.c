@@ -151,6 +151,13 @@ double cli_now_s(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
+void cli_fmt_eta(char *b, size_t cap, double s)
+{
+    if (!(s >= 0) || s > 1e7) snprintf(b, cap, "--");
+    else if (s >= 3600) snprintf(b, cap, "%d:%02d:%02d", (int)s / 3600, (int)s / 60 % 60, (int)s % 60);
+    else snprintf(b, cap, "%d:%02d", (int)s / 60, (int)s % 60);
+}
+
 volatile sig_atomic_t cli_signal;
 
 static void on_signal(int sig) { cli_signal = sig; }

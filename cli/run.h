@@ -11,7 +11,8 @@
  *                        "progress" (the position in the run)
  *   checkpoint-best.safetensors  the same after the best epoch
  *   metrics.jsonl        one JSON line per finished epoch
- *   summary.json         the Table 5.1 row, once the run has finished
+ *   summary.json         the Table 5.1 row (segmentation: Table 5.4's), once the
+ *                        run has finished
  *   .lock                flock()ed by the one trainer working in the folder
  */
 #ifndef DP_CLI_RUN_H
@@ -25,6 +26,7 @@
 /* The ranges of the settings: of train's options, and of run.json and the
  * checkpoint metadata when they are read back. */
 #define RUN_MAX_WIDTH 16.0   /* dp_model_create's limit */
+#define RUN_MAX_SEG_WIDTH 64.0 /* HRNet's channel number C (docs/models.md, "HRNetV2") */
 #define RUN_MAX_CLASSES 256  /* dp_dataset_open's limit for IDX sets */
 #define RUN_MIN_INPUT 8
 #define RUN_MAX_INPUT 1024
@@ -42,6 +44,7 @@
 /* The settings of a run: what run.json holds. */
 typedef struct run_cfg {
     dp_model_config cfg; /* the model; cfg.seed = seed */
+    int seg;             /* 1: a segmentation run (train --task seg, seg_train.c); run.json "task" */
     char data[2048], out[2048];
     char init[2048];     /* --init FILE: the initial weights' file ("": the seed's) */
     int kind;            /* the --dataset given (DP_DATA_AUTO: detect) */
@@ -77,6 +80,10 @@ typedef struct run_progress {
     double ga_task[DP_MAX_STAGES][2], ga_cost[DP_MAX_STAGES][2];
 } run_progress;
 
+/* Adds a training step's statistics (st, over nb images) to the epoch's sums in p
+ * and counts the step (p->batch++). */
+void run_progress_add(run_progress *p, const dp_step_stats *st, int nb);
+
 /* ---- the folder ---------------------------------------------------------------- */
 
 /* Takes the run folder for this process: an exclusive flock() on DIR/.lock,
@@ -104,7 +111,18 @@ int run_read_settings(const char *dir, run_cfg *r, char *msg, size_t cap);
  * 0, or -1 after saying why. */
 int run_write_epochs(const run_cfg *r);
 
+/* A new run in r->out: the folder created and locked, a checkpoint already
+ * there refused, its settings written (run_start); 0, or 1 or EXIT_USAGE after
+ * saying why.  ck: the run's checkpoint file. */
+int run_create(const run_cfg *r, const char *ck);
+
 /* ---- checkpoints ---------------------------------------------------------------- */
+
+/* Before --resume builds a network: the checkpoint's metadata must describe the
+ * tensors it holds (dp_checkpoint_config) and the run being resumed (cfg, from
+ * run.json and the data), so that no file makes it allocate more than it holds.
+ * 0, or 1 after saying why. */
+int run_check_resume(const char *ck, const dp_model_config *cfg);
 
 /* Saves m as r->out/file with the run's metadata; mean and std: the images'
  * normalisation.  0, or a DP_ERR_* code after saying why. */
@@ -144,6 +162,7 @@ typedef struct run_epoch { /* an epoch's line beside the run's progress */
     double val_loss, val_acc, test_loss, test_acc; /* val_*: with a validation split only */
     const dp_model_info *info;
     double images_per_s, data_wait, seconds;
+    double miou, pixel_acc; /* segmentation runs (r->seg): the validation split's, in %; no val_* or test_* then */
 } run_epoch;
 /* Appends the epoch p->epoch's line to r->out/metrics.jsonl (synced); 0, or 1
  * after saying why. */
@@ -166,6 +185,8 @@ int run_trim_trace(const char *dir, long long last);
 /* The test accuracy of the last line of dir/metrics.jsonl and of the line of
  * epoch best_epoch (0 where there is none). */
 void run_read_accuracies(const char *dir, int best_epoch, double *last, double *at_best);
+/* The same for the number `key` of the lines ("miou", "pixel_acc"). */
+void run_read_metric(const char *dir, const char *key, int best_epoch, double *last, double *at_best);
 
 /* ---- summary.json -------------------------------------------------------------- */
 
@@ -173,6 +194,11 @@ void run_read_accuracies(const char *dir, int best_epoch, double *last, double *
  * design's (hi) beside it; 0, or 1 after saying why. */
 int run_write_summary(const run_cfg *r, const run_progress *p, const dp_model_info *info, const dp_model_info *hi,
                       double last_acc, double best_test);
+/* The same for a segmentation run (r->seg): the paper's Table 5.4 row, mIoU and
+ * pixel accuracy (%) of the last epoch, the best epoch's mIoU, the GMACs and the
+ * maps of the run and of the human design. */
+int run_write_seg_summary(const run_cfg *r, const run_progress *p, const dp_model_info *info,
+                          const dp_model_info *hi);
 /* The human design of r's model: 0 with its info in hi, or a DP_ERR_* code with
  * hi all 0 when it cannot be built. */
 int run_human_info(const run_cfg *r, dp_model_info *hi);
