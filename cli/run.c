@@ -905,7 +905,11 @@ static int take(run_view *r, const cJSON *o, const char *path, int line)
     cli_json_str(o, "pool", r->pool, sizeof r->pool);
     cli_json_str(o, "variant", r->variant, sizeof r->variant);
     cli_json_str(o, "dataset", r->dataset, sizeof r->dataset);
+    cli_json_str(o, "data", r->data, sizeof r->data);
+    char task[16];
+    if (!cli_json_str(o, "task", task, sizeof task)) r->seg = !strcmp(task, "seg");
     r->acc = finite_or(o, "test_acc", r->acc);
+    r->acc = finite_or(o, "miou", r->acc); /* a segmentation run's */
     r->gmacs = finite_or(o, "gmacs", r->gmacs);
     const cJSON *in = cJSON_GetObjectItemCaseSensitive(o, "input");
     if (in && (cJSON_IsNumber(in) ? side(in, &r->in[0]) : pair(in, &r->in[0], &r->in[1])))
@@ -941,11 +945,20 @@ static int load_object(const char *path, cJSON **out)
 static int add_row(run_view *r, const cJSON *o, const char *path, int line)
 {
     if (r->n_ep == r->cap_ep) {
-        double *p = realloc(r->ep, sizeof(double) * RUN_COLS * (r->cap_ep = 2 * r->cap_ep + 16));
-        if (!p) return cli_fail("out of memory reading %s", path);
-        r->ep = p;
+        const int cap = 2 * r->cap_ep + 16;
+        double *p = realloc(r->ep, sizeof(double) * RUN_COLS * cap);
+        if (p) r->ep = p;
+        int(*sz)[RUN_MAX_STAGES][2] = p ? realloc(r->ep_sizes, sizeof *sz * cap) : NULL;
+        if (sz) r->ep_sizes = sz;
+        int *nsz = sz ? realloc(r->ep_n_sizes, sizeof *nsz * cap) : NULL;
+        if (!nsz) return cli_fail("out of memory reading %s", path);
+        r->ep_n_sizes = nsz, r->cap_ep = cap;
     }
-    static const char *const keys[RUN_COLS] = {"epoch", "train_loss", "test_loss", "train_acc", "test_acc"};
+    /* take() read this line's sizes into r->sizes just before */
+    memcpy(r->ep_sizes[r->n_ep], r->sizes, sizeof r->sizes);
+    r->ep_n_sizes[r->n_ep] = cJSON_GetObjectItemCaseSensitive(o, "sizes") ? r->n_sizes : 0;
+    static const char *const keys[RUN_COLS] = {"epoch", "train_loss", "test_loss", "train_acc", "test_acc", "gmacs",
+                                               "miou"};
     double *row = r->ep + (size_t)RUN_COLS * r->n_ep++;
     for (int c = 0; c < RUN_COLS; c++) row[c] = finite_or(o, keys[c], c == RUN_EPOCH ? r->n_ep : NAN);
     /* the epoch defaults to the row's number, from 1; null (train writes NaN and
@@ -995,6 +1008,12 @@ static void view_name(const char *dir, char *out, size_t n)
     char *real = !strcmp(out, ".") || !strcmp(out, "..") ? realpath(dir, NULL) : NULL;
     if (real && strcmp(real, "/")) snprintf(out, n, "%s", strrchr(real, '/') + 1);
     free(real);
+}
+
+void run_view_free(run_view *r)
+{
+    free(r->ep), free(r->ep_sizes), free(r->ep_n_sizes);
+    r->ep = NULL, r->ep_sizes = NULL, r->ep_n_sizes = NULL, r->n_ep = r->cap_ep = 0;
 }
 
 int run_view_load(const char *dir, run_view *r)

@@ -206,7 +206,8 @@ int run_human_info(const run_cfg *r, dp_model_info *hi);
 /* ---- a run as `dynopool plot` draws it ----------------------------------------- */
 
 enum { RUN_MAX_STAGES = 32 };
-enum { RUN_EPOCH, RUN_TRAIN_LOSS, RUN_TEST_LOSS, RUN_TRAIN_ACC, RUN_TEST_ACC, RUN_COLS }; /* a metrics row */
+enum { RUN_EPOCH, RUN_TRAIN_LOSS, RUN_TEST_LOSS, RUN_TRAIN_ACC, RUN_TEST_ACC, /* a metrics row */
+       RUN_GMACS, RUN_MIOU, RUN_COLS };                                          /* miou: segmentation */
 /* Values kept: finite and at most RUN_VMAX in size (so that no span overflows). */
 #define RUN_VMAX 1e30
 
@@ -216,6 +217,9 @@ typedef struct run_view {
     double acc, gmacs;   /* test accuracy (%) and GMACs per image; NaN when unknown */
     int n_ep, cap_ep;
     double *ep;          /* n_ep rows of RUN_COLS: one per line of metrics.jsonl */
+    int (*ep_sizes)[RUN_MAX_STAGES][2], *ep_n_sizes; /* each line's map sizes (h, w) */
+    int seg;             /* a segmentation run (run.json "task": "seg") */
+    char data[2048];     /* run.json's data folder ("" when unknown) */
     int n_bad, bad_line; /* values left out (NaN in ep), the first one's line */
     char bad_key[32];
 } run_view;
@@ -223,7 +227,9 @@ typedef struct run_view {
 /* Reads the run folder dir: run.json, then metrics.jsonl, then summary.json (a
  * later source overrides an earlier one; finished once summary.json is there).
  * Metrics that are null, infinite or beyond RUN_VMAX are left out with a
- * warning.  0, or 1 after naming the file and line of the problem.  Free v->ep. */
+ * warning.  0, or 1 after naming the file and line of the problem.  Free with
+ * run_view_free. */
 int run_view_load(const char *dir, run_view *v);
+void run_view_free(run_view *v);
 
 #endif

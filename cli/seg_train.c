@@ -476,6 +476,87 @@ int seg_train(int argc, char **argv)
 
 /* ---- evaluation --------------------------------------------------------------------- */
 
+/* The network of checkpoint file ckpt and its evaluation view t (the side it was trained
+ * at, the normalisation it records; older checkpoints: none recorded, the loader's
+ * default); 0, or 1 after saying why. */
+static int seg_load(const char *ckpt, dp_model **out, dp_seg_transform *t)
+{
+    char err[1024] = "", msg[512];
+    dp_model_config cfg;
+    int rc;
+    *out = NULL;
+    if ((rc = dp_checkpoint_config(ckpt, &cfg, err, sizeof err))) return cli_fail("%s", err[0] ? err : dp_strerror(rc));
+    if (!dp_arch_is_seg(cfg.arch)) return cli_fail("%s: %s is not a segmentation network", ckpt, dp_arch_name(cfg.arch));
+    dp_model *m;
+    if ((rc = dp_model_create(&cfg, &m))) return cli_fail("cannot build the checkpoint's network: %s", dp_strerror(rc));
+    if (!rc) rc = dp_model_set_precision(m, cli_precision);
+    if (rc || (rc = dp_model_load(m, ckpt, err, sizeof err))) {
+        dp_model_free(m);
+        return cli_fail("%s", err[0] ? err : dp_strerror(rc));
+    }
+    *t = dp_seg_transform_defaults(0, cfg.size);
+    run_trained tr;
+    const char *key;
+    if (dp_model_meta(m, "dataset")) {
+        if (run_read_trained(m, &tr, &key, msg, sizeof msg)) {
+            dp_model_free(m);
+            return cli_fail("%s: metadata '%s' %s", ckpt, key, msg);
+        }
+        memcpy(t->mean, tr.mean, sizeof t->mean), memcpy(t->std, tr.std, sizeof t->std);
+    }
+    *out = m;
+    return 0;
+}
+
+int seg_masks_png(const char *ckpt, const char *data, int n, const char *path, char *ids, size_t cap)
+{
+    dp_model *m;
+    dp_seg_transform t;
+    dp_segset *s = NULL;
+    char err[1024] = "";
+    if (seg_load(ckpt, &m, &t)) return 1;
+    const int K = dp_model_config_of(m)->classes, S = t.size;
+    int rc = dp_segset_open(data, "val", K, &s, err, sizeof err);
+    if (rc) {
+        dp_model_free(m);
+        return cli_fail("%s", err);
+    }
+    if (n > dp_segset_count(s)) n = dp_segset_count(s);
+    const int z = S >= 96 ? 1 : (96 + S - 1) / S, P = S * z, g = SEG_MASKS_GAP;
+    const int W = 3 * P + 4 * g, H = n * P + (n + 1) * g;
+    const size_t per = (size_t)S * S;
+    unsigned char *img = malloc((size_t)W * H * 3), pal[256][3];
+    float *x = malloc(sizeof(float) * 3 * per);
+    int *lab = malloc(sizeof(int) * per), *pred = malloc(sizeof(int) * per);
+    if (!img || !x || !lab || !pred) rc = DP_ERR_NOMEM;
+    else memset(img, 255, (size_t)W * H * 3);
+    dp_seg_palette(pal);
+    size_t used = 0;
+    if (cap) ids[0] = 0;
+    for (int i = 0; !rc && i < n; i++) {
+        if ((rc = dp_segset_sample(s, i, &t, 0, i, x, lab, err, sizeof err)) || (rc = dp_model_predict_seg(m, x, 1, pred)))
+            break;
+        if (used < cap) used += (size_t)snprintf(ids + used, cap - used, "%s%s", i ? " " : "", dp_segset_id(s, i));
+        for (int yy = 0; yy < P; yy++)
+            for (int xx = 0; xx < P; xx++) {
+                const size_t o = (size_t)(yy / z) * S + (size_t)(xx / z);
+                unsigned char *row = img + ((size_t)(g + i * (P + g) + yy) * W) * 3;
+                for (int c = 0; c < 3; c++) { /* the input, back to pixels */
+                    const double v = 255.0 * (x[(size_t)c * per + o] * t.std[c] + t.mean[c]);
+                    row[(size_t)(g + xx) * 3 + c] = (unsigned char)(v < 0 ? 0 : v > 255 ? 255 : floor(v + 0.5));
+                    row[(size_t)(2 * g + P + xx) * 3 + c] = pal[lab[o] & 255][c];
+                    row[(size_t)(3 * g + 2 * P + xx) * 3 + c] = pal[pred[o] & 255][c];
+                }
+            }
+    }
+    if (!rc) rc = dp_image_write_png(path, img, H, W, 3, err, sizeof err);
+    if (rc) cli_fail("%s: %s", path, err[0] ? err : dp_strerror(rc));
+    free(img), free(x), free(lab), free(pred);
+    dp_segset_free(s);
+    dp_model_free(m);
+    return rc ? 1 : 0;
+}
+
 int seg_eval(int argc, char **argv)
 {
     const char *task = NULL, *ckpt = NULL, *data = NULL, *split = "val";
@@ -492,7 +573,7 @@ int seg_eval(int argc, char **argv)
     int rc = cli_parse(&c, argc, argv);
     if (rc) return rc == CLI_HELP ? 0 : rc;
     if (!ckpt || !data) return cli_usage("eval", "%s", "eval --task seg needs --checkpoint F and --data DIR");
-    char path[4200], err[1024] = "", msg[512];
+    char path[4200], err[1024] = "";
     struct stat st;
     if (stat(ckpt, &st) == 0 && S_ISDIR(st.st_mode)) {
         snprintf(path, sizeof path, "%s/%s", ckpt, best ? RUN_BEST : RUN_CHECKPOINT);
@@ -500,28 +581,10 @@ int seg_eval(int argc, char **argv)
     } else if (best) {
         return cli_usage("eval", "--best: %s is not a run folder", ckpt);
     }
-    dp_model_config cfg;
-    if ((rc = dp_checkpoint_config(ckpt, &cfg, err, sizeof err))) return cli_fail("%s", err);
-    if (!dp_arch_is_seg(cfg.arch)) return cli_fail("%s: %s is not a segmentation network", ckpt, dp_arch_name(cfg.arch));
     dp_model *m;
-    if ((rc = dp_model_create(&cfg, &m))) return cli_fail("cannot build the checkpoint's network: %s", dp_strerror(rc));
-    if (!rc) rc = dp_model_set_precision(m, cli_precision);
-    if (rc || (rc = dp_model_load(m, ckpt, err, sizeof err))) {
-        dp_model_free(m);
-        return cli_fail("%s", err[0] ? err : dp_strerror(rc));
-    }
-    /* the normalisation the network was trained with (older checkpoints: none
-     * recorded, the loader's default) */
-    dp_seg_transform t = dp_seg_transform_defaults(0, cfg.size);
-    run_trained tr;
-    const char *key;
-    if (dp_model_meta(m, "dataset")) {
-        if (run_read_trained(m, &tr, &key, msg, sizeof msg)) {
-            dp_model_free(m);
-            return cli_fail("%s: metadata '%s' %s", ckpt, key, msg);
-        }
-        memcpy(t.mean, tr.mean, sizeof t.mean), memcpy(t.std, tr.std, sizeof t.std);
-    }
+    dp_seg_transform t;
+    if (seg_load(ckpt, &m, &t)) return 1;
+    const dp_model_config cfg = *dp_model_config_of(m);
     dp_segset *s;
     if ((rc = dp_segset_open(data, split, cfg.classes, &s, err, sizeof err))) {
         dp_model_free(m);

@@ -1,13 +1,15 @@
 #!/bin/sh
-# seg_train_test.sh DYNOPOOL FASHION_MNIST_DIR — segmentation end to end through the tool:
+# seg_train_test.sh DYNOPOOL FASHION_MNIST_DIR TEST_SEGDATA — segmentation end to end through the tool:
 # segdata writes a small set of scenes, train --task seg trains a tiny HRNet (C = 2,
 # dynopool, the complexity loss on) for 2 epochs of 4 steps, and eval --task seg on its
 # checkpoint gives the mIoU and pixel accuracy of the last epoch's metrics.jsonl line
 # exactly; summary.json holds the Table 5.4 row.  The same run interrupted (in epoch 2,
 # and at the end of epoch 1 before its evaluation) and resumed ends with the same
 # checkpoints, byte for byte, and the same metrics but for the timings.  A classifier
-# with --task seg and a set without its list are refused, naming why.
-bin=$1; src=$2
+# with --task seg and a set without its list are refused, naming why.  `dynopool plot` of the
+# run draws its map sizes by epoch and masks-run.png, whose size and truth panels
+# test_segdata --masks-png checks against the masks (pixel for pixel, VOC's colours).
+bin=$1; src=$2; check=$3
 d=$(mktemp -d) || exit 1
 trap 'rm -rf "$d"' EXIT
 fail() { echo "seg_train_test: $*" >&2; exit 1; }
@@ -50,6 +52,12 @@ for x in b:5 c:4; do
   untimed "$d/run/metrics.jsonl" > "$d/m1"; untimed "$d/$r/metrics.jsonl" > "$d/m2"
   cmp -s "$d/m1" "$d/m2" || { diff "$d/m1" "$d/m2" | head -4; fail "resumed after $k steps: metrics differ"; }
 done
+out=$("$bin" plot "$d/run" -o "$d/plot" 2>&1) || fail "plot: $out"
+for f in shapes.svg curves.svg sizes-run.svg masks-run.png; do [ -s "$d/plot/$f" ] || fail "plot wrote no $f: $out"; done
+[ "$(grep -c '<text[^>]*><tspan font-weight="bold" font-size="14">epoch [12]</tspan>' "$d/plot/sizes-run.svg")" -eq 2 ] \
+  || fail "sizes-run.svg has no row for each of the 2 epochs"
+grep -q "mIoU $(num miou "$last" | awk '{printf "%.1f", $1}')%" "$d/plot/sizes-run.svg" || fail "sizes-run.svg: no last mIoU"
+"$check" --masks-png "$d/plot/masks-run.png" "$d/set" 4 32 11 || fail "masks-run.png"
 out=$("$bin" train --resume "$d/run" --threads 1 2>&1) || fail "resume of a finished run: $out"
 printf '%s\n' "$out" | grep -q "all 2 epochs are done" || fail "resume of a finished run: $out"
 out=$("$bin" train --resume "$d/run" --lr 1 2>&1) && fail "--resume with --lr accepted"
