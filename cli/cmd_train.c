@@ -10,7 +10,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -628,15 +627,7 @@ static void progress_line(trainer *t, double now)
              "epoch %d/%d  step %d/%d  loss %.4f  acc %.2f%%  %.0f img/s  ETA %s  sizes %s  %.4f GMACs%s",
              p->epoch + 1, t->r.epochs, p->batch, t->steps_per_epoch, p->loss / p->seen, 100.0 * p->correct / p->seen,
              t->imgs_here / (now - t->t_epoch), eta, sz, t->info.gmacs, p->capped ? "  (max side bound)" : "");
-    if (t->tty) { /* one live line, cut to the terminal's width so that \r can redraw it */
-        struct winsize ws;
-        const int cols = ioctl(fileno(stdout), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20 ? ws.ws_col : 200;
-        printf("\r\033[K%.*s", cols - 1, line);
-        t->live = 1;
-    } else {
-        puts(line);
-    }
-    fflush(stdout);
+    cli_progress_print(line, t->tty, &t->live);
     t->t_ref = t->t_log = now;
 }
 

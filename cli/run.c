@@ -792,6 +792,21 @@ void run_read_metric(const char *dir, const char *key, int best_epoch, double *l
 
 /* ---- summary.json -------------------------------------------------------------- */
 
+/* summary.json := s with the cost and the maps of the run (info) and of the human
+ * design (hi) at its end; s deleted.  0, or 1 after saying why. */
+static int write_summary(const run_cfg *r, cJSON *s, const dp_model_info *info, const dp_model_info *hi)
+{
+    cJSON_AddNumberToObject(s, "gmacs", info->gmacs);
+    cJSON_AddNumberToObject(s, "human_gmacs", hi->gmacs);
+    cJSON_AddNumberToObject(s, "params", (double)info->params);
+    cJSON_AddItemToObject(s, "sizes", pairs_json(info->sizes, NULL, info->n_stages));
+    cJSON_AddItemToObject(s, "alphas", pairs_json(NULL, info->alphas, info->n_alphas));
+    cJSON_AddItemToObject(s, "human_sizes", pairs_json(hi->sizes, NULL, hi->n_stages));
+    const int rc = write_json(r->out, "summary.json", s) ? 1 : 0;
+    cJSON_Delete(s);
+    return rc;
+}
+
 int run_write_summary(const run_cfg *r, const run_progress *p, const dp_model_info *info, const dp_model_info *hi,
                       double last_acc, double best_test)
 {
@@ -813,15 +828,7 @@ int run_write_summary(const run_cfg *r, const run_progress *p, const dp_model_in
     if (val) cJSON_AddNumberToObject(s, "val_split", r->val_split);
     cJSON_AddNumberToObject(s, "test_acc_at_best", best_test);
     cJSON_AddStringToObject(s, "best_checkpoint", RUN_BEST);
-    cJSON_AddNumberToObject(s, "gmacs", info->gmacs);
-    cJSON_AddNumberToObject(s, "human_gmacs", hi->gmacs);
-    cJSON_AddNumberToObject(s, "params", (double)info->params);
-    cJSON_AddItemToObject(s, "sizes", pairs_json(info->sizes, NULL, info->n_stages));
-    cJSON_AddItemToObject(s, "alphas", pairs_json(NULL, info->alphas, info->n_alphas));
-    cJSON_AddItemToObject(s, "human_sizes", pairs_json(hi->sizes, NULL, hi->n_stages));
-    const int rc = write_json(r->out, "summary.json", s) ? 1 : 0;
-    cJSON_Delete(s);
-    return rc;
+    return write_summary(r, s, info, hi);
 }
 
 int run_write_seg_summary(const run_cfg *r, const run_progress *p, const dp_model_info *info,
@@ -846,15 +853,7 @@ int run_write_seg_summary(const run_cfg *r, const run_progress *p, const dp_mode
     cJSON_AddNumberToObject(s, "best_epoch", p->best_epoch);
     cJSON_AddStringToObject(s, "best_chosen_on", "val");
     cJSON_AddStringToObject(s, "best_checkpoint", RUN_BEST);
-    cJSON_AddNumberToObject(s, "gmacs", info->gmacs);
-    cJSON_AddNumberToObject(s, "human_gmacs", hi->gmacs);
-    cJSON_AddNumberToObject(s, "params", (double)info->params);
-    cJSON_AddItemToObject(s, "sizes", pairs_json(info->sizes, NULL, info->n_stages));
-    cJSON_AddItemToObject(s, "alphas", pairs_json(NULL, info->alphas, info->n_alphas));
-    cJSON_AddItemToObject(s, "human_sizes", pairs_json(hi->sizes, NULL, hi->n_stages));
-    const int rc = write_json(r->out, "summary.json", s) ? 1 : 0;
-    cJSON_Delete(s);
-    return rc;
+    return write_summary(r, s, info, hi);
 }
 
 /* ---- a run as plot draws it ------------------------------------------------------ */

@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -275,15 +274,7 @@ static void progress_line(seg_trainer *t, double now)
     snprintf(line, sizeof line, "epoch %d/%d  step %d/%d  loss %.4f  %.1f img/s  ETA %s  maps %s  %.4f GMACs",
              p->epoch + 1, t->r.epochs, p->batch, t->steps_per_epoch, p->loss / (double)p->seen,
              (double)t->steps_epoch * t->r.batch / (now - t->t_epoch), eta, sz, t->info.gmacs);
-    if (t->tty) {
-        struct winsize ws;
-        const int cols = ioctl(fileno(stdout), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20 ? ws.ws_col : 200;
-        printf("\r\033[K%.*s", cols - 1, line);
-        t->live = 1;
-    } else {
-        puts(line);
-    }
-    fflush(stdout);
+    cli_progress_print(line, t->tty, &t->live);
     t->t_log = now;
 }
 
