@@ -309,6 +309,7 @@ static int train_settings(trainer *t, int argc, char **argv)
     strcpy(r->data, CLI_FASHION_MNIST);
     t->log_every = 30, t->workers = 1;
     const int rc = parse(t, argc, argv);
+    run_set_command(r, argc, argv);
     return rc ? rc : t->resume ? resume_settings(t) : 0;
 }
 

@@ -199,6 +199,22 @@ int run_human_info(const run_cfg *r, dp_model_info *hi)
     return rc;
 }
 
+void run_set_command(run_cfg *r, int argc, char **argv)
+{
+    size_t k = (size_t)snprintf(r->command, sizeof r->command, "%s train", cli_prog);
+    for (int i = 0; i < argc && k < sizeof r->command; i++) {
+        const char *a = argv[i];
+        if (a[0] && !a[strspn(a, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_./=,:+@%")]) {
+            k += (size_t)snprintf(r->command + k, sizeof r->command - k, " %s", a);
+            continue;
+        }
+        k += (size_t)snprintf(r->command + k, sizeof r->command - k, " '");
+        for (; *a && k < sizeof r->command; a++) /* ' as '\'' */
+            k += (size_t)snprintf(r->command + k, sizeof r->command - k, *a == '\'' ? "'\\''" : "%c", *a);
+        if (k < sizeof r->command) k += (size_t)snprintf(r->command + k, sizeof r->command - k, "'");
+    }
+}
+
 int run_has_settings(const char *dir)
 {
     char path[4200];
@@ -212,6 +228,7 @@ int run_start(const run_cfg *r)
     cJSON *o = settings_json(r);
     dp_model_info hi;
     if (!run_human_info(r, &hi)) cJSON_AddItemToObject(o, "human_sizes", pairs_json(hi.sizes, NULL, hi.n_stages));
+    if (r->command[0]) cJSON_AddStringToObject(o, "command", r->command);
     const int rc = write_json(r->out, "run.json", o);
     cJSON_Delete(o);
     join(metrics, sizeof metrics, r->out, "metrics.jsonl");

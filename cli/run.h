@@ -60,6 +60,8 @@ typedef struct run_cfg {
     double alpha_momentum; /* --alpha-momentum; below 0: not given (the weights' momentum) */
     int alpha_trace;       /* --alpha-trace N: the first N steps' alphas and gradients in alpha_trace.jsonl */
     unsigned long long seed;
+    char command[4096];    /* the command line that started the run: in run.json ("command") only,
+                            * not in the checkpoints (a resumed run's are the same bytes) */
     /* not in run.json: what the opened data say, saved in the checkpoints' "dataset" */
     int data_kind, data_base;      /* the kind found (enum dp_data_kind) and its base side */
     const dp_dataset *data_names;  /* image folders: their class names (dp_dataset_class_name) */
@@ -99,6 +101,9 @@ void run_remove_stale_temps(const char *dir);
 
 /* ---- run.json ------------------------------------------------------------------ */
 
+/* r->command := "PROG train ARGS..." (argv: train's arguments), each argument that
+ * a shell would split or expand in single quotes; cut at the field's size. */
+void run_set_command(run_cfg *r, int argc, char **argv);
 /* Whether dir holds a run.json. */
 int run_has_settings(const char *dir);
 /* A new run in r->out: its run.json from r, and no metrics.jsonl (of an earlier

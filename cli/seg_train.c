@@ -168,6 +168,7 @@ static int seg_settings(seg_trainer *t, int argc, char **argv)
     r->input = 64, r->batch = 16, r->lr = 0.01, r->alpha_lr = -1;
     t->width = 18, t->seed = 1, t->epochs = 10, t->log_every = 30;
     seg_options(t);
+    run_set_command(r, argc, argv);
     cli_cmd c = {"train", SEG_TRAIN_USAGE, 0, .opts = t->opt, .n_opts = S_COUNT};
     int rc = cli_parse(&c, argc, argv), setting = 0;
     if (rc) return rc;

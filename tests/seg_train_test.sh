@@ -28,6 +28,7 @@ for k in miou pixel_acc gmacs; do
   [ -n "$a" ] && [ "$a" = "$b" ] || fail "$k: training's last epoch $a, eval $b"
 done
 grep -q '"task":[[:space:]]*"seg"' "$d/run/run.json" || fail "run.json does not say task seg"
+grep -q "\"command\":[[:space:]]*\".* train ${run% --threads 1} --out $d/run\"" "$d/run/run.json" || fail "run.json has not the command (--threads, global, aside)"
 # summary.json: Table 5.4's row, the last epoch's mIoU, five map sizes and the human design's
 s=$(tr -d '\n\t ' < "$d/run/summary.json")
 [ "$(num miou "$s")" = "$(num miou "$last")" ] || fail "summary.json's miou is not the last epoch's: $s"
