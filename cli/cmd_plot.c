@@ -7,10 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "commands.h"
 #include "common.h"
 #include "run.h"
+#include "seg_train.h"
 
 static const char *const PLOT_USAGE =
     "Usage: dynopool plot RUN [RUN...] [-o DIR] [--title T]\n"
@@ -201,8 +203,8 @@ static void caption(const run_view *r, char *buf, size_t n)
     char acc[32] = "?", gm[32] = "?";
     if (isfinite(r->acc)) snprintf(acc, sizeof acc, "%.1f", r->acc);
     if (isfinite(r->gmacs)) snprintf(gm, sizeof gm, "%.3g", r->gmacs);
-    snprintf(buf, n, "%s / %s / %s: %s%%, %s GMACs%s", r->model[0] ? r->model : "?",
-             r->pool[0] ? r->pool : "?", r->variant[0] ? r->variant : "none", acc, gm,
+    snprintf(buf, n, "%s / %s / %s: %s%s%%, %s GMACs%s", r->model[0] ? r->model : "?",
+             r->pool[0] ? r->pool : "?", r->variant[0] ? r->variant : "none", r->seg ? "mIoU " : "", acc, gm,
              r->finished ? "" : " (unfinished)");
 }
 
@@ -494,6 +496,45 @@ static int write_svg(const char *dir, const char *file, draw_fn *draw, const run
     return 0;
 }
 
+/* A segmentation run's own pictures (PLOT_USAGE): sizes-NAME.svg, masks-NAME.png;
+ * 0, or 1 after saying why. */
+static int plot_seg(const char *out, const char *dir, const run_view *r, const char *title)
+{
+    enum { ROWS = 12, SAMPLES = 4 };
+    run_view rows[ROWS];
+    char file[512], path[4400], ck[4200], ids[1024], head[400];
+    const int m = r->n_ep < ROWS ? r->n_ep : ROWS;
+    for (int k = 0; k < m; k++) { /* the first and the last epoch, evenly between */
+        const int e = m > 1 ? (int)floor((double)k * (r->n_ep - 1) / (m - 1) + 0.5) : 0;
+        const double *row = r->ep + (size_t)RUN_COLS * e;
+        run_view *v = &rows[k];
+        memset(v, 0, sizeof *v);
+        snprintf(v->name, sizeof v->name, "epoch %.0f", row[RUN_EPOCH]);
+        memcpy(v->model, r->model, sizeof v->model), memcpy(v->pool, r->pool, sizeof v->pool);
+        memcpy(v->variant, r->variant, sizeof v->variant), memcpy(v->dataset, r->dataset, sizeof v->dataset);
+        memcpy(v->in, r->in, sizeof v->in);
+        v->n_sizes = r->ep_n_sizes[e];
+        memcpy(v->sizes, r->ep_sizes[e], sizeof v->sizes);
+        v->acc = row[RUN_MIOU], v->gmacs = row[RUN_GMACS], v->finished = 1, v->seg = 1;
+    }
+    snprintf(head, sizeof head, "%s: feature maps by epoch", r->name);
+    snprintf(file, sizeof file, "sizes-%s.svg", r->name);
+    if (m && write_svg(out, file, draw_shapes, rows, m, title ? title : head)) return 1;
+    snprintf(ck, sizeof ck, "%s/%s", dir, RUN_BEST);
+    if (access(ck, F_OK)) snprintf(ck, sizeof ck, "%s/%s", dir, RUN_CHECKPOINT);
+    if (access(ck, F_OK)) {
+        fprintf(stderr, "dynopool: warning: %s: no checkpoint yet, no masks-%s.png\n", dir, r->name);
+        return 0;
+    }
+    if (!r->data[0]) return cli_fail("%s/run.json names no data folder: cannot draw masks-%s.png", dir, r->name);
+    snprintf(file, sizeof file, "masks-%s.png", r->name);
+    snprintf(path, sizeof path, "%s/%s", out, file);
+    if (seg_masks_png(ck, r->data, SAMPLES, path, ids, sizeof ids)) return 1;
+    printf("%s  (input | truth | prediction: val images %s of %s, %s)\n", strcmp(out, ".") ? path : file, ids,
+           r->data, ck);
+    return 0;
+}
+
 /* -o: a folder's name, not "". */
 static int parse_dir(const char *v, void *dst)
 {
@@ -522,7 +563,9 @@ int cmd_plot(int argc, char **argv)
     if (!rc) rc = write_svg(out, "shapes.svg", draw_shapes, runs, n, title);
     if (!rc) rc = write_svg(out, "tradeoff.svg", draw_tradeoff, runs, n, title);
     if (!rc) rc = write_svg(out, "curves.svg", draw_curves, runs, n, title);
-    for (int i = 0; runs && i < n; i++) free(runs[i].ep);
+    for (int i = 0; !rc && i < n; i++)
+        if (runs[i].seg) rc = plot_seg(out, dirs[i], &runs[i], title);
+    for (int i = 0; runs && i < n; i++) run_view_free(&runs[i]);
     free(runs);
     free(dirs);
     return rc == CLI_HELP ? 0 : rc;

@@ -10,7 +10,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -310,6 +309,7 @@ static int train_settings(trainer *t, int argc, char **argv)
     strcpy(r->data, CLI_FASHION_MNIST);
     t->log_every = 30, t->workers = 1;
     const int rc = parse(t, argc, argv);
+    run_set_command(r, argc, argv);
     return rc ? rc : t->resume ? resume_settings(t) : 0;
 }
 
@@ -407,32 +407,6 @@ static int train_data(trainer *t)
 
 /* ---- the model and the run folder ------------------------------------------------------- */
 
-/* Before --resume builds a network: the checkpoint's metadata must describe the
- * tensors it holds (dp_checkpoint_config) and the run being resumed (cfg, from
- * run.json and the data), so that no file makes it allocate more than it holds. */
-static int check_resume(const char *ck, const dp_model_config *cfg)
-{
-    char err[1024] = "";
-    dp_model_config c;
-    const int rc = dp_checkpoint_config(ck, &c, err, sizeof err);
-    if (rc) return cli_fail("cannot resume: %s", err[0] ? err : dp_strerror(rc));
-    static const char *const key[5] = {"model", "variant", "in_ch", "classes", "width"};
-    char v[2][5][32];
-    const dp_model_config *x[2] = {&c, cfg};
-    for (int i = 0; i < 2; i++) {
-        snprintf(v[i][0], 32, "%s", dp_arch_name(x[i]->arch));
-        snprintf(v[i][1], 32, "%s", dp_pool_name(x[i]->pool));
-        snprintf(v[i][2], 32, "%d", x[i]->in_ch);
-        snprintf(v[i][3], 32, "%d", x[i]->classes);
-        snprintf(v[i][4], 32, "%.9g", (double)x[i]->width);
-    }
-    for (int k = 0; k < 5; k++)
-        if (strcmp(v[0][k], v[1][k]))
-            return cli_fail("cannot resume: %s: checkpoint has %s = %s, this model has %s (from run.json and the "
-                            "data)", ck, key[k], v[0][k], v[1][k]);
-    return 0;
-}
-
 /* --resume: the checkpoint into the model, the position in the run, and the
  * metrics of the epochs after it dropped; 0, or 1 after saying why. */
 static int open_resumed(trainer *t)
@@ -454,31 +428,13 @@ static int open_resumed(trainer *t)
     return 0;
 }
 
-/* A new run: the folder created and locked, its settings written; 0, or the
- * exit status after saying why. */
-static int open_new(trainer *t)
-{
-    const run_cfg *r = &t->r;
-    struct stat st;
-    if (dist_rank() > 0) return 0; /* rank 0 alone writes the run folder */
-    if (cli_mkdir_p(r->out)) return cli_fail("cannot create %s: %s", r->out, strerror(errno));
-    if (run_lock(r->out) < 0) return 1; /* before the look: a run starting there now has no checkpoint yet */
-    if (stat(t->ck, &st) == 0) {
-        cli_fail("%s already holds a run; continue it with '%s train --resume %s', or choose another --out", r->out,
-                 cli_prog, r->out);
-        return EXIT_USAGE;
-    }
-    run_remove_stale_temps(r->out);
-    return run_start(r) ? 1 : 0;
-}
-
 /* The model, new or from the run's checkpoint; 0, or the exit status after
  * saying why. */
 static int train_open(trainer *t)
 {
     const run_cfg *r = &t->r;
     snprintf(t->ck, sizeof t->ck, "%s/%s", r->out, RUN_CHECKPOINT);
-    if (t->resume && check_resume(t->ck, &r->cfg)) return 1;
+    if (t->resume && run_check_resume(t->ck, &r->cfg)) return 1;
     int rc = dp_model_create(&r->cfg, &t->m);
     if (!rc) rc = dp_model_set_precision(t->m, cli_precision); /* not a setting of the run: either resumes */
     if (!rc && !t->resume && r->n_alpha_init &&
@@ -496,7 +452,7 @@ static int train_open(trainer *t)
         return cli_fail("--init: %s", t->err[0] ? t->err : dp_strerror(rc));
     t->p = (run_progress){0};
     t->p.best_acc = -1;
-    return t->resume ? open_resumed(t) : open_new(t);
+    return t->resume ? open_resumed(t) : dist_rank() > 0 ? 0 : run_create(r, t->ck); /* rank 0 alone writes the run folder */
 }
 
 /* ---- saving and the result -------------------------------------------------------------- */
@@ -516,13 +472,6 @@ static int save_finite(const trainer *t)
     return run_save(t->m, RUN_CHECKPOINT, &t->r, &t->p, t->mean, t->sd);
 }
 
-static void fmt_eta(char *b, size_t cap, double s)
-{
-    if (!(s >= 0) || s > 1e7) snprintf(b, cap, "--");
-    else if (s >= 3600) snprintf(b, cap, "%d:%02d:%02d", (int)s / 3600, (int)s / 60 % 60, (int)s % 60);
-    else snprintf(b, cap, "%d:%02d", (int)s / 60, (int)s % 60);
-}
-
 /* The paper's Table 5.1 row, with the human design's sizes beside the learned ones. */
 static void print_result(const trainer *t, const dp_model_info *info, const dp_model_info *hi, double last_acc,
                          double best_test, double session_s)
@@ -530,7 +479,7 @@ static void print_result(const trainer *t, const dp_model_info *info, const dp_m
     const run_cfg *r = &t->r;
     const run_progress *p = &t->p;
     char took[32], name[64], data[64], best[32];
-    fmt_eta(took, sizeof took, session_s);
+    cli_fmt_eta(took, sizeof took, session_s);
     printf("\nResult (the paper's Table 5.1 row; accuracy is top-1 on the test split, last epoch)\n");
     printf("  %-12s %-14s %-16s %9s %14s %9s %10s\n", "model", "pooling", "data", "accuracy", "best (epoch)",
            "GMACs", "params");
@@ -673,21 +622,13 @@ static void progress_line(trainer *t, double now)
     dp_model_info_get(t->m, &t->info);
     /* the current epoch's pace: maps that grow or shrink change the step time */
     const double per_step = (now - t->t_epoch) / t->steps_epoch;
-    fmt_eta(eta, sizeof eta, per_step * ((double)(t->r.epochs - p->epoch) * t->steps_per_epoch - p->batch));
+    cli_fmt_eta(eta, sizeof eta, per_step * ((double)(t->r.epochs - p->epoch) * t->steps_per_epoch - p->batch));
     cli_sizes_str(sz, sizeof sz, &t->info);
     snprintf(line, sizeof line,
              "epoch %d/%d  step %d/%d  loss %.4f  acc %.2f%%  %.0f img/s  ETA %s  sizes %s  %.4f GMACs%s",
              p->epoch + 1, t->r.epochs, p->batch, t->steps_per_epoch, p->loss / p->seen, 100.0 * p->correct / p->seen,
              t->imgs_here / (now - t->t_epoch), eta, sz, t->info.gmacs, p->capped ? "  (max side bound)" : "");
-    if (t->tty) { /* one live line, cut to the terminal's width so that \r can redraw it */
-        struct winsize ws;
-        const int cols = ioctl(fileno(stdout), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20 ? ws.ws_col : 200;
-        printf("\r\033[K%.*s", cols - 1, line);
-        t->live = 1;
-    } else {
-        puts(line);
-    }
-    fflush(stdout);
+    cli_progress_print(line, t->tty, &t->live);
     t->t_ref = t->t_log = now;
 }
 
@@ -750,15 +691,11 @@ static int train_step(trainer *t, const float *x, const int *lab, int nb)
     t->t_steps += cli_now_s() - t0;
     if (rc) return step_failed(t, rc);
     nb = st.n; /* the global batch (several ranks: this rank had its shard of it) */
-    p->n_ga = st.n_galpha;
-    for (int i = 0; i < st.n_galpha; i++)
-        for (int j = 0; j < 2; j++) p->ga_task[i][j] += st.galpha_task[i][j], p->ga_cost[i][j] += st.galpha_cost[i][j];
     if (dist_rank() == 0 && (long long)p->epoch * t->steps_per_epoch + p->batch < t->r.alpha_trace &&
         run_append_trace(&t->r, (long long)p->epoch * t->steps_per_epoch + p->batch + 1, p->epoch + 1, t->lra, &st))
         return t->step_failed = 1, DP_ERR_IO;
-    p->loss += st.loss * nb, p->task += st.loss_task * nb, p->gmacs += st.loss_gmacs * nb;
-    p->correct += st.correct, p->seen += nb, p->capped += st.capped;
-    p->batch++, t->steps_here++, t->steps_epoch++, t->imgs_here += nb;
+    run_progress_add(p, &st, nb);
+    t->steps_here++, t->steps_epoch++, t->imgs_here += nb;
     if (t->interrupt_after && t->steps_here == t->interrupt_after) raise(SIGINT);
     if (t->lockstep_every && t->steps_here % t->lockstep_every == 0 && lockstep(t)) return t->step_failed = 1, DP_ERR_ARG;
     const double now = cli_now_s();
@@ -901,7 +838,7 @@ static int epoch_end_rank0(trainer *t)
     run_progress *p = &t->p;
     const double t_train = cli_now_s() - t->t_epoch;
     run_epoch e = {t->lr, t->lra, 0, 0, 0, 0, &t->info, t->imgs_here / t_train,
-                   t_train > 0 ? t->wait_sum / t_train : 0.0, t_train};
+                   t_train > 0 ? t->wait_sum / t_train : 0.0, t_train, 0, 0};
     int rc;
     if (t->split && (rc = cli_evaluate(t->m, t->tr, r->data, &t->tval, t->split, t->n_val, r->batch, t->workers,
                                        &e.val_loss, &e.val_acc)))

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -149,6 +150,26 @@ double cli_now_s(void)
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+void cli_fmt_eta(char *b, size_t cap, double s)
+{
+    if (!(s >= 0) || s > 1e7) snprintf(b, cap, "--");
+    else if (s >= 3600) snprintf(b, cap, "%d:%02d:%02d", (int)s / 3600, (int)s / 60 % 60, (int)s % 60);
+    else snprintf(b, cap, "%d:%02d", (int)s / 60, (int)s % 60);
+}
+
+void cli_progress_print(const char *line, int tty, int *live)
+{
+    if (tty) { /* cut to the terminal's width so that \r can redraw it */
+        struct winsize ws;
+        const int cols = ioctl(fileno(stdout), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20 ? ws.ws_col : 200;
+        printf("\r\033[K%.*s", cols - 1, line);
+        *live = 1;
+    } else {
+        puts(line);
+    }
+    fflush(stdout);
 }
 
 volatile sig_atomic_t cli_signal;

@@ -96,6 +96,12 @@ int cli_take(const char *cmd, cli_opt *o, const char *v);
 
 /* Seconds on a monotonic clock. */
 double cli_now_s(void);
+/* A duration of s seconds as "m:ss" or "h:mm:ss" ("--" when unknown or huge)
+ * into b[cap]: progress lines' ETA. */
+void cli_fmt_eta(char *b, size_t cap, double s);
+/* A progress line: on a terminal (tty) one live line, redrawn in place and cut to the
+ * terminal's width (*live := 1: it has no newline yet), else a line of its own. */
+void cli_progress_print(const char *line, int tty, int *live);
 /* The signal that cli_catch_signal caught (0: none yet). */
 extern volatile sig_atomic_t cli_signal;
 /* From now on sig only sets cli_signal, once: a second one acts as it did before

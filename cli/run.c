@@ -90,6 +90,16 @@ static int write_json(const char *dir, const char *name, const cJSON *o)
     return rc;
 }
 
+void run_progress_add(run_progress *p, const dp_step_stats *st, int nb)
+{
+    p->n_ga = st->n_galpha;
+    for (int i = 0; i < st->n_galpha; i++)
+        for (int j = 0; j < 2; j++) p->ga_task[i][j] += st->galpha_task[i][j], p->ga_cost[i][j] += st->galpha_cost[i][j];
+    p->loss += st->loss * nb, p->task += st->loss_task * nb, p->gmacs += st->loss_gmacs * nb;
+    p->correct += st->correct, p->seen += nb, p->capped += st->capped;
+    p->batch++;
+}
+
 /* ---- the folder ---------------------------------------------------------------- */
 
 int run_lock(const char *dir)
@@ -146,6 +156,7 @@ static cJSON *settings_json(const run_cfg *r)
     cJSON_AddStringToObject(o, "model", dp_arch_name(r->cfg.arch));
     cJSON_AddStringToObject(o, "pool", dp_pool_name(r->cfg.pool));
     cJSON_AddNumberToObject(o, "width", r->cfg.width);
+    if (r->seg) cJSON_AddStringToObject(o, "task", "seg"); /* absent: classification */
     cJSON_AddStringToObject(o, "data", r->data);
     cJSON_AddStringToObject(o, "dataset", cli_data_name(r->data));
     cJSON_AddStringToObject(o, "kind", r->kind >= 0 ? dp_data_kind_name(r->kind) : "auto");
@@ -188,6 +199,22 @@ int run_human_info(const run_cfg *r, dp_model_info *hi)
     return rc;
 }
 
+void run_set_command(run_cfg *r, int argc, char **argv)
+{
+    size_t k = (size_t)snprintf(r->command, sizeof r->command, "%s train", cli_prog);
+    for (int i = 0; i < argc && k < sizeof r->command; i++) {
+        const char *a = argv[i];
+        if (a[0] && !a[strspn(a, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_./=,:+@%")]) {
+            k += (size_t)snprintf(r->command + k, sizeof r->command - k, " %s", a);
+            continue;
+        }
+        k += (size_t)snprintf(r->command + k, sizeof r->command - k, " '");
+        for (; *a && k < sizeof r->command; a++) /* ' as '\'' */
+            k += (size_t)snprintf(r->command + k, sizeof r->command - k, *a == '\'' ? "'\\''" : "%c", *a);
+        if (k < sizeof r->command) k += (size_t)snprintf(r->command + k, sizeof r->command - k, "'");
+    }
+}
+
 int run_has_settings(const char *dir)
 {
     char path[4200];
@@ -201,11 +228,26 @@ int run_start(const run_cfg *r)
     cJSON *o = settings_json(r);
     dp_model_info hi;
     if (!run_human_info(r, &hi)) cJSON_AddItemToObject(o, "human_sizes", pairs_json(hi.sizes, NULL, hi.n_stages));
+    if (r->command[0]) cJSON_AddStringToObject(o, "command", r->command);
     const int rc = write_json(r->out, "run.json", o);
     cJSON_Delete(o);
     join(metrics, sizeof metrics, r->out, "metrics.jsonl");
     remove(metrics);
     return rc;
+}
+
+int run_create(const run_cfg *r, const char *ck)
+{
+    struct stat st;
+    if (cli_mkdir_p(r->out)) return cli_fail("cannot create %s: %s", r->out, strerror(errno));
+    if (run_lock(r->out) < 0) return 1; /* before the look: a run starting there now has no checkpoint yet */
+    if (stat(ck, &st) == 0) {
+        cli_fail("%s already holds a run; continue it with '%s train --resume %s', or choose another --out", r->out,
+                 cli_prog, r->out);
+        return EXIT_USAGE;
+    }
+    run_remove_stale_temps(r->out);
+    return run_start(r) ? 1 : 0;
 }
 
 /* The text of the JSON file path parsed, or NULL with "PATH: what" in msg. */
@@ -241,6 +283,12 @@ static const char *settings_names(const cJSON *o, run_cfg *r, const char **want)
     if (cli_json_str(o, "variant", s, sizeof s) || (r->variant = dp_variant_parse(s)) < 0)
         return *want = "none, stretch-v, tile or large", "variant";
     if (!cJSON_IsBool(cJSON_GetObjectItemCaseSensitive(o, "nesterov"))) return *want = "true or false", "nesterov";
+    r->seg = 0;
+    if (cJSON_GetObjectItemCaseSensitive(o, "task")) { /* optional: absent means classification */
+        if (cli_json_str(o, "task", s, sizeof s) || (strcmp(s, "seg") && strcmp(s, "classify")))
+            return *want = "seg or classify", "task";
+        r->seg = !strcmp(s, "seg");
+    }
     r->nesterov = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "nesterov"));
     return NULL;
 }
@@ -259,7 +307,7 @@ static int settings_from_json(const cJSON *o, run_cfg *r, char *msg, size_t cap)
 #define GET(key, dst, lo, hi, flags)                                    \
     if (cli_json_range(o, key, lo, hi, flags, &v, msg, cap)) return -1; \
     dst = v;
-    GET("width", r->cfg.width, 0, RUN_MAX_WIDTH, CLI_OPEN_LO)
+    GET("width", r->cfg.width, 0, r->seg ? RUN_MAX_SEG_WIDTH : RUN_MAX_WIDTH, CLI_OPEN_LO)
     GET("classes_opt", r->classes, 0, RUN_MAX_CLASSES, CLI_WHOLE)
     GET("input_opt", r->input, 0, RUN_MAX_INPUT, CLI_WHOLE)
     GET("limit", r->limit, 0, INT_MAX, CLI_WHOLE)
@@ -415,6 +463,29 @@ int run_save(const dp_model *m, const char *file, const run_cfg *r, const run_pr
     free(runs);
     free(prog);
     return rc;
+}
+
+int run_check_resume(const char *ck, const dp_model_config *cfg)
+{
+    char err[1024] = "";
+    dp_model_config c;
+    const int rc = dp_checkpoint_config(ck, &c, err, sizeof err);
+    if (rc) return cli_fail("cannot resume: %s", err[0] ? err : dp_strerror(rc));
+    static const char *const key[5] = {"model", "variant", "in_ch", "classes", "width"};
+    char v[2][5][32];
+    const dp_model_config *x[2] = {&c, cfg};
+    for (int i = 0; i < 2; i++) {
+        snprintf(v[i][0], 32, "%s", dp_arch_name(x[i]->arch));
+        snprintf(v[i][1], 32, "%s", dp_pool_name(x[i]->pool));
+        snprintf(v[i][2], 32, "%d", x[i]->in_ch);
+        snprintf(v[i][3], 32, "%d", x[i]->classes);
+        snprintf(v[i][4], 32, "%.9g", (double)x[i]->width);
+    }
+    for (int k = 0; k < 5; k++)
+        if (strcmp(v[0][k], v[1][k]))
+            return cli_fail("cannot resume: %s: checkpoint has %s = %s, this model has %s (from run.json and the "
+                            "data)", ck, key[k], v[0][k], v[1][k]);
+    return 0;
 }
 
 /* The metadata "progress" alone. */
@@ -605,13 +676,18 @@ static cJSON *epoch_json(const run_cfg *r, const run_progress *p, const run_epoc
     cJSON_AddNumberToObject(o, "train_loss", p->loss / p->seen);
     cJSON_AddNumberToObject(o, "train_loss_task", p->task / p->seen);
     cJSON_AddNumberToObject(o, "train_loss_gmacs", p->gmacs / p->seen);
-    cJSON_AddNumberToObject(o, "train_acc", 100.0 * p->correct / p->seen);
-    if (r->val_split > 0) { /* only then: the lines of a run without one stay as they were */
-        cJSON_AddNumberToObject(o, "val_loss", e->val_loss);
-        cJSON_AddNumberToObject(o, "val_acc", e->val_acc);
+    if (r->seg) { /* the validation split's mean IoU and pixel accuracy (docs/guide.md, "Segmentation data") */
+        cJSON_AddNumberToObject(o, "miou", e->miou);
+        cJSON_AddNumberToObject(o, "pixel_acc", e->pixel_acc);
+    } else {
+        cJSON_AddNumberToObject(o, "train_acc", 100.0 * p->correct / p->seen);
+        if (r->val_split > 0) { /* only then: the lines of a run without one stay as they were */
+            cJSON_AddNumberToObject(o, "val_loss", e->val_loss);
+            cJSON_AddNumberToObject(o, "val_acc", e->val_acc);
+        }
+        cJSON_AddNumberToObject(o, "test_loss", e->test_loss);
+        cJSON_AddNumberToObject(o, "test_acc", e->test_acc);
     }
-    cJSON_AddNumberToObject(o, "test_loss", e->test_loss);
-    cJSON_AddNumberToObject(o, "test_acc", e->test_acc);
     cJSON_AddNumberToObject(o, "gmacs", e->info->gmacs);
     cJSON_AddItemToObject(o, "sizes", pairs_json(e->info->sizes, NULL, e->info->n_stages));
     cJSON_AddItemToObject(o, "alphas", pairs_json(NULL, e->info->alphas, e->info->n_alphas));
@@ -712,6 +788,11 @@ int run_trim_trace(const char *dir, long long last) { return trim_jsonl(dir, RUN
 
 void run_read_accuracies(const char *dir, int best_epoch, double *last, double *at_best)
 {
+    run_read_metric(dir, "test_acc", best_epoch, last, at_best);
+}
+
+void run_read_metric(const char *dir, const char *key, int best_epoch, double *last, double *at_best)
+{
     char path[4200], line[1 << 16];
     double e;
     join(path, sizeof path, dir, "metrics.jsonl");
@@ -719,7 +800,7 @@ void run_read_accuracies(const char *dir, int best_epoch, double *last, double *
     FILE *f = fopen(path, "r");
     while (f && fgets(line, sizeof line, f)) {
         cJSON *o = cJSON_Parse(line);
-        cli_json_num(o, "test_acc", last);
+        cli_json_num(o, key, last);
         if (!cli_json_num(o, "epoch", &e) && (int)e == best_epoch) *at_best = *last;
         cJSON_Delete(o);
     }
@@ -727,6 +808,21 @@ void run_read_accuracies(const char *dir, int best_epoch, double *last, double *
 }
 
 /* ---- summary.json -------------------------------------------------------------- */
+
+/* summary.json := s with the cost and the maps of the run (info) and of the human
+ * design (hi) at its end; s deleted.  0, or 1 after saying why. */
+static int write_summary(const run_cfg *r, cJSON *s, const dp_model_info *info, const dp_model_info *hi)
+{
+    cJSON_AddNumberToObject(s, "gmacs", info->gmacs);
+    cJSON_AddNumberToObject(s, "human_gmacs", hi->gmacs);
+    cJSON_AddNumberToObject(s, "params", (double)info->params);
+    cJSON_AddItemToObject(s, "sizes", pairs_json(info->sizes, NULL, info->n_stages));
+    cJSON_AddItemToObject(s, "alphas", pairs_json(NULL, info->alphas, info->n_alphas));
+    cJSON_AddItemToObject(s, "human_sizes", pairs_json(hi->sizes, NULL, hi->n_stages));
+    const int rc = write_json(r->out, "summary.json", s) ? 1 : 0;
+    cJSON_Delete(s);
+    return rc;
+}
 
 int run_write_summary(const run_cfg *r, const run_progress *p, const dp_model_info *info, const dp_model_info *hi,
                       double last_acc, double best_test)
@@ -749,15 +845,32 @@ int run_write_summary(const run_cfg *r, const run_progress *p, const dp_model_in
     if (val) cJSON_AddNumberToObject(s, "val_split", r->val_split);
     cJSON_AddNumberToObject(s, "test_acc_at_best", best_test);
     cJSON_AddStringToObject(s, "best_checkpoint", RUN_BEST);
-    cJSON_AddNumberToObject(s, "gmacs", info->gmacs);
-    cJSON_AddNumberToObject(s, "human_gmacs", hi->gmacs);
-    cJSON_AddNumberToObject(s, "params", (double)info->params);
-    cJSON_AddItemToObject(s, "sizes", pairs_json(info->sizes, NULL, info->n_stages));
-    cJSON_AddItemToObject(s, "alphas", pairs_json(NULL, info->alphas, info->n_alphas));
-    cJSON_AddItemToObject(s, "human_sizes", pairs_json(hi->sizes, NULL, hi->n_stages));
-    const int rc = write_json(r->out, "summary.json", s) ? 1 : 0;
-    cJSON_Delete(s);
-    return rc;
+    return write_summary(r, s, info, hi);
+}
+
+int run_write_seg_summary(const run_cfg *r, const run_progress *p, const dp_model_info *info,
+                          const dp_model_info *hi)
+{
+    double miou, pixel_acc, best_miou;
+    run_read_metric(r->out, "miou", p->best_epoch, &miou, &best_miou);
+    run_read_metric(r->out, "pixel_acc", p->best_epoch, &pixel_acc, &(double){0});
+    cJSON *s = cJSON_CreateObject();
+    cJSON_AddStringToObject(s, "task", "seg");
+    cJSON_AddStringToObject(s, "model", dp_arch_name(r->cfg.arch));
+    cJSON_AddStringToObject(s, "pool", dp_pool_name(r->cfg.pool));
+    cJSON_AddStringToObject(s, "dataset", cli_data_name(r->data));
+    cJSON_AddNumberToObject(s, "width", r->cfg.width);
+    cJSON_AddNumberToObject(s, "input", r->cfg.size);
+    cJSON_AddNumberToObject(s, "classes", r->cfg.classes);
+    cJSON_AddNumberToObject(s, "epochs", r->epochs);
+    /* Table 5.4's row: the validation split's mIoU (last epoch), the GMACs, the maps */
+    cJSON_AddNumberToObject(s, "miou", miou);
+    cJSON_AddNumberToObject(s, "pixel_acc", pixel_acc);
+    cJSON_AddNumberToObject(s, "best_miou", best_miou);
+    cJSON_AddNumberToObject(s, "best_epoch", p->best_epoch);
+    cJSON_AddStringToObject(s, "best_chosen_on", "val");
+    cJSON_AddStringToObject(s, "best_checkpoint", RUN_BEST);
+    return write_summary(r, s, info, hi);
 }
 
 /* ---- a run as plot draws it ------------------------------------------------------ */
@@ -808,7 +921,11 @@ static int take(run_view *r, const cJSON *o, const char *path, int line)
     cli_json_str(o, "pool", r->pool, sizeof r->pool);
     cli_json_str(o, "variant", r->variant, sizeof r->variant);
     cli_json_str(o, "dataset", r->dataset, sizeof r->dataset);
+    cli_json_str(o, "data", r->data, sizeof r->data);
+    char task[16];
+    if (!cli_json_str(o, "task", task, sizeof task)) r->seg = !strcmp(task, "seg");
     r->acc = finite_or(o, "test_acc", r->acc);
+    r->acc = finite_or(o, "miou", r->acc); /* a segmentation run's */
     r->gmacs = finite_or(o, "gmacs", r->gmacs);
     const cJSON *in = cJSON_GetObjectItemCaseSensitive(o, "input");
     if (in && (cJSON_IsNumber(in) ? side(in, &r->in[0]) : pair(in, &r->in[0], &r->in[1])))
@@ -844,11 +961,20 @@ static int load_object(const char *path, cJSON **out)
 static int add_row(run_view *r, const cJSON *o, const char *path, int line)
 {
     if (r->n_ep == r->cap_ep) {
-        double *p = realloc(r->ep, sizeof(double) * RUN_COLS * (r->cap_ep = 2 * r->cap_ep + 16));
-        if (!p) return cli_fail("out of memory reading %s", path);
-        r->ep = p;
+        const int cap = 2 * r->cap_ep + 16;
+        double *p = realloc(r->ep, sizeof(double) * RUN_COLS * cap);
+        if (p) r->ep = p;
+        int(*sz)[RUN_MAX_STAGES][2] = p ? realloc(r->ep_sizes, sizeof *sz * cap) : NULL;
+        if (sz) r->ep_sizes = sz;
+        int *nsz = sz ? realloc(r->ep_n_sizes, sizeof *nsz * cap) : NULL;
+        if (!nsz) return cli_fail("out of memory reading %s", path);
+        r->ep_n_sizes = nsz, r->cap_ep = cap;
     }
-    static const char *const keys[RUN_COLS] = {"epoch", "train_loss", "test_loss", "train_acc", "test_acc"};
+    /* take() read this line's sizes into r->sizes just before */
+    memcpy(r->ep_sizes[r->n_ep], r->sizes, sizeof r->sizes);
+    r->ep_n_sizes[r->n_ep] = cJSON_GetObjectItemCaseSensitive(o, "sizes") ? r->n_sizes : 0;
+    static const char *const keys[RUN_COLS] = {"epoch", "train_loss", "test_loss", "train_acc", "test_acc", "gmacs",
+                                               "miou"};
     double *row = r->ep + (size_t)RUN_COLS * r->n_ep++;
     for (int c = 0; c < RUN_COLS; c++) row[c] = finite_or(o, keys[c], c == RUN_EPOCH ? r->n_ep : NAN);
     /* the epoch defaults to the row's number, from 1; null (train writes NaN and
@@ -898,6 +1024,12 @@ static void view_name(const char *dir, char *out, size_t n)
     char *real = !strcmp(out, ".") || !strcmp(out, "..") ? realpath(dir, NULL) : NULL;
     if (real && strcmp(real, "/")) snprintf(out, n, "%s", strrchr(real, '/') + 1);
     free(real);
+}
+
+void run_view_free(run_view *r)
+{
+    free(r->ep), free(r->ep_sizes), free(r->ep_n_sizes);
+    r->ep = NULL, r->ep_sizes = NULL, r->ep_n_sizes = NULL, r->n_ep = r->cap_ep = 0;
 }
 
 int run_view_load(const char *dir, run_view *r)

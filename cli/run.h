@@ -11,7 +11,8 @@
  *                        "progress" (the position in the run)
  *   checkpoint-best.safetensors  the same after the best epoch
  *   metrics.jsonl        one JSON line per finished epoch
- *   summary.json         the Table 5.1 row, once the run has finished
+ *   summary.json         the Table 5.1 row (segmentation: Table 5.4's), once the
+ *                        run has finished
  *   .lock                flock()ed by the one trainer working in the folder
  */
 #ifndef DP_CLI_RUN_H
@@ -25,6 +26,7 @@
 /* The ranges of the settings: of train's options, and of run.json and the
  * checkpoint metadata when they are read back. */
 #define RUN_MAX_WIDTH 16.0   /* dp_model_create's limit */
+#define RUN_MAX_SEG_WIDTH 64.0 /* HRNet's channel number C (docs/models.md, "HRNetV2") */
 #define RUN_MAX_CLASSES 256  /* dp_dataset_open's limit for IDX sets */
 #define RUN_MIN_INPUT 8
 #define RUN_MAX_INPUT 1024
@@ -42,6 +44,7 @@
 /* The settings of a run: what run.json holds. */
 typedef struct run_cfg {
     dp_model_config cfg; /* the model; cfg.seed = seed */
+    int seg;             /* 1: a segmentation run (train --task seg, seg_train.c); run.json "task" */
     char data[2048], out[2048];
     char init[2048];     /* --init FILE: the initial weights' file ("": the seed's) */
     int kind;            /* the --dataset given (DP_DATA_AUTO: detect) */
@@ -57,6 +60,8 @@ typedef struct run_cfg {
     double alpha_momentum; /* --alpha-momentum; below 0: not given (the weights' momentum) */
     int alpha_trace;       /* --alpha-trace N: the first N steps' alphas and gradients in alpha_trace.jsonl */
     unsigned long long seed;
+    char command[4096];    /* the command line that started the run: in run.json ("command") only,
+                            * not in the checkpoints (a resumed run's are the same bytes) */
     /* not in run.json: what the opened data say, saved in the checkpoints' "dataset" */
     int data_kind, data_base;      /* the kind found (enum dp_data_kind) and its base side */
     const dp_dataset *data_names;  /* image folders: their class names (dp_dataset_class_name) */
@@ -77,6 +82,10 @@ typedef struct run_progress {
     double ga_task[DP_MAX_STAGES][2], ga_cost[DP_MAX_STAGES][2];
 } run_progress;
 
+/* Adds a training step's statistics (st, over nb images) to the epoch's sums in p
+ * and counts the step (p->batch++). */
+void run_progress_add(run_progress *p, const dp_step_stats *st, int nb);
+
 /* ---- the folder ---------------------------------------------------------------- */
 
 /* Takes the run folder for this process: an exclusive flock() on DIR/.lock,
@@ -92,6 +101,9 @@ void run_remove_stale_temps(const char *dir);
 
 /* ---- run.json ------------------------------------------------------------------ */
 
+/* r->command := "PROG train ARGS..." (argv: train's arguments), each argument that
+ * a shell would split or expand in single quotes; cut at the field's size. */
+void run_set_command(run_cfg *r, int argc, char **argv);
 /* Whether dir holds a run.json. */
 int run_has_settings(const char *dir);
 /* A new run in r->out: its run.json from r, and no metrics.jsonl (of an earlier
@@ -104,7 +116,18 @@ int run_read_settings(const char *dir, run_cfg *r, char *msg, size_t cap);
  * 0, or -1 after saying why. */
 int run_write_epochs(const run_cfg *r);
 
+/* A new run in r->out: the folder created and locked, a checkpoint already
+ * there refused, its settings written (run_start); 0, or 1 or EXIT_USAGE after
+ * saying why.  ck: the run's checkpoint file. */
+int run_create(const run_cfg *r, const char *ck);
+
 /* ---- checkpoints ---------------------------------------------------------------- */
+
+/* Before --resume builds a network: the checkpoint's metadata must describe the
+ * tensors it holds (dp_checkpoint_config) and the run being resumed (cfg, from
+ * run.json and the data), so that no file makes it allocate more than it holds.
+ * 0, or 1 after saying why. */
+int run_check_resume(const char *ck, const dp_model_config *cfg);
 
 /* Saves m as r->out/file with the run's metadata; mean and std: the images'
  * normalisation.  0, or a DP_ERR_* code after saying why. */
@@ -144,6 +167,7 @@ typedef struct run_epoch { /* an epoch's line beside the run's progress */
     double val_loss, val_acc, test_loss, test_acc; /* val_*: with a validation split only */
     const dp_model_info *info;
     double images_per_s, data_wait, seconds;
+    double miou, pixel_acc; /* segmentation runs (r->seg): the validation split's, in %; no val_* or test_* then */
 } run_epoch;
 /* Appends the epoch p->epoch's line to r->out/metrics.jsonl (synced); 0, or 1
  * after saying why. */
@@ -166,6 +190,8 @@ int run_trim_trace(const char *dir, long long last);
 /* The test accuracy of the last line of dir/metrics.jsonl and of the line of
  * epoch best_epoch (0 where there is none). */
 void run_read_accuracies(const char *dir, int best_epoch, double *last, double *at_best);
+/* The same for the number `key` of the lines ("miou", "pixel_acc"). */
+void run_read_metric(const char *dir, const char *key, int best_epoch, double *last, double *at_best);
 
 /* ---- summary.json -------------------------------------------------------------- */
 
@@ -173,6 +199,11 @@ void run_read_accuracies(const char *dir, int best_epoch, double *last, double *
  * design's (hi) beside it; 0, or 1 after saying why. */
 int run_write_summary(const run_cfg *r, const run_progress *p, const dp_model_info *info, const dp_model_info *hi,
                       double last_acc, double best_test);
+/* The same for a segmentation run (r->seg): the paper's Table 5.4 row, mIoU and
+ * pixel accuracy (%) of the last epoch, the best epoch's mIoU, the GMACs and the
+ * maps of the run and of the human design. */
+int run_write_seg_summary(const run_cfg *r, const run_progress *p, const dp_model_info *info,
+                          const dp_model_info *hi);
 /* The human design of r's model: 0 with its info in hi, or a DP_ERR_* code with
  * hi all 0 when it cannot be built. */
 int run_human_info(const run_cfg *r, dp_model_info *hi);
@@ -180,7 +211,8 @@ int run_human_info(const run_cfg *r, dp_model_info *hi);
 /* ---- a run as `dynopool plot` draws it ----------------------------------------- */
 
 enum { RUN_MAX_STAGES = 32 };
-enum { RUN_EPOCH, RUN_TRAIN_LOSS, RUN_TEST_LOSS, RUN_TRAIN_ACC, RUN_TEST_ACC, RUN_COLS }; /* a metrics row */
+enum { RUN_EPOCH, RUN_TRAIN_LOSS, RUN_TEST_LOSS, RUN_TRAIN_ACC, RUN_TEST_ACC, /* a metrics row */
+       RUN_GMACS, RUN_MIOU, RUN_COLS };                                          /* miou: segmentation */
 /* Values kept: finite and at most RUN_VMAX in size (so that no span overflows). */
 #define RUN_VMAX 1e30
 
@@ -190,6 +222,9 @@ typedef struct run_view {
     double acc, gmacs;   /* test accuracy (%) and GMACs per image; NaN when unknown */
     int n_ep, cap_ep;
     double *ep;          /* n_ep rows of RUN_COLS: one per line of metrics.jsonl */
+    int (*ep_sizes)[RUN_MAX_STAGES][2], *ep_n_sizes; /* each line's map sizes (h, w) */
+    int seg;             /* a segmentation run (run.json "task": "seg") */
+    char data[2048];     /* run.json's data folder ("" when unknown) */
     int n_bad, bad_line; /* values left out (NaN in ep), the first one's line */
     char bad_key[32];
 } run_view;
@@ -197,7 +232,9 @@ typedef struct run_view {
 /* Reads the run folder dir: run.json, then metrics.jsonl, then summary.json (a
  * later source overrides an earlier one; finished once summary.json is there).
  * Metrics that are null, infinite or beyond RUN_VMAX are left out with a
- * warning.  0, or 1 after naming the file and line of the problem.  Free v->ep. */
+ * warning.  0, or 1 after naming the file and line of the problem.  Free with
+ * run_view_free. */
 int run_view_load(const char *dir, run_view *v);
+void run_view_free(run_view *v);
 
 #endif

@@ -15,7 +15,15 @@
  * Planted in segdata.c on a scratch copy, each made check 1 fail: the mask read without
  * the flip (9481 pixels), the image sampled at 1.15 of the mask's horizontal scale (24).
  *
- *   test_segdata [FASHION_MNIST_DIR] */
+ *   4. with --masks-png (tests/seg_train_test.sh), `dynopool plot`'s masks-NAME.png of a run
+ *      on a set whose images have the network's side S: 3 panels of the side P = z S
+ *      (z the smallest whole factor with P >= 96) per row, 4 white pixels around and
+ *      between them, so (n P + 4 (n + 1)) x (3 P + 16); the truth panel of row i is the
+ *      i-th val image's mask in PascalVOC's colours, pixel for pixel (each cell z x z);
+ *      the prediction panel holds only class colours; the gaps are white.
+ *
+ *   test_segdata [FASHION_MNIST_DIR]
+ *   test_segdata --masks-png PNG SET_DIR N S CLASSES */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -214,8 +222,65 @@ static void check_fashion(const char *src)
     dp_segset_free(s);
 }
 
+/* Check 4 (header comment). */
+static int check_masks_png(const char *png, const char *set, int n, int S, int K)
+{
+    unsigned char *pix = NULL, pal[256][3];
+    int h, w, rc;
+    char err[1024] = "";
+    dp_seg_palette(pal);
+    rc = dp_image_load(png, 3, &pix, &h, &w, err, sizeof err);
+    CHECK(rc == DP_OK, "%s: %s", png, err);
+    if (rc) return tu_finish("test_segdata --masks-png");
+    const int z = S >= 96 ? 1 : (96 + S - 1) / S, P = z * S, g = 4;
+    CHECK(h == n * P + (n + 1) * g && w == 3 * P + 4 * g, "%s is %dx%d (HxW), expected %dx%d for %d rows of %d px",
+          png, h, w, n * P + (n + 1) * g, 3 * P + 4 * g, n, P);
+    dp_segset *s = NULL;
+    CHECK(dp_segset_open(set, "val", K, &s, err, sizeof err) == DP_OK, "%s", err);
+    long bad_truth = 0, bad_pred = 0, bad_gap = 0, cells = 0;
+    for (int i = 0; s && h == n * P + (n + 1) * g && w == 3 * P + 4 * g && i < n; i++) {
+        char mp[4200];
+        unsigned char *lab = NULL;
+        int mh, mw;
+        snprintf(mp, sizeof mp, "%s/SegmentationClass/%s.png", set, dp_segset_id(s, i));
+        CHECK(dp_image_load_mask(mp, &lab, &mh, &mw, err, sizeof err) == DP_OK && mh == S && mw == S,
+              "%s: %s (expected %dx%d)", mp, err, S, S);
+        for (int y = 0; lab && mh == S && mw == S && y < P; y++)
+            for (int x = 0; x < P; x++) {
+                const unsigned char *t = pix + ((size_t)(g + i * (P + g) + y) * w + 2 * g + P + x) * 3;
+                const unsigned char *p = t + (size_t)(P + g) * 3;
+                const unsigned char *c = pal[lab[(y / z) * S + x / z]];
+                bad_truth += t[0] != c[0] || t[1] != c[1] || t[2] != c[2];
+                int known = 0;
+                for (int k = 0; k < K; k++) known |= p[0] == pal[k][0] && p[1] == pal[k][1] && p[2] == pal[k][2];
+                bad_pred += !known;
+                cells++;
+            }
+        free(lab);
+    }
+    for (int y = 0; h == n * P + (n + 1) * g && y < h; y++) /* the gaps: white */
+        for (int x = 0; x < w; x++) {
+            const int in_col = (x >= g && x < g + P) || (x >= 2 * g + P && x < 2 * g + 2 * P) ||
+                               (x >= 3 * g + 2 * P && x < 3 * g + 3 * P);
+            const int in_row = (y - g) % (P + g) < P && y >= g && y < h - g;
+            if (in_col && in_row) continue;
+            const unsigned char *q = pix + ((size_t)y * w + x) * 3;
+            bad_gap += q[0] != 255 || q[1] != 255 || q[2] != 255;
+        }
+    CHECK(cells > 0 && bad_truth == 0, "%s: %ld of %ld truth pixels are not their mask's palette colour", png,
+          bad_truth, cells);
+    CHECK(bad_pred == 0, "%s: %ld prediction pixels are no class's colour", png, bad_pred);
+    CHECK(bad_gap == 0, "%s: %ld gap pixels are not white", png, bad_gap);
+    printf("%s: %dx%d, %ld truth pixels compared with their masks' colours\n", png, h, w, cells);
+    dp_segset_free(s);
+    free(pix);
+    return tu_finish("test_segdata --masks-png");
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 7 && !strcmp(argv[1], "--masks-png"))
+        return check_masks_png(argv[2], argv[3], atoi(argv[4]), atoi(argv[5]), atoi(argv[6]));
     snprintf(root, sizeof root, "/tmp/dp_segdata_XXXXXX");
     CHECK(mkdtemp(root) != NULL, "mkdtemp");
     const char *sub[] = {"JPEGImages", "SegmentationClass", "ImageSets", "ImageSets/Segmentation"};

@@ -9,7 +9,8 @@
 #                              tools/onnxruntime/ for the test deploy.onnx_ort (ONNX
 #                              Runtime runs our exported models); Debian's PyTorch,
 #                              NumPy and torchvision (python3-torch, python3-numpy,
-#                              python3-torchvision) for the Python package
+#                              python3-torchvision; python3-pil for ref/eval_checkpoint.py's
+#                              segmentation sets) for the Python package
 #                              python/dynopool and its tests (py.*; py.torchvision
 #                              loads our checkpoints into torchvision.models), ref/
 #                              and bench/; Open MPI (libopenmpi-dev, openmpi-bin) for
@@ -25,7 +26,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libdnnl-dev ocl-icd-opencl-dev libopenblas-openmp-dev libcjson-dev zlib1g-dev
       libjpeg-dev libpng-dev protobuf-c-compiler libprotobuf-c-dev libonnx-dev dataset-fashion-mnist python3 nodejs
-      python3-torch python3-numpy python3-torchvision libopenmpi-dev openmpi-bin)
+      python3-torch python3-numpy python3-torchvision python3-pil libopenmpi-dev openmpi-bin)
 if [[ $# -gt 0 && "${1:-}" != "--reference" ]]; then
   echo "usage: tools/deps.sh [--reference]" >&2; exit 2
 fi

@@ -154,6 +154,13 @@ DP_API int dp_segset_sample(const dp_segset *s, int i, const dp_seg_transform *t
  * IDX set in src, training items for train and test items for val) scaled, tinted and
  * pasted at random places; the mask labels each item's pixels with its class + 1
  * (background 0, 11 classes), its faint rim 255, and class_names.txt names them. */
+/* PascalVOC's colour map, the palette of its masks: class k's colour from its bits (0
+ * black, 1 (128, 0, 0), ...; 255, the ignored label, (224, 224, 192)). */
+DP_API void dp_seg_palette(unsigned char pal[256][3]);
+/* Writes an 8-bit PNG of (h, w, ch) interleaved pixels, ch 1 (grey) or 3 (RGB); err names
+ * the file on failure. */
+DP_API int dp_image_write_png(const char *path, const unsigned char *pix, int h, int w, int ch, char *err,
+                              size_t errlen);
 DP_API int dp_segset_make_fashion(const char *src, const char *out, int n_train, int n_val, int size,
                                   unsigned long long seed, char *err, size_t errlen);
 

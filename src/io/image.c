@@ -453,8 +453,10 @@ int dp_image_write_jpeg(const char *path, const unsigned char *pix, int h, int w
     return DP_OK;
 }
 
-int dp_image_write_png_palette(const char *path, const unsigned char *idx, int h, int w,
-                               const unsigned char palette[256][3], char *err, size_t errlen)
+/* An 8-bit PNG of h rows of w pixels: `ch` interleaved channels (1 grey, 3 RGB) or, with a
+ * palette, indices into it. */
+static int write_png(const char *path, const unsigned char *pix, int h, int w, int ch,
+                     const unsigned char palette[256][3], char *err, size_t errlen)
 {
     FILE *volatile fp = fopen(path, "wb");
     if (!fp) {
@@ -476,13 +478,17 @@ int dp_image_write_png_palette(const char *path, const unsigned char *idx, int h
         return DP_ERR_IO;
     }
     png_init_io(png, fp);
-    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8, PNG_COLOR_TYPE_PALETTE, PNG_INTERLACE_NONE,
+    const int type = palette ? PNG_COLOR_TYPE_PALETTE : ch == 3 ? PNG_COLOR_TYPE_RGB : PNG_COLOR_TYPE_GRAY;
+    const int n = palette ? 1 : ch; /* bytes per pixel (not ch itself: setjmp may clobber a changed argument) */
+    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8, type, PNG_INTERLACE_NONE,
                  PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-    png_color pal[256];
-    for (int i = 0; i < 256; i++) pal[i].red = palette[i][0], pal[i].green = palette[i][1], pal[i].blue = palette[i][2];
-    png_set_PLTE(png, info, pal, 256);
+    if (palette) {
+        png_color pal[256];
+        for (int i = 0; i < 256; i++) pal[i].red = palette[i][0], pal[i].green = palette[i][1], pal[i].blue = palette[i][2];
+        png_set_PLTE(png, info, pal, 256);
+    }
     png_write_info(png, info);
-    for (int y = 0; y < h; y++) png_write_row(png, (png_const_bytep)(idx + (size_t)y * w));
+    for (int y = 0; y < h; y++) png_write_row(png, (png_const_bytep)(pix + (size_t)y * w * n));
     png_write_end(png, NULL);
     png_destroy_write_struct(&png, &info);
     if (fclose(fp) != 0) {
@@ -490,4 +496,20 @@ int dp_image_write_png_palette(const char *path, const unsigned char *idx, int h
         return DP_ERR_IO;
     }
     return DP_OK;
+}
+
+int dp_image_write_png_palette(const char *path, const unsigned char *idx, int h, int w,
+                               const unsigned char palette[256][3], char *err, size_t errlen)
+{
+    return write_png(path, idx, h, w, 1, palette, err, errlen);
+}
+
+int dp_image_write_png(const char *path, const unsigned char *pix, int h, int w, int ch, char *err, size_t errlen)
+{
+    if (!path || !pix) return DP_ERR_NULL;
+    if (h < 1 || w < 1 || (ch != 1 && ch != 3)) {
+        if (err && errlen) snprintf(err, errlen, "%s: cannot write a PNG of %dx%d pixels with %d channels", path, h, w, ch);
+        return DP_ERR_ARG;
+    }
+    return write_png(path, pix, h, w, ch, NULL, err, errlen);
 }

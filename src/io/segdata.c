@@ -211,7 +211,7 @@ int dp_segset_sample(const dp_segset *s, int i, const dp_seg_transform *t, unsig
 /* ---- a real segmentation set from Fashion-MNIST scenes --------------------------- */
 
 /* PascalVOC's colour map: class k's colour from its bits, spread over the three channels. */
-static void voc_palette(unsigned char pal[256][3])
+void dp_seg_palette(unsigned char pal[256][3])
 {
     for (int k = 0; k < 256; k++) {
         int r = 0, g = 0, b = 0, c = k;
@@ -247,7 +247,7 @@ static int make_split(const char *src, const char *out, const char *split, int t
     for (int c = 0; c < 3; c++) t.mean[c] = 0.0f, t.std[c] = 1.0f; /* pixels in [0, 1] */
     const int B = in.size, nb = in.size * in.size;
     unsigned char pal[256][3];
-    voc_palette(pal);
+    dp_seg_palette(pal);
     unsigned char *img = malloc((size_t)size * size * 3), *msk = malloc((size_t)size * size);
     float *item = malloc(sizeof(float) * (size_t)nb * in.channels);
     char path[4200];
