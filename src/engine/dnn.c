@@ -7,8 +7,10 @@
 #include "engine/dnn.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <dnnl.h>
 
@@ -70,6 +72,40 @@ int dnn_bf16_support(void)
     return g_bf16;
 }
 
+/* ---- counters (dnn_stats) --------------------------------------------------
+ * Relaxed atomics: nets in several threads may count at once; a reader wants
+ * totals, not an order. */
+static _Atomic long long g_built[DNN_KINDS], g_reused[DNN_KINDS], g_build_ns, g_runs, g_run_ns;
+
+static long long now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+void dnn_stats_get(dnn_stats *s)
+{
+    for (int k = 0; k < DNN_KINDS; k++)
+        s->built[k] = atomic_load_explicit(&g_built[k], memory_order_relaxed),
+        s->reused[k] = atomic_load_explicit(&g_reused[k], memory_order_relaxed);
+    s->build_s = 1e-9 * (double)atomic_load_explicit(&g_build_ns, memory_order_relaxed);
+    s->runs = atomic_load_explicit(&g_runs, memory_order_relaxed);
+    s->run_s = 1e-9 * (double)atomic_load_explicit(&g_run_ns, memory_order_relaxed);
+}
+
+void dnn_stats_reset(void)
+{
+    for (int k = 0; k < DNN_KINDS; k++) atomic_store(&g_built[k], 0), atomic_store(&g_reused[k], 0);
+    atomic_store(&g_build_ns, 0), atomic_store(&g_runs, 0), atomic_store(&g_run_ns, 0);
+}
+
+static void count_run(long long t0)
+{
+    atomic_fetch_add_explicit(&g_runs, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&g_run_ns, now_ns() - t0, memory_order_relaxed);
+}
+
 #ifdef DP_DNN_TRACE
 #include <stdio.h>
 #define DNN_TRACE(s) fprintf(stderr, "dnn.c:%d: %s failed\n", __LINE__, s)
@@ -110,6 +146,7 @@ static int run(dnnl_primitive_t prim, const dnn_arg *a, int n)
 {
     dnnl_exec_arg_t args[10];
     dnnl_memory_t mem[10];
+    const long long t0 = now_ns();
     int made = 0, rc = DP_OK;
     for (; made < n; made++) {
         if (!a[made].ptr) DNN_TRACE("null argument");
@@ -121,6 +158,7 @@ static int run(dnnl_primitive_t prim, const dnn_arg *a, int n)
     TRY(dnnl_stream_wait(g_strm));
 out:
     for (int i = 0; i < made; i++) dnnl_memory_destroy(mem[i]);
+    count_run(t0);
     return rc;
 }
 
@@ -144,7 +182,7 @@ static int reorder_run(dnnl_primitive_t r, const dnnl_memory_desc_t *from, const
 }
 
 /* ---- per-node state ------------------------------------------------------- */
-enum { ST_CONV = 1, ST_BN, ST_POOL, ST_LINEAR };
+enum { ST_CONV = DNN_CONV + 1, ST_BN, ST_POOL, ST_LINEAR }; /* kind - 1: dnn_stats' index */
 #define KEYLEN 20
 
 typedef struct {
@@ -199,13 +237,16 @@ void dnn_free(void **be)
 
 /* Returns the node's state when it was built for key, else a fresh zeroed one
  * (the old one freed).  NULL when out of memory. */
+static _Thread_local long long t_build0;
 static dnn_state *state_for(void **be, int kind, const int key[KEYLEN], int *fresh)
 {
     dnn_state *st = *be;
     if (st && st->kind == kind && memcmp(st->key, key, sizeof(st->key)) == 0) {
         *fresh = 0;
+        atomic_fetch_add_explicit(&g_reused[kind - 1], 1, memory_order_relaxed);
         return st;
     }
+    t_build0 = now_ns();
     dnn_free(be);
     st = calloc(1, sizeof(*st));
     if (!st) return NULL;
@@ -214,6 +255,13 @@ static dnn_state *state_for(void **be, int kind, const int key[KEYLEN], int *fre
     *be = st;
     *fresh = 1;
     return st;
+}
+
+/* A state of kind was built (or failed to be) since state_for returned it fresh. */
+static void built(int kind)
+{
+    atomic_fetch_add_explicit(&g_built[kind - 1], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&g_build_ns, now_ns() - t_build0, memory_order_relaxed);
 }
 
 static const dnnl_memory_desc_t *pd_md(dnnl_primitive_desc_t pd, dnnl_query_t q)
@@ -401,6 +449,7 @@ static int conv_state(void **be, const dp_act *x, const dp_act *y, int k, int s,
     if (!st) return DP_ERR_NOMEM;
     if (fresh) {
         int rc = conv_build(st, x, y, k, s, p, g, bias, fwd_only, act, bf16);
+        built(ST_CONV);
         if (rc) { dnn_free(be); return rc; }
     }
     *out = st;
@@ -546,6 +595,7 @@ static int bn_state(void **be, const dp_act *x, float eps, int train, int relu, 
         TRY(dnnl_primitive_create(&st->prim[1], st->pd[1]));
     }
 out:
+    built(ST_BN);
     if (rc) dnn_free(be);
     return rc;
 }
@@ -604,11 +654,13 @@ int dnn_pool_forward(void **be, const dp_act *x, int k, int s, int p, int train,
             TRY(dnnl_primitive_desc_create(&st->pd[1], &pd, NULL, g_eng, st->pd[0]));
             TRY(dnnl_primitive_create(&st->prim[1], st->pd[1]));
         }
+        built(ST_POOL);
     }
     const dnn_arg a[3] = {{DNNL_ARG_SRC, &st->x, x->data}, {DNNL_ARG_DST, &st->y, y->data},
                           {DNNL_ARG_WORKSPACE, &st->ws, st->wsb}};
     return run(st->prim[0], a, train ? 3 : 2);
 out:
+    built(ST_POOL);
     dnn_free(be);
     return rc;
 }
@@ -693,6 +745,7 @@ static int linear_state(void **be, int n, int cin, int cout, int bf16, dnn_state
         !(rc = matmul_make(st, 1, &dy, &w, NULL, &dx)))    /* dx = dy W */
         rc = matmul_make(st, 2, &dyT, &x, NULL, &dwm);     /* dW = dy^T x */
 out:
+    built(ST_LINEAR);
     if (rc) dnn_free(be);
     return rc;
 }
@@ -703,6 +756,7 @@ static int matmul_run(dnn_state *st, int pass, const void *const *p, int n)
     static const int argk[2][4] = {{DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_BIAS, DNNL_ARG_DST},
                                    {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, 0}};
     dnnl_exec_arg_t args[4];
+    const long long t0 = now_ns();
     int rc = DP_OK;
     for (int i = 0; i < n; i++) {
         if (!p[i]) return DP_ERR_BACKEND; /* a conversion failed */
@@ -713,6 +767,7 @@ static int matmul_run(dnn_state *st, int pass, const void *const *p, int n)
     TRY(dnnl_primitive_execute(st->prim[pass], g_strm, n, args));
     TRY(dnnl_stream_wait(g_strm));
 out:
+    count_run(t0);
     return rc;
 }
 

@@ -8,6 +8,21 @@
 
 #include "engine/engine.h"
 
+/* What dnn.c did since the last dnn_stats_reset, over all nets and threads
+ * (tests and profiles: bench/bench_step.c).  Kinds: conv, batch norm, max
+ * pooling, linear. */
+enum { DNN_CONV, DNN_BN, DNN_POOL, DNN_LINEAR, DNN_KINDS };
+typedef struct {
+    long long built[DNN_KINDS];  /* node states built: primitive descriptors, primitives,
+                                    reorders, workspaces (a shape new to the node) */
+    long long reused[DNN_KINDS]; /* calls that found their node's state built for their shape */
+    double build_s;              /* seconds spent building them */
+    long long runs;              /* primitive executions (reorders included) */
+    double run_s;                /* seconds in them (from creating their arguments to the wait) */
+} dnn_stats;
+void dnn_stats_get(dnn_stats *s);
+void dnn_stats_reset(void);
+
 /* The channel block the engine should use: 16 where oneDNN runs AVX-512 kernels,
  * else 8.  0 when oneDNN cannot start. */
 int dnn_blk(void);
