@@ -210,9 +210,8 @@ typedef struct {
     void *cvbuf[3];
 } dnn_state;
 
-void dnn_free(void **be)
+static void state_free(dnn_state *st)
 {
-    dnn_state *st = *be;
     if (!st) return;
     for (int i = 0; i < 3; i++) {
         if (st->prim[i]) dnnl_primitive_destroy(st->prim[i]);
@@ -232,27 +231,70 @@ void dnn_free(void **be)
     free(st->wkeep);
     free(st->wsb);
     free(st);
+}
+
+/* A node's states (*be): those of the last shapes it ran, most recent first, so
+ * that a size that comes back (an alpha hovering at a rounding boundary, a BN
+ * switching between training and evaluation, a last partial batch) finds its
+ * primitives built (docs/engine.md, "Shapes that change").  A frozen net's
+ * convolutions keep one (each state holds its own reordered weights). */
+#define DNN_CACHE 4
+typedef struct {
+    int n;
+    dnn_state *s[DNN_CACHE];
+} dnn_node;
+
+void dnn_free(void **be)
+{
+    dnn_node *nd = *be;
+    if (!nd) return;
+    for (int i = 0; i < nd->n; i++) state_free(nd->s[i]);
+    free(nd);
     *be = NULL;
 }
 
-/* Returns the node's state when it was built for key, else a fresh zeroed one
- * (the old one freed).  NULL when out of memory. */
-static _Thread_local long long t_build0;
-static dnn_state *state_for(void **be, int kind, const int key[KEYLEN], int *fresh)
+/* The state the node's last call used (the forward's, for its backward); NULL if none. */
+static dnn_state *current(void **be)
 {
-    dnn_state *st = *be;
-    if (st && st->kind == kind && memcmp(st->key, key, sizeof(st->key)) == 0) {
+    const dnn_node *nd = *be;
+    return nd && nd->n ? nd->s[0] : NULL;
+}
+
+/* Drops the node's most recent state (one that failed to build). */
+static void state_drop(void **be)
+{
+    dnn_node *nd = *be;
+    if (!nd || !nd->n) return;
+    state_free(nd->s[0]);
+    memmove(nd->s, nd->s + 1, sizeof(nd->s[0]) * (size_t)--nd->n);
+}
+
+/* Returns the node's state built for key, moved to the front, or else a fresh
+ * zeroed one put there (*fresh = 1), the least recently used one freed when the
+ * node keeps keep states already.  NULL when out of memory. */
+static _Thread_local long long t_build0;
+static dnn_state *state_for(void **be, int kind, const int key[KEYLEN], int keep, int *fresh)
+{
+    dnn_node *nd = *be;
+    if (!nd && !(nd = *be = calloc(1, sizeof(*nd)))) return NULL;
+    for (int i = 0; i < nd->n; i++) {
+        dnn_state *st = nd->s[i];
+        if (st->kind != kind || memcmp(st->key, key, sizeof(st->key)) != 0) continue;
+        memmove(nd->s + 1, nd->s, sizeof(nd->s[0]) * (size_t)i);
+        nd->s[0] = st;
         *fresh = 0;
         atomic_fetch_add_explicit(&g_reused[kind - 1], 1, memory_order_relaxed);
         return st;
     }
     t_build0 = now_ns();
-    dnn_free(be);
-    st = calloc(1, sizeof(*st));
+    if (keep > DNN_CACHE) keep = DNN_CACHE;
+    while (nd->n >= keep) state_free(nd->s[--nd->n]);
+    dnn_state *st = calloc(1, sizeof(*st));
     if (!st) return NULL;
     st->kind = kind;
     memcpy(st->key, key, sizeof(st->key));
-    *be = st;
+    memmove(nd->s + 1, nd->s, sizeof(nd->s[0]) * (size_t)nd->n++);
+    nd->s[0] = st;
     *fresh = 1;
     return st;
 }
@@ -445,12 +487,12 @@ static int conv_state(void **be, const dp_act *x, const dp_act *y, int k, int s,
     const int key[KEYLEN] = {x->n, x->c, x->h, x->w, x->blk, y->c, y->h, y->w, y->blk,
                              k, s, p, g, bias, fwd_only, act, bf16};
     int fresh;
-    dnn_state *st = state_for(be, ST_CONV, key, &fresh);
+    dnn_state *st = state_for(be, ST_CONV, key, fwd_only ? 1 : DNN_CACHE, &fresh);
     if (!st) return DP_ERR_NOMEM;
     if (fresh) {
         int rc = conv_build(st, x, y, k, s, p, g, bias, fwd_only, act, bf16);
         built(ST_CONV);
-        if (rc) { dnn_free(be); return rc; }
+        if (rc) { state_drop(be); return rc; }
     }
     *out = st;
     return DP_OK;
@@ -542,7 +584,7 @@ int dnn_conv_forward(dp_net *net, void **be, const dp_act *x, const float *w, co
 int dnn_conv_backward(dp_net *net, void **be, const dp_act *x, const float *w, const dp_act *dy,
                       float *dx, float *dw, float *db)
 {
-    dnn_state *st = *be;
+    dnn_state *st = current(be);
     if (!st || st->kind != ST_CONV || !st->prim[2]) return DP_ERR_BACKEND; /* forward first; not frozen */
     int rc;
     const void *xs = convert_in(net, st->rx, &st->x, x->data, &st->xs, 0);
@@ -572,7 +614,7 @@ static int bn_state(void **be, const dp_act *x, float eps, int train, int relu, 
     union { float f; int i; } e = {eps};
     const int key[KEYLEN] = {x->n, x->c, x->h, x->w, x->blk, train, relu, e.i};
     int fresh, rc = DP_OK;
-    dnn_state *st = state_for(be, ST_BN, key, &fresh);
+    dnn_state *st = state_for(be, ST_BN, key, DNN_CACHE, &fresh);
     if (!st) return DP_ERR_NOMEM;
     *out = st;
     if (!fresh) return DP_OK;
@@ -596,7 +638,7 @@ static int bn_state(void **be, const dp_act *x, float eps, int train, int relu, 
     }
 out:
     built(ST_BN);
-    if (rc) dnn_free(be);
+    if (rc) state_drop(be);
     return rc;
 }
 
@@ -617,7 +659,7 @@ int dnn_bn_backward(void **be, const dp_act *x, const float *gamma, const float 
                     const float *mean, const float *var, const dp_act *dy, float *dx,
                     float *dgamma, float *dbeta)
 {
-    dnn_state *st = *be;
+    dnn_state *st = current(be);
     if (!st || st->kind != ST_BN || !st->prim[1]) return DP_ERR_BACKEND;
     const int relu = st->wsb != NULL;
     dnn_arg a[10] = {{DNNL_ARG_SRC, &st->x, x->data},     {DNNL_ARG_DIFF_DST, &st->x, dy->data},
@@ -635,7 +677,7 @@ int dnn_pool_forward(void **be, const dp_act *x, int k, int s, int p, int train,
     if (!dnn_blk()) return DP_ERR_BACKEND;
     const int key[KEYLEN] = {x->n, x->c, x->h, x->w, x->blk, y->h, y->w, k, s, p, train};
     int fresh, rc = DP_OK;
-    dnn_state *st = state_for(be, ST_POOL, key, &fresh);
+    dnn_state *st = state_for(be, ST_POOL, key, DNN_CACHE, &fresh);
     if (!st) return DP_ERR_NOMEM;
     if (fresh) {
         const dnnl_dims_t st2 = {s, s}, ker = {k, k}, pl = {p, p};
@@ -661,13 +703,13 @@ int dnn_pool_forward(void **be, const dp_act *x, int k, int s, int p, int train,
     return run(st->prim[0], a, train ? 3 : 2);
 out:
     built(ST_POOL);
-    dnn_free(be);
+    state_drop(be);
     return rc;
 }
 
 int dnn_pool_backward(void **be, const dp_act *dy, float *dx, const dp_act *x)
 {
-    dnn_state *st = *be;
+    dnn_state *st = current(be);
     (void)x;
     if (!st || st->kind != ST_POOL || !st->prim[1]) return DP_ERR_BACKEND;
     const dnn_arg a[3] = {{DNNL_ARG_DIFF_DST, &st->y, dy->data}, {DNNL_ARG_DIFF_SRC, &st->x, dx},
@@ -721,7 +763,7 @@ static int linear_state(void **be, int n, int cin, int cout, int bf16, dnn_state
     if (!dnn_blk()) return DP_ERR_BACKEND;
     const int key[KEYLEN] = {n, cin, cout, bf16};
     int fresh, rc = DP_OK;
-    dnn_state *st = state_for(be, ST_LINEAR, key, &fresh);
+    dnn_state *st = state_for(be, ST_LINEAR, key, DNN_CACHE, &fresh);
     if (!st) return DP_ERR_NOMEM;
     *out = st;
     if (!fresh) return DP_OK;
@@ -746,7 +788,7 @@ static int linear_state(void **be, int n, int cin, int cout, int bf16, dnn_state
         rc = matmul_make(st, 2, &dyT, &x, NULL, &dwm);     /* dW = dy^T x */
 out:
     built(ST_LINEAR);
-    if (rc) dnn_free(be);
+    if (rc) state_drop(be);
     return rc;
 }
 

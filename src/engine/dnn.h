@@ -1,8 +1,10 @@
 /* dnn.h — the engine's only door to oneDNN (2.x C API; oneDNN 3 removed it, so
  * a port touches dnn.c alone).  Convolution, batch norm and max pooling on the
- * blocked layouts of engine.h; the fully connected layer on plain matrices.  Each node keeps its primitives in *be, rebuilt
- * only when a shape changes (oneDNN's own primitive cache makes a return to an
- * earlier shape cheap).  All calls return DP_OK or DP_ERR_BACKEND / DP_ERR_NOMEM. */
+ * blocked layouts of engine.h; the fully connected layer on plain matrices.  Each
+ * node keeps in *be the primitives of the last 4 shapes it ran (a frozen net's
+ * convolutions: the last one), so they are built only for a shape new to the
+ * node (docs/engine.md, "Shapes that change").  All calls return DP_OK or
+ * DP_ERR_BACKEND / DP_ERR_NOMEM. */
 #ifndef DP_DNN_H
 #define DP_DNN_H
 

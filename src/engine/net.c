@@ -16,10 +16,17 @@
 
 /* ---- buffers ------------------------------------------------------------------ */
 
+/* A buffer that must grow gets a quarter more than it needs when it held
+ * something already: maps that follow moving alphas grow a little at many
+ * steps, and each regrowth is an allocation, a memset and page faults over the
+ * whole buffer (docs/engine.md, "Shapes that change").  A first allocation is
+ * exact, so a network of fixed shapes holds what it did. */
 static void *grow(void *p, size_t *cap, size_t bytes)
 {
     if (bytes <= *cap && p) return p;
     size_t want = (bytes + 63) & ~(size_t)63;
+    if (p && *cap > 0 && want < *cap + *cap / 4 && *cap + *cap / 4 > *cap)
+        want = (*cap + *cap / 4 + 63) & ~(size_t)63;
     void *q = aligned_alloc(64, want ? want : 64);
     if (!q) return NULL;
     memset(q, 0, want);
