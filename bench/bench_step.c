@@ -7,7 +7,7 @@
  *   bench_step [--model M] [--pool P] [--width W] [--input S] [--classes K]
  *              [--batch B (8)] [--steps N (10)] [--warmup W (2)]
  *              [--lr X (0.01)] [--alpha-lr X (lr / 10)] [--lambda X (0)]
- *              [--data DIR] [--trace] [--json]
+ *              [--max-side N (0: none)] [--data DIR] [--trace] [--json]
  *
  * The step is dp_model_train_step with the recipe's settings (dp_train_defaults)
  * at a constant learning rate.  Data: synthetic (normal pixels, uniform labels;
@@ -60,6 +60,7 @@ int main(int argc, char **argv)
     cfg.arch = DP_HRNET, cfg.pool = DP_POOL_DYNOPOOL, cfg.width = 18, cfg.size = 64, cfg.classes = 11;
     int batch = 8, steps = 10, warmup = 2, trace = 0, json = 0;
     double lr = 0.01, alpha_lr = -1, lambda = 0;
+    int max_side = 0;
     const char *data = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -78,6 +79,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--lr")) lr = atof(v);
         else if (!strcmp(a, "--alpha-lr")) alpha_lr = atof(v);
         else if (!strcmp(a, "--lambda")) lambda = atof(v);
+        else if (!strcmp(a, "--max-side")) max_side = atoi(v);
         else if (!strcmp(a, "--data")) data = v;
         else die("unknown option (see the comment at the top of bench/bench_step.c)");
     }
@@ -104,7 +106,7 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < nlab * batch; i++) lab[i] = (int)((s = s * 6364136223846793005ULL + 1) >> 33) % cfg.classes;
     }
     dp_train_config tc = dp_train_defaults(cfg.arch);
-    tc.lambda = (float)lambda;
+    tc.lambda = (float)lambda, tc.max_side = max_side;
     const dp_seg_transform tf = set ? dp_seg_transform_defaults(1, cfg.size) : (dp_seg_transform){0};
     dnn_stats d0, d1, dsum;
     memset(&dsum, 0, sizeof dsum);
