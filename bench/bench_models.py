@@ -9,9 +9,12 @@ EfficientNet for the human variant at width 1 above 64 px, where it is the same 
         --batch 64 --steps 10 --json results.json
     /usr/bin/python3 bench/bench_models.py --batch 8 --steps 2 --only-torch   # smoke test
     /usr/bin/python3 bench/bench_models.py --precisions fp32,bf16          # mixed precision too
+    /usr/bin/python3 bench/bench_models.py --models hrnet-w48 --variants human,dynopool \\
+        --width 18 --size 64 --classes 11 --batch 8     # HRNet-W18 segmentation (per-pixel labels)
 
-A training step is: forward (training mode), cross-entropy (+ lambda * L_GMACs for dynopool),
-backward, SGD step (Nesterov momentum 0.9, weight decay 5e-4 on the weights; alphas in their own
+A training step is: forward (training mode), cross-entropy (per pixel, ignore label 255, for
+the segmentation network hrnet-w48, whose --width is HRNet's C: 18 for W18) (+ lambda * L_GMACs
+for dynopool), backward, SGD step (Nesterov momentum 0.9, weight decay 5e-4 on the weights; alphas in their own
 group with a tenth of the learning rate and no weight decay). After --warmup steps, each of
 --steps steps is timed; images/s = batch / median step time. Peak RSS is ru_maxrss of a fresh
 process per configuration (PyTorch runs in a child process for exactly that reason).
@@ -96,14 +99,15 @@ def worker(args):
         {"params": alphas, "lr": args.lr * 0.1, "weight_decay": 0.0},
     ], lr=args.lr, momentum=0.9, nesterov=True)
     x = torch.randn(args.batch, 3, args.size, args.size)
-    y = torch.randint(0, args.classes, (args.batch,))
+    seg = args.model in models.SEG_MODELS  # HRNet: one label per pixel, scores at the input's size
+    y = torch.randint(0, args.classes, (args.batch, args.size, args.size) if seg else (args.batch,))
     lam = args.lam if args.variant == "dynopool" else 0.0
     bf16 = args.precision == "bf16"
 
     def step():
         opt.zero_grad(set_to_none=True)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            loss = F.cross_entropy(net(x), y)
+            loss = F.cross_entropy(net(x), y, ignore_index=255) if seg else F.cross_entropy(net(x), y)
         loss = loss.float()
         if lam:
             loss = loss + lam * models.complexity_gmacs(net, x.shape)

@@ -9,7 +9,10 @@
  *  - hostile checkpoints: metadata out of range or describing a larger network
  *    than the file holds, non-finite weights, alphas <= 0 are refused by file and
  *    field, and shape inference reports int overflow instead of wrapping;
- *  - the cosine schedule. */
+ *  - the cosine schedule;
+ *  - oneDNN primitives: a step at an unchanged shape builds none, and a shape
+ *    that comes back finds its own still built (docs/engine.md, "Shapes that
+ *    change"). */
 #include <float.h>
 #include <limits.h>
 #include <dirent.h>
@@ -20,10 +23,10 @@
 #include <unistd.h>
 
 #include "dynopool.h"
+#include "engine/dnn.h"
 #include "testutil.h"
 #include "engine/model.h"
 #include "store/safetensors.h"
-
 
 static dp_model *make(int arch, int pool, int size, int classes, float width)
 {
@@ -831,6 +834,70 @@ static void huge_sizes(void)
         }
 }
 
+
+/* States built (and reused) by dnn.c during one training step of m at lr 0. */
+static long long step_builds(dp_model *m, const float *x, const int *lab, int n, long long *reused)
+{
+    dp_train_config tc = dp_train_defaults(m->cfg.arch);
+    dnn_stats a, b;
+    dnn_stats_get(&a);
+    CHECK(dp_model_train_step(m, x, lab, n, &tc, 0.0f, 0.0f, NULL) == DP_OK, "step");
+    dnn_stats_get(&b);
+    long long built = 0;
+    *reused = 0;
+    for (int k = 0; k < DNN_KINDS; k++) built += b.built[k] - a.built[k], *reused += b.reused[k] - a.reused[k];
+    return built;
+}
+
+/* The DynOPool HRNet (every op kind of a segmentation step) and VGG-16 (max
+ * pooling, the classifier): a second step at the same shapes builds nothing;
+ * new alphas (new sizes) build; the first alphas again find theirs built. */
+static void primitive_reuse(void)
+{
+    static const int archs[2] = {DP_VGG16, DP_HRNET};
+    for (int ai = 0; ai < 2; ai++) {
+        const int arch = archs[ai];
+        dp_model_config c = dp_model_defaults();
+        c.arch = arch, c.pool = arch == DP_HRNET ? DP_POOL_DYNOPOOL : DP_POOL_HUMAN, c.size = 32, c.classes = 4;
+        c.width = arch == DP_HRNET ? 2 : 0.125f;
+        dp_model *m;
+        CHECK(dp_model_create(&c, &m) == DP_OK, "create %s", dp_arch_name(arch));
+        if (!m) continue;
+        enum { N = 2, P = 32 * 32 };
+        static float x[N * 3 * P];
+        static int lab[N * P];
+        fill(x, sizeof x / sizeof x[0], 9);
+        for (int i = 0; i < N * P; i++) lab[i] = i % 4;
+        long long reused, b0 = step_builds(m, x, lab, N, &reused);
+        CHECK(b0 > 0, "%s: the first step built no oneDNN state", dp_arch_name(arch));
+        long long b1 = step_builds(m, x, lab, N, &reused);
+        CHECK(b1 == 0 && reused >= b0, "%s: a step at unchanged shapes built %lld oneDNN states (%lld reused, %lld "
+              "in the first step)", dp_arch_name(arch), b1, reused, b0);
+        if (arch != DP_HRNET) {
+            dp_model_free(m);
+            continue;
+        }
+        dp_net *net = &m->net;
+        float first[DP_MAX_STAGES][2];
+        int k = 0;
+        for (int i = 0; i < net->n_pv; i++)
+            if (net->pv[i].positive) {
+                float *a = net->params + net->pv[i].off;
+                first[k][0] = a[0], first[k][1] = a[1], k++;
+                a[0] = 1.5f, a[1] = 2.5f; /* 32 -> 21 x 13 at the stem, and on */
+            }
+        CHECK(k == 5, "hrnet: %d alphas", k);
+        const long long b2 = step_builds(m, x, lab, N, &reused);
+        CHECK(b2 > 0, "hrnet: new sizes built no oneDNN state");
+        k = 0;
+        for (int i = 0; i < net->n_pv; i++)
+            if (net->pv[i].positive) net->params[net->pv[i].off] = first[k][0], net->params[net->pv[i].off + 1] = first[k][1], k++;
+        const long long b3 = step_builds(m, x, lab, N, &reused);
+        CHECK(b3 == 0, "hrnet: sizes that came back built %lld oneDNN states again (%lld reused)", b3, reused);
+        dp_model_free(m);
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "--write-checkpoint") == 0) return write_checkpoint(argv[2]);
@@ -848,6 +915,7 @@ int main(int argc, char **argv)
     nonfinite();
     nan_propagates();
     changing_shapes();
+    primitive_reuse();
     schedule();
     hostile_checkpoints();
     huge_sizes();

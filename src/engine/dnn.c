@@ -7,8 +7,10 @@
 #include "engine/dnn.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <dnnl.h>
 
@@ -70,6 +72,40 @@ int dnn_bf16_support(void)
     return g_bf16;
 }
 
+/* ---- counters (dnn_stats) --------------------------------------------------
+ * Relaxed atomics: nets in several threads may count at once; a reader wants
+ * totals, not an order. */
+static _Atomic long long g_built[DNN_KINDS], g_reused[DNN_KINDS], g_build_ns, g_runs, g_run_ns;
+
+static long long now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+void dnn_stats_get(dnn_stats *s)
+{
+    for (int k = 0; k < DNN_KINDS; k++)
+        s->built[k] = atomic_load_explicit(&g_built[k], memory_order_relaxed),
+        s->reused[k] = atomic_load_explicit(&g_reused[k], memory_order_relaxed);
+    s->build_s = 1e-9 * (double)atomic_load_explicit(&g_build_ns, memory_order_relaxed);
+    s->runs = atomic_load_explicit(&g_runs, memory_order_relaxed);
+    s->run_s = 1e-9 * (double)atomic_load_explicit(&g_run_ns, memory_order_relaxed);
+}
+
+void dnn_stats_reset(void)
+{
+    for (int k = 0; k < DNN_KINDS; k++) atomic_store(&g_built[k], 0), atomic_store(&g_reused[k], 0);
+    atomic_store(&g_build_ns, 0), atomic_store(&g_runs, 0), atomic_store(&g_run_ns, 0);
+}
+
+static void count_run(long long t0)
+{
+    atomic_fetch_add_explicit(&g_runs, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&g_run_ns, now_ns() - t0, memory_order_relaxed);
+}
+
 #ifdef DP_DNN_TRACE
 #include <stdio.h>
 #define DNN_TRACE(s) fprintf(stderr, "dnn.c:%d: %s failed\n", __LINE__, s)
@@ -110,6 +146,7 @@ static int run(dnnl_primitive_t prim, const dnn_arg *a, int n)
 {
     dnnl_exec_arg_t args[10];
     dnnl_memory_t mem[10];
+    const long long t0 = now_ns();
     int made = 0, rc = DP_OK;
     for (; made < n; made++) {
         if (!a[made].ptr) DNN_TRACE("null argument");
@@ -121,6 +158,7 @@ static int run(dnnl_primitive_t prim, const dnn_arg *a, int n)
     TRY(dnnl_stream_wait(g_strm));
 out:
     for (int i = 0; i < made; i++) dnnl_memory_destroy(mem[i]);
+    count_run(t0);
     return rc;
 }
 
@@ -144,7 +182,7 @@ static int reorder_run(dnnl_primitive_t r, const dnnl_memory_desc_t *from, const
 }
 
 /* ---- per-node state ------------------------------------------------------- */
-enum { ST_CONV = 1, ST_BN, ST_POOL, ST_LINEAR };
+enum { ST_CONV = DNN_CONV + 1, ST_BN, ST_POOL, ST_LINEAR }; /* kind - 1: dnn_stats' index */
 #define KEYLEN 20
 
 typedef struct {
@@ -172,9 +210,8 @@ typedef struct {
     void *cvbuf[3];
 } dnn_state;
 
-void dnn_free(void **be)
+static void state_free(dnn_state *st)
 {
-    dnn_state *st = *be;
     if (!st) return;
     for (int i = 0; i < 3; i++) {
         if (st->prim[i]) dnnl_primitive_destroy(st->prim[i]);
@@ -194,26 +231,79 @@ void dnn_free(void **be)
     free(st->wkeep);
     free(st->wsb);
     free(st);
+}
+
+/* A node's states (*be): those of the last shapes it ran, most recent first, so
+ * that a size that comes back (an alpha hovering at a rounding boundary, a BN
+ * switching between training and evaluation, a last partial batch) finds its
+ * primitives built (docs/engine.md, "Shapes that change").  A frozen net's
+ * convolutions keep one (each state holds its own reordered weights). */
+#define DNN_CACHE 4
+typedef struct {
+    int n;
+    dnn_state *s[DNN_CACHE];
+} dnn_node;
+
+void dnn_free(void **be)
+{
+    dnn_node *nd = *be;
+    if (!nd) return;
+    for (int i = 0; i < nd->n; i++) state_free(nd->s[i]);
+    free(nd);
     *be = NULL;
 }
 
-/* Returns the node's state when it was built for key, else a fresh zeroed one
- * (the old one freed).  NULL when out of memory. */
-static dnn_state *state_for(void **be, int kind, const int key[KEYLEN], int *fresh)
+/* The state the node's last call used (the forward's, for its backward); NULL if none. */
+static dnn_state *current(void **be)
 {
-    dnn_state *st = *be;
-    if (st && st->kind == kind && memcmp(st->key, key, sizeof(st->key)) == 0) {
+    const dnn_node *nd = *be;
+    return nd && nd->n ? nd->s[0] : NULL;
+}
+
+/* Drops the node's most recent state (one that failed to build). */
+static void state_drop(void **be)
+{
+    dnn_node *nd = *be;
+    if (!nd || !nd->n) return;
+    state_free(nd->s[0]);
+    memmove(nd->s, nd->s + 1, sizeof(nd->s[0]) * (size_t)--nd->n);
+}
+
+/* Returns the node's state built for key, moved to the front, or else a fresh
+ * zeroed one put there (*fresh = 1), the least recently used one freed when the
+ * node keeps keep states already.  NULL when out of memory. */
+static _Thread_local long long t_build0;
+static dnn_state *state_for(void **be, int kind, const int key[KEYLEN], int keep, int *fresh)
+{
+    dnn_node *nd = *be;
+    if (!nd && !(nd = *be = calloc(1, sizeof(*nd)))) return NULL;
+    for (int i = 0; i < nd->n; i++) {
+        dnn_state *st = nd->s[i];
+        if (st->kind != kind || memcmp(st->key, key, sizeof(st->key)) != 0) continue;
+        memmove(nd->s + 1, nd->s, sizeof(nd->s[0]) * (size_t)i);
+        nd->s[0] = st;
         *fresh = 0;
+        atomic_fetch_add_explicit(&g_reused[kind - 1], 1, memory_order_relaxed);
         return st;
     }
-    dnn_free(be);
-    st = calloc(1, sizeof(*st));
+    t_build0 = now_ns();
+    if (keep > DNN_CACHE) keep = DNN_CACHE;
+    while (nd->n >= keep) state_free(nd->s[--nd->n]);
+    dnn_state *st = calloc(1, sizeof(*st));
     if (!st) return NULL;
     st->kind = kind;
     memcpy(st->key, key, sizeof(st->key));
-    *be = st;
+    memmove(nd->s + 1, nd->s, sizeof(nd->s[0]) * (size_t)nd->n++);
+    nd->s[0] = st;
     *fresh = 1;
     return st;
+}
+
+/* A state of kind was built (or failed to be) since state_for returned it fresh. */
+static void built(int kind)
+{
+    atomic_fetch_add_explicit(&g_built[kind - 1], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&g_build_ns, now_ns() - t_build0, memory_order_relaxed);
 }
 
 static const dnnl_memory_desc_t *pd_md(dnnl_primitive_desc_t pd, dnnl_query_t q)
@@ -397,11 +487,12 @@ static int conv_state(void **be, const dp_act *x, const dp_act *y, int k, int s,
     const int key[KEYLEN] = {x->n, x->c, x->h, x->w, x->blk, y->c, y->h, y->w, y->blk,
                              k, s, p, g, bias, fwd_only, act, bf16};
     int fresh;
-    dnn_state *st = state_for(be, ST_CONV, key, &fresh);
+    dnn_state *st = state_for(be, ST_CONV, key, fwd_only ? 1 : DNN_CACHE, &fresh);
     if (!st) return DP_ERR_NOMEM;
     if (fresh) {
         int rc = conv_build(st, x, y, k, s, p, g, bias, fwd_only, act, bf16);
-        if (rc) { dnn_free(be); return rc; }
+        built(ST_CONV);
+        if (rc) { state_drop(be); return rc; }
     }
     *out = st;
     return DP_OK;
@@ -498,7 +589,7 @@ int dnn_conv_forward(dp_net *net, void **be, const dp_act *x, const float *w, co
 int dnn_conv_backward(dp_net *net, void **be, const dp_act *x, const float *w, const dp_act *dy,
                       float *dx, float *dw, float *db)
 {
-    dnn_state *st = *be;
+    dnn_state *st = current(be);
     if (!st || st->kind != ST_CONV || !st->prim[2]) return DP_ERR_BACKEND; /* forward first; not frozen */
     int rc;
     const void *xs = convert_in(net, st->rx, &st->x, x->data, &st->xs, 0);
@@ -528,7 +619,7 @@ static int bn_state(void **be, const dp_act *x, float eps, int train, int relu, 
     union { float f; int i; } e = {eps};
     const int key[KEYLEN] = {x->n, x->c, x->h, x->w, x->blk, train, relu, e.i};
     int fresh, rc = DP_OK;
-    dnn_state *st = state_for(be, ST_BN, key, &fresh);
+    dnn_state *st = state_for(be, ST_BN, key, DNN_CACHE, &fresh);
     if (!st) return DP_ERR_NOMEM;
     *out = st;
     if (!fresh) return DP_OK;
@@ -551,7 +642,8 @@ static int bn_state(void **be, const dp_act *x, float eps, int train, int relu, 
         TRY(dnnl_primitive_create(&st->prim[1], st->pd[1]));
     }
 out:
-    if (rc) dnn_free(be);
+    built(ST_BN);
+    if (rc) state_drop(be);
     return rc;
 }
 
@@ -572,7 +664,7 @@ int dnn_bn_backward(void **be, const dp_act *x, const float *gamma, const float 
                     const float *mean, const float *var, const dp_act *dy, float *dx,
                     float *dgamma, float *dbeta)
 {
-    dnn_state *st = *be;
+    dnn_state *st = current(be);
     if (!st || st->kind != ST_BN || !st->prim[1]) return DP_ERR_BACKEND;
     const int relu = st->wsb != NULL;
     dnn_arg a[10] = {{DNNL_ARG_SRC, &st->x, x->data},     {DNNL_ARG_DIFF_DST, &st->x, dy->data},
@@ -590,7 +682,7 @@ int dnn_pool_forward(void **be, const dp_act *x, int k, int s, int p, int train,
     if (!dnn_blk()) return DP_ERR_BACKEND;
     const int key[KEYLEN] = {x->n, x->c, x->h, x->w, x->blk, y->h, y->w, k, s, p, train};
     int fresh, rc = DP_OK;
-    dnn_state *st = state_for(be, ST_POOL, key, &fresh);
+    dnn_state *st = state_for(be, ST_POOL, key, DNN_CACHE, &fresh);
     if (!st) return DP_ERR_NOMEM;
     if (fresh) {
         const dnnl_dims_t st2 = {s, s}, ker = {k, k}, pl = {p, p};
@@ -609,18 +701,20 @@ int dnn_pool_forward(void **be, const dp_act *x, int k, int s, int p, int train,
             TRY(dnnl_primitive_desc_create(&st->pd[1], &pd, NULL, g_eng, st->pd[0]));
             TRY(dnnl_primitive_create(&st->prim[1], st->pd[1]));
         }
+        built(ST_POOL);
     }
     const dnn_arg a[3] = {{DNNL_ARG_SRC, &st->x, x->data}, {DNNL_ARG_DST, &st->y, y->data},
                           {DNNL_ARG_WORKSPACE, &st->ws, st->wsb}};
     return run(st->prim[0], a, train ? 3 : 2);
 out:
-    dnn_free(be);
+    built(ST_POOL);
+    state_drop(be);
     return rc;
 }
 
 int dnn_pool_backward(void **be, const dp_act *dy, float *dx, const dp_act *x)
 {
-    dnn_state *st = *be;
+    dnn_state *st = current(be);
     (void)x;
     if (!st || st->kind != ST_POOL || !st->prim[1]) return DP_ERR_BACKEND;
     const dnn_arg a[3] = {{DNNL_ARG_DIFF_DST, &st->y, dy->data}, {DNNL_ARG_DIFF_SRC, &st->x, dx},
@@ -674,7 +768,7 @@ static int linear_state(void **be, int n, int cin, int cout, int bf16, dnn_state
     if (!dnn_blk()) return DP_ERR_BACKEND;
     const int key[KEYLEN] = {n, cin, cout, bf16};
     int fresh, rc = DP_OK;
-    dnn_state *st = state_for(be, ST_LINEAR, key, &fresh);
+    dnn_state *st = state_for(be, ST_LINEAR, key, DNN_CACHE, &fresh);
     if (!st) return DP_ERR_NOMEM;
     *out = st;
     if (!fresh) return DP_OK;
@@ -698,7 +792,8 @@ static int linear_state(void **be, int n, int cin, int cout, int bf16, dnn_state
         !(rc = matmul_make(st, 1, &dy, &w, NULL, &dx)))    /* dx = dy W */
         rc = matmul_make(st, 2, &dyT, &x, NULL, &dwm);     /* dW = dy^T x */
 out:
-    if (rc) dnn_free(be);
+    built(ST_LINEAR);
+    if (rc) state_drop(be);
     return rc;
 }
 
@@ -708,6 +803,7 @@ static int matmul_run(dnn_state *st, int pass, const void *const *p, int n)
     static const int argk[2][4] = {{DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_BIAS, DNNL_ARG_DST},
                                    {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST, 0}};
     dnnl_exec_arg_t args[4];
+    const long long t0 = now_ns();
     int rc = DP_OK;
     for (int i = 0; i < n; i++) {
         if (!p[i]) return DP_ERR_BACKEND; /* a conversion failed */
@@ -718,6 +814,7 @@ static int matmul_run(dnn_state *st, int pass, const void *const *p, int n)
     TRY(dnnl_primitive_execute(st->prim[pass], g_strm, n, args));
     TRY(dnnl_stream_wait(g_strm));
 out:
+    count_run(t0);
     return rc;
 }
 

@@ -1,12 +1,29 @@
 /* dnn.h — the engine's only door to oneDNN (2.x C API; oneDNN 3 removed it, so
  * a port touches dnn.c alone).  Convolution, batch norm and max pooling on the
- * blocked layouts of engine.h; the fully connected layer on plain matrices.  Each node keeps its primitives in *be, rebuilt
- * only when a shape changes (oneDNN's own primitive cache makes a return to an
- * earlier shape cheap).  All calls return DP_OK or DP_ERR_BACKEND / DP_ERR_NOMEM. */
+ * blocked layouts of engine.h; the fully connected layer on plain matrices.  Each
+ * node keeps in *be the primitives of the last 4 shapes it ran (a frozen net's
+ * convolutions: the last one), so they are built only for a shape new to the
+ * node (docs/engine.md, "Shapes that change").  All calls return DP_OK or
+ * DP_ERR_BACKEND / DP_ERR_NOMEM. */
 #ifndef DP_DNN_H
 #define DP_DNN_H
 
 #include "engine/engine.h"
+
+/* What dnn.c did since the last dnn_stats_reset, over all nets and threads
+ * (tests and profiles: bench/bench_step.c).  Kinds: conv, batch norm, max
+ * pooling, linear. */
+enum { DNN_CONV, DNN_BN, DNN_POOL, DNN_LINEAR, DNN_KINDS };
+typedef struct {
+    long long built[DNN_KINDS];  /* node states built: primitive descriptors, primitives,
+                                    reorders, workspaces (a shape new to the node) */
+    long long reused[DNN_KINDS]; /* calls that found their node's state built for their shape */
+    double build_s;              /* seconds spent building them */
+    long long runs;              /* primitive executions (reorders included) */
+    double run_s;                /* seconds in them (from creating their arguments to the wait) */
+} dnn_stats;
+void dnn_stats_get(dnn_stats *s);
+void dnn_stats_reset(void);
 
 /* The channel block the engine should use: 16 where oneDNN runs AVX-512 kernels,
  * else 8.  0 when oneDNN cannot start. */

@@ -148,6 +148,10 @@ typedef struct dp_net {
     int frozen;                     /* inference only (dp_net_alloc_frozen): no grads, no
                                        backward, alphas and weights constant */
     struct dp_dist *dist;           /* data-parallel training (dist.c), or NULL */
+    double *prof;                   /* NULL, or seconds per op type added up by dp_net_forward
+                                       ([2 type]; the input's: shapes, buffers, the copy of the
+                                       input) and dp_net_backward ([2 type + 1]); the caller's
+                                       array of 2 DP_OP_COUNT (bench/bench_step.c) */
 } dp_net;
 
 /* Workspace of the node, grown to at least bytes (64-byte aligned); NULL if out of memory. */

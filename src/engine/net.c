@@ -10,15 +10,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "engine/dnn.h"
 
 /* ---- buffers ------------------------------------------------------------------ */
 
+/* A buffer that must grow gets a quarter more than it needs when it held
+ * something already: maps that follow moving alphas grow a little at many
+ * steps, and each regrowth is an allocation, a memset and page faults over the
+ * whole buffer (docs/engine.md, "Shapes that change").  A first allocation is
+ * exact, so a network of fixed shapes holds what it did. */
 static void *grow(void *p, size_t *cap, size_t bytes)
 {
     if (bytes <= *cap && p) return p;
     size_t want = (bytes + 63) & ~(size_t)63;
+    if (p && *cap > 0 && want < *cap + *cap / 4 && *cap + *cap / 4 > *cap)
+        want = (*cap + *cap / 4 + 63) & ~(size_t)63;
     void *q = aligned_alloc(64, want ? want : 64);
     if (!q) return NULL;
     memset(q, 0, want);
@@ -518,17 +526,29 @@ int dp_net_shapes(dp_net *net, int n, int c, int h, int w, int alloc, int *bad)
     return DP_OK;
 }
 
+/* Monotonic seconds, for net->prof. */
+static double dp_wall_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
 int dp_net_forward(dp_net *net, const float *x, int n, int c, int h, int w, int train, int *bad)
 {
+    const double ts = net->prof ? dp_wall_s() : 0.0;
     int rc = dp_net_shapes(net, n, c, h, w, 1, bad);
     if (rc) return rc;
     memcpy(net->nodes[0].y.data, x, sizeof(float) * dp_act_numel(&net->nodes[0].y));
+    if (net->prof) net->prof[2 * DP_OP_INPUT] += dp_wall_s() - ts; /* shapes, buffers, the input */
     for (int i = 1; i < net->n_nodes; i++) {
         dp_node *nd = &net->nodes[i];
+        const double t0 = net->prof ? dp_wall_s() : 0.0;
         if ((rc = dp_op_of(nd->type)->forward(net, nd, train))) {
             if (bad) *bad = i;
             return rc;
         }
+        if (net->prof) net->prof[2 * nd->type] += dp_wall_s() - t0;
     }
     return DP_OK;
 }
@@ -558,7 +578,9 @@ int dp_net_backward(dp_net *net, const float *dlogits, int *bad)
             return DP_ERR_IO;
         }
         if (!nd->dy_set || !nd->need_dx) continue;
+        const double t0 = net->prof ? dp_wall_s() : 0.0;
         int rc = dp_op_of(nd->type)->backward(net, nd);
+        if (net->prof) net->prof[2 * nd->type + 1] += dp_wall_s() - t0;
         return_dy(net, nd);
         if (rc) {
             pool_unborrow(net);
