@@ -1,6 +1,8 @@
 /* cmd_segdata.c — `dynopool segdata`: a real segmentation set in the PascalVOC layout,
  * generated from Fashion-MNIST scenes (dp_segset_make_fashion, dynopool/io.h). */
+#include <errno.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "commands.h"
 #include "common.h"
@@ -17,7 +19,7 @@ static const char *const SEGDATA_USAGE =
     "the test items); the mask gives each item's pixels its class + 1, the background\n"
     "0 (11 classes), and the items' faint rims 255 (ignored).\n"
     "\n"
-    "  --out DIR    the set to write (created; files in it are replaced)\n"
+    "  --out DIR    the set to write (created, with missing parents; files in it are replaced)\n"
     "  --from DIR   Fashion-MNIST's IDX files        (default /usr/share/datasets/fashion-mnist)\n"
     "  --train N    training scenes                  (default 2000)\n"
     "  --val N      validation scenes                (default 500)\n"
@@ -43,6 +45,7 @@ int cmd_segdata(int argc, char **argv)
     int rc = cli_parse(&c, argc, argv);
     if (rc) return rc == CLI_HELP ? 0 : rc;
     if (!out) return cli_usage("segdata", "%s", "segdata needs --out DIR (the set to write)");
+    if (cli_mkdir_p(out)) return cli_fail("segdata: cannot create %s: %s", out, strerror(errno));
     char err[1024] = "";
     if ((rc = dp_segset_make_fashion(from, out, n_train, n_val, size, (unsigned long long)seed, err, sizeof err)))
         return cli_fail("segdata: %s", err[0] ? err : dp_strerror(rc));

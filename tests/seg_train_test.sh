@@ -15,6 +15,8 @@ trap 'rm -rf "$d"' EXIT
 fail() { echo "seg_train_test: $*" >&2; exit 1; }
 untimed() { sed -E 's/,"images_per_s":[^,]*,"data_wait":[^,]*,"seconds":[^,}]*//' "$1"; }
 "$bin" segdata --from "$src" --out "$d/set" --train 32 --val 8 --size 32 || fail "segdata"
+"$bin" segdata --from "$src" --out "$d/new/parents/set" --train 2 --val 1 --size 32 >/dev/null &&
+  [ -f "$d/new/parents/set/ImageSets/Segmentation/val.txt" ] || fail "segdata into folders that do not exist yet"
 run="--task seg --data $d/set --width 2 --input 32 --epochs 2 --batch 8 --pool dynopool --lambda 0.1 --threads 1"
 "$bin" train $run --out "$d/run" || fail "train --task seg"
 [ "$(wc -l < "$d/run/metrics.jsonl")" -eq 2 ] || fail "metrics.jsonl has no line per epoch"
