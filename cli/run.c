@@ -48,7 +48,16 @@ static cJSON *dpairs_json(const double (*d)[2], int n, double scale, int digits)
     cJSON *a = cJSON_CreateArray();
     for (int i = 0; i < n; i++) {
         const double v[2] = {sig(d[i][0] * scale, digits), sig(d[i][1] * scale, digits)};
-        cJSON_AddItemToArray(a, cJSON_CreateDoubleArray(v, 2));
+        if (digits) {
+            cJSON_AddItemToArray(a, cJSON_CreateDoubleArray(v, 2));
+            continue;
+        }
+        /* cJSON's own printer may drop the last bit (it compares with a tolerance):
+         * a resumed run must read back the very sums it saved */
+        cJSON *p = cJSON_CreateArray();
+        cJSON_AddItemToArray(p, cli_json_fixed(v[0], "%.17g"));
+        cJSON_AddItemToArray(p, cli_json_fixed(v[1], "%.17g"));
+        cJSON_AddItemToArray(a, p);
     }
     return a;
 }
