@@ -321,18 +321,6 @@ static int cmp_int(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* order := a permutation of 0..n-1 from seed. */
-static void shuffle(int *order, int n, uint64_t seed)
-{
-    for (int i = 0; i < n; i++) order[i] = i;
-    uint64_t s = seed;
-    for (int i = n - 1; i > 0; i--) {
-        s = cli_mix64(s);
-        const int j = (int)((s >> 11) % (uint64_t)(i + 1));
-        const int k = order[i];
-        order[i] = order[j], order[j] = k;
-    }
-}
 
 /* --val-split: n_val of the n_train images held out, chosen from the seed; the
  * network trains on the other n_fit (without it: all n_train, as always).  0, or
@@ -347,7 +335,7 @@ static int hold_out(trainer *t)
         return cli_fail("--val-split %g holds out %d of the %d training images: expected at least one image on "
                         "each side", r->val_split, t->n_val, t->n_train);
     if (!(t->split = malloc(sizeof(int) * (size_t)t->n_train))) return cli_fail("%s", dp_strerror(DP_ERR_NOMEM));
-    shuffle(t->split, t->n_train, cli_mix64(r->seed ^ 0x76616c73706c6974ULL)); /* split[0..n_val): validation */
+    cli_shuffle(t->split, t->n_train, cli_mix64(r->seed ^ 0x76616c73706c6974ULL)); /* split[0..n_val): validation */
     qsort(t->split, (size_t)t->n_val, sizeof(int), cmp_int);
     qsort(t->split + t->n_val, (size_t)(t->n_train - t->n_val), sizeof(int), cmp_int);
     t->n_fit = t->n_train - t->n_val;
@@ -712,9 +700,9 @@ static void epoch_schedule(trainer *t)
     const double cosf = dp_recipe_lr_factor(e, r->epochs);
     t->lr = (float)(r->lr * cosf), t->lra = (float)(r->alpha_lr * cosf);
     if (!t->split) {
-        shuffle(t->order, t->di.n, cli_mix64(r->seed * 1000003ULL + (uint64_t)e));
+        cli_shuffle(t->order, t->di.n, cli_mix64(r->seed * 1000003ULL + (uint64_t)e));
     } else { /* the same order, over the images not held out */
-        shuffle(t->order, t->n_fit, cli_mix64(r->seed * 1000003ULL + (uint64_t)e));
+        cli_shuffle(t->order, t->n_fit, cli_mix64(r->seed * 1000003ULL + (uint64_t)e));
         for (int i = 0; i < t->n_fit; i++) t->order[i] = t->split[t->n_val + t->order[i]];
     }
 }

@@ -320,6 +320,18 @@ uint64_t cli_splitmix64(uint64_t *s)
 
 uint64_t cli_mix64(uint64_t z) { return cli_splitmix64(&z); }
 
+void cli_shuffle(int *order, int n, uint64_t seed)
+{
+    for (int i = 0; i < n; i++) order[i] = i;
+    uint64_t s = seed;
+    for (int i = n - 1; i > 0; i--) {
+        s = cli_mix64(s);
+        const int j = (int)((s >> 11) % (uint64_t)(i + 1));
+        const int k = order[i];
+        order[i] = order[j], order[j] = k;
+    }
+}
+
 float cli_randn(uint64_t *s)
 {
     const uint64_t z0 = cli_splitmix64(s) >> 11, z1 = cli_splitmix64(s) >> 11;

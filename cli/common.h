@@ -144,6 +144,9 @@ uint64_t cli_splitmix64(uint64_t *s);
 uint64_t cli_mix64(uint64_t z);
 /* A standard normal draw (Box-Muller on two numbers of the generator). */
 float cli_randn(uint64_t *s);
+/* order[n] := a permutation of 0..n-1 (Fisher-Yates driven by the generator from
+ * state seed); the same seed gives the same permutation on every machine. */
+void cli_shuffle(int *order, int n, uint64_t seed);
 
 /* ---- names ------------------------------------------------------------------------- */
 

@@ -279,17 +279,6 @@ static void progress_line(seg_trainer *t, double now)
     t->t_log = now;
 }
 
-/* The epoch's order of the images: Fisher-Yates from (seed, epoch). */
-static void seg_order(int *order, int n, unsigned long long seed, int epoch)
-{
-    for (int i = 0; i < n; i++) order[i] = i;
-    uint64_t s = seed * 0x9E3779B97F4A7C15ULL + (uint64_t)epoch;
-    for (int i = n - 1; i > 0; i--) {
-        const int j = (int)(cli_splitmix64(&s) % (unsigned long long)(i + 1)), k = order[i];
-        order[i] = order[j], order[j] = k;
-    }
-}
-
 /* The epoch's steps from t->p.batch on: 0 at its end or after a signal, else 1
  * after saying why. */
 static int seg_steps(seg_trainer *t)
@@ -300,7 +289,7 @@ static int seg_steps(seg_trainer *t)
     const size_t per = (size_t)r->cfg.size * r->cfg.size;
     const double f = dp_recipe_lr_factor(e, r->epochs);
     t->lr = (float)(r->lr * f), t->lra = (float)(r->alpha_lr * f);
-    seg_order(t->order, t->n_train, r->seed, e);
+    cli_shuffle(t->order, t->n_train, cli_mix64(r->seed * 1000003ULL + (uint64_t)e)); /* as classification's */
     if (p->batch == 0) {
         p->loss = p->task = p->gmacs = 0, p->correct = p->seen = p->capped = 0;
         p->n_ga = 0, memset(p->ga_task, 0, sizeof p->ga_task), memset(p->ga_cost, 0, sizeof p->ga_cost);
