@@ -142,6 +142,8 @@ typedef struct {
     char msg[WHY_LEN];
 } png_src;
 
+static const unsigned char png_magic[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+
 static void png_on_error(png_structp png, png_const_charp m)
 {
     png_src *s = png_get_error_ptr(png);
@@ -162,9 +164,13 @@ static void png_on_read(png_structp png, png_bytep dst, size_t len)
     s->off += len;
 }
 
-/* Decodes buf[0..n) into *out, (h, w, ch): palette and low bit depths expanded,
- * 16 bits scaled to 8 (rounded), alpha and tRNS dropped, grey replicated to RGB
- * by libpng, RGB reduced to grey here (rgb_to_grey). */
+/* Decodes buf[0..n) into *out (h, w, *file_ch = the file's own channels).
+ * ch 1 or 3, an image: palette and low bit depths expanded, 16 bits scaled to 8
+ * (rounded), alpha and tRNS dropped, grey replicated to RGB by libpng, RGB reduced
+ * to grey here (rgb_to_grey).
+ * ch 0, a mask of class indices: a palette PNG's indices (PascalVOC's
+ * SegmentationClass) or a greyscale PNG's values, 8 bits each; colour, 16-bit and
+ * alpha PNGs are refused (their values are not class indices). */
 static int decode_png(const unsigned char *buf, size_t n, int ch, unsigned char **out,
                       int *h, int *w, int *file_ch, char *why)
 {
@@ -187,7 +193,8 @@ static int decode_png(const unsigned char *buf, size_t n, int ch, unsigned char 
     }
     png_set_read_fn(png, &src, png_on_read);
     png_read_info(png, info);
-    png_uint_32 ph = png_get_image_height(png, info), pw = png_get_image_width(png, info);
+    const png_uint_32 ph = png_get_image_height(png, info), pw = png_get_image_width(png, info);
+    const int type = png_get_color_type(png, info), depth = png_get_bit_depth(png, info);
     int rc = check_dims((long)ph, (long)pw, why);
     /* The rows, a filter byte each, come from zlib data in the file, which deflate
      * expands at most 1032:1: a header that claims more is not worth decoding. */
@@ -197,19 +204,32 @@ static int decode_png(const unsigned char *buf, size_t n, int ch, unsigned char 
             (unsigned long)ph, (unsigned long)pw, raw, n);
         rc = DP_ERR_FORMAT;
     }
-    int native = (png_get_color_type(png, info) & PNG_COLOR_MASK_COLOR) ? 3 : 1;
+    int native = (type & PNG_COLOR_MASK_COLOR) ? 3 : 1;
     *file_ch = native;
-    if (rc == DP_OK) {
+    if (rc == DP_OK && ch == 0) {
+        if (type != PNG_COLOR_TYPE_PALETTE && type != PNG_COLOR_TYPE_GRAY) {
+            say(why, "a mask must be a palette or greyscale PNG of class indices (colour type %d%s)", type,
+                type == PNG_COLOR_TYPE_RGB ? ", RGB" : type & PNG_COLOR_MASK_ALPHA ? ", with alpha" : "");
+            rc = DP_ERR_FORMAT;
+        } else if (depth > 8) {
+            say(why, "a mask must have at most 8 bits per pixel (this one has %d)", depth);
+            rc = DP_ERR_FORMAT;
+        } else if (depth < 8) {
+            png_set_packing(png);   /* one byte per index, values kept */
+        }
+    } else if (rc == DP_OK) {
         png_set_expand(png);        /* palette -> RGB, 1/2/4-bit grey -> 8, tRNS -> alpha, */
         png_set_strip_alpha(png);   /* and every alpha dropped */
         png_set_scale_16(png);
         if (native == 1 && ch == 3) png_set_gray_to_rgb(png);
+    }
+    if (rc == DP_OK) {
         png_set_interlace_handling(png);
         png_read_update_info(png, info);
         native = png_get_channels(png, info);
-        size_t stride = (size_t)pw * (size_t)native;
-        if ((native != 1 && native != 3) || png_get_bit_depth(png, info) != 8) {
-            say(why, "libpng did not convert the image to 8-bit grey or RGB");
+        const size_t stride = (size_t)pw * (size_t)native;
+        if ((native != 1 && native != 3) || (ch == 0 && native != 1) || png_get_bit_depth(png, info) != 8) {
+            say(why, "libpng did not convert the image to 8-bit %s", ch == 0 ? "indices" : "grey or RGB");
             rc = DP_ERR_FORMAT;
         } else if (!(*out = malloc(stride * ph)) || !(rows = malloc(sizeof *rows * ph))) {
             say(why, "out of memory (%ux%u image)", (unsigned)ph, (unsigned)pw);
@@ -281,7 +301,6 @@ int dp_image_load(const char *path, int channels, unsigned char **pix, int *h, i
 int dp_image_load_native(const char *path, int channels, unsigned char **pix, int *h, int *w,
                          int *native, char *err, size_t errlen)
 {
-    static const unsigned char png_magic[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
     char why[WHY_LEN] = "";
     unsigned char *buf = NULL, *out = NULL;
     size_t n = 0;
@@ -321,81 +340,17 @@ int dp_image_load_native(const char *path, int channels, unsigned char **pix, in
 
 /* ---- segmentation masks: class indices from a palette or greyscale PNG ------ */
 
-/* Decodes buf[0..n) into *out (h, w): a palette PNG's indices (PascalVOC's
- * SegmentationClass) or a greyscale PNG's values, 8 bits each; colour, 16-bit
- * and alpha PNGs are refused (their values are not class indices). */
-static int decode_png_index(const unsigned char *buf, size_t n, unsigned char **out, int *h, int *w,
-                            char *why)
-{
-    png_src src = {buf, n, 0, ""};
-    png_bytep *volatile rows = NULL;
-    png_infop info = NULL;
-    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &src, png_on_error, png_on_warning);
-    if (png) info = png_create_info_struct(png);
-    if (!info) {
-        png_destroy_read_struct(&png, NULL, NULL);
-        say(why, "out of memory (libpng)");
-        return DP_ERR_NOMEM;
-    }
-    if (setjmp(png_jmpbuf(png))) {
-        png_destroy_read_struct(&png, &info, NULL);
-        free(rows);
-        say(why, "truncated or corrupt PNG: %s", src.msg);
-        return DP_ERR_FORMAT;
-    }
-    png_set_read_fn(png, &src, png_on_read);
-    png_read_info(png, info);
-    const png_uint_32 ph = png_get_image_height(png, info), pw = png_get_image_width(png, info);
-    const int type = png_get_color_type(png, info), depth = png_get_bit_depth(png, info);
-    int rc = check_dims((long)ph, (long)pw, why);
-    const unsigned long long raw = (unsigned long long)ph * (png_get_rowbytes(png, info) + 1);
-    if (rc == DP_OK && raw > 1032ULL * n + 1024) {
-        say(why, "image is %lux%lu (HxW), more than a PNG file of %zu bytes can hold", (unsigned long)ph,
-            (unsigned long)pw, n);
-        rc = DP_ERR_FORMAT;
-    }
-    if (rc == DP_OK && type != PNG_COLOR_TYPE_PALETTE && type != PNG_COLOR_TYPE_GRAY) {
-        say(why, "a mask must be a palette or greyscale PNG of class indices (colour type %d%s)", type,
-            type == PNG_COLOR_TYPE_RGB ? ", RGB" : type & PNG_COLOR_MASK_ALPHA ? ", with alpha" : "");
-        rc = DP_ERR_FORMAT;
-    }
-    if (rc == DP_OK && depth > 8) {
-        say(why, "a mask must have at most 8 bits per pixel (this one has %d)", depth);
-        rc = DP_ERR_FORMAT;
-    }
-    if (rc == DP_OK) {
-        if (depth < 8) png_set_packing(png); /* one byte per index, values kept */
-        png_set_interlace_handling(png);
-        png_read_update_info(png, info);
-        *out = malloc((size_t)ph * pw);
-        rows = malloc(sizeof(png_bytep) * ph);
-        if (!*out || !rows) {
-            say(why, "out of memory (%lux%lu mask)", (unsigned long)ph, (unsigned long)pw);
-            rc = DP_ERR_NOMEM;
-        } else {
-            for (png_uint_32 y = 0; y < ph; y++) rows[y] = *out + (size_t)y * pw;
-            png_read_image(png, rows);
-            png_read_end(png, NULL);
-            *h = (int)ph, *w = (int)pw;
-        }
-    }
-    png_destroy_read_struct(&png, &info, NULL);
-    free(rows);
-    return rc;
-}
-
 int dp_image_load_mask(const char *path, unsigned char **lab, int *h, int *w, char *err, size_t errlen)
 {
-    static const unsigned char png_magic[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
     char why[WHY_LEN] = "";
     unsigned char *buf = NULL, *out = NULL;
     size_t n = 0;
-    int hh = 0, ww = 0, rc;
+    int hh = 0, ww = 0, file_ch = 0, rc;
     if (!path || !lab || !h || !w) return DP_ERR_NULL;
     if ((rc = read_file(path, &buf, &n, why)) != DP_OK) {
         /* why is set */
     } else if (n >= 8 && memcmp(buf, png_magic, 8) == 0) {
-        rc = decode_png_index(buf, n, &out, &hh, &ww, why);
+        rc = decode_png(buf, n, 0, &out, &hh, &ww, &file_ch, why);
     } else {
         say(why, "not a PNG file (a mask must be a lossless palette or greyscale PNG)");
         rc = DP_ERR_FORMAT;
