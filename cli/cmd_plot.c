@@ -21,8 +21,8 @@ static const char *const PLOT_USAGE =
     "files in DIR and prints their paths:\n"
     "  shapes.svg    the input and the feature map after every resizing stage, to\n"
     "                scale, one row per run (the paper's Figure 5.1)\n"
-    "  tradeoff.svg  test accuracy against GMACs per image, one marker per run\n"
-    "                (Figure 5.2); GMACs on a log scale when they span over 10x\n"
+    "  tradeoff.svg  test accuracy (segmentation: validation mIoU) against GMACs per image,\n"
+    "                one marker per run (Figure 5.2); GMACs on a log scale when they span over 10x\n"
     "  curves.svg    train and test loss and accuracy against epoch; loss on a log\n"
     "                scale when it spans over 10x\n"
     "\n"
@@ -345,7 +345,7 @@ static void draw_tradeoff(FILE *f, const run_view *runs, int n, const char *titl
 {
     const double W = 760, H = 540, L = 84, R = W - 40, T = 108, B = H - 70;
     double glo = INFINITY, ghi = -INFINITY, alo = INFINITY, ahi = -INFINITY;
-    int present[4] = {0};
+    int present[4] = {0}, n_seg = 0, n_cls = 0;
     for (int i = 0; i < n; i++) {
         const run_view *r = &runs[i];
         if (!plotted(r)) {
@@ -360,13 +360,18 @@ static void draw_tradeoff(FILE *f, const run_view *runs, int n, const char *titl
         glo = fmin(glo, r->gmacs), ghi = fmax(ghi, r->gmacs);
         alo = fmin(alo, r->acc), ahi = fmax(ahi, r->acc);
         present[pool_index(r->pool)] = 1;
+        r->seg ? n_seg++ : n_cls++;
     }
+    /* a segmentation run's marker is its validation mIoU */
+    const char *what = n_seg && n_cls ? "Test accuracy or mIoU" : n_seg ? "Validation mIoU" : "Test accuracy";
     const int lg = ghi / glo > 10;
     axis ax = lin_axis(glo, ghi, L, R, 0, 0.1, 0), ay = lin_axis(alo, ahi, B, T, 0, 0.12, 0);
     if (lg) ax = (axis){round125(glo / 1.3, 0), round125(ghi * 1.3, 1), L, R, 0, 1};
     ax.lo = fmax(ax.lo, 0), ay.hi = fmin(ay.hi, 100); /* no negative cost, no accuracy over 100% */
-    svg_begin(f, W, H, title ? title : "Accuracy against cost",
-              "Test accuracy (last epoch) against GMACs per image, one marker per run");
+    char sub[96], ylab[48];
+    snprintf(sub, sizeof sub, "%s (last epoch) against GMACs per image, one marker per run", what);
+    snprintf(ylab, sizeof ylab, "%s (%%)", n_seg && !n_cls ? "mIoU" : n_seg ? "Accuracy or mIoU" : "Test accuracy");
+    svg_begin(f, W, H, title ? title : "Accuracy against cost", sub);
     double lx = L;
     for (int p = 0; p < 4; p++)
         if (present[p]) {
@@ -374,7 +379,7 @@ static void draw_tradeoff(FILE *f, const run_view *runs, int n, const char *titl
             text(f, lx + 20, 86.5, "", "%s", POOL_NAME[p]);
             lx += 44 + tw(POOL_NAME[p], 13);
         }
-    frame(f, &ax, &ay, lg ? "GMACs per image (log scale)" : "GMACs per image", "Test accuracy (%)");
+    frame(f, &ax, &ay, lg ? "GMACs per image (log scale)" : "GMACs per image", ylab);
     markers(f, runs, n, &ax, &ay);
     fputs("</svg>\n", f);
 }
