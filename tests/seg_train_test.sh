@@ -5,7 +5,8 @@
 # checkpoint gives the mIoU and pixel accuracy of the last epoch's metrics.jsonl line
 # exactly; summary.json holds the Table 5.4 row.  The same run interrupted (in epoch 2,
 # and at the end of epoch 1 before its evaluation) and resumed ends with the same
-# checkpoints, byte for byte, and the same metrics but for the timings.  A classifier
+# checkpoints, byte for byte, and the same metrics but for the timings; a real SIGTERM
+# saves, exits 143 and resumes.  A classifier
 # with --task seg and a set without its list are refused, naming why.  `dynopool plot` of the
 # run draws its map sizes by epoch and masks-run.png, whose size and truth panels
 # test_segdata --masks-png checks against the masks (pixel for pixel, VOC's colours).
@@ -61,6 +62,17 @@ for f in shapes.svg curves.svg sizes-run.svg masks-run.png; do [ -s "$d/plot/$f"
   || fail "sizes-run.svg has no row for each of the 2 epochs"
 grep -q "mIoU $(num miou "$last" | awk '{printf "%.1f", $1}')%" "$d/plot/sizes-run.svg" || fail "sizes-run.svg: no last mIoU"
 "$check" --masks-png "$d/plot/masks-run.png" "$d/set" 4 32 11 || fail "masks-run.png"
+# a real SIGTERM while training: the step finishes, the checkpoint is saved, exit 143, and
+# --resume goes on from it
+"$bin" train $run --epochs 400 --out "$d/t" > "$d/t.log" 2>&1 &
+pid=$!
+i=0
+while [ $i -lt 300 ] && ! grep -q "^epoch 1/400 " "$d/t.log" 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
+kill -TERM $pid; wait $pid; rc=$?
+[ $rc -eq 143 ] && grep -Eq "terminated (in|after) epoch [0-9]+.*checkpoint saved" "$d/t.log" ||
+  fail "SIGTERM: exit $rc, expected 143 and a saved checkpoint: $(tail -3 "$d/t.log")"
+out=$("$bin" train --resume "$d/t" --threads 1 --interrupt-after 1 2>&1); rc=$?
+[ $rc -eq 130 ] && printf '%s\n' "$out" | grep -q "resuming $d/t" || fail "resume after SIGTERM: exit $rc: $out"
 out=$("$bin" train --resume "$d/run" --threads 1 2>&1) || fail "resume of a finished run: $out"
 printf '%s\n' "$out" | grep -q "all 2 epochs are done" || fail "resume of a finished run: $out"
 out=$("$bin" train --resume "$d/run" --lr 1 2>&1) && fail "--resume with --lr accepted"
