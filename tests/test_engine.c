@@ -765,7 +765,8 @@ static void hostile_checkpoints(void)
         {"in_ch", "99999999999", "metadata 'in_ch' = '99999999999', expected an integer in [1, 4096]"},
         {"classes", "-5", "metadata 'classes' = '-5', expected an integer in [1, 1000000]"},
         {"width", "nan", "metadata 'width' = 'nan', expected a number in (0, 16]"},
-        {"model", "vgg19", "metadata 'model' = 'vgg19', expected vgg16, resnet50, mobilenetv2, efficientnet-b0 or efficientnet-b1"},
+        {"model", "vgg19", "metadata 'model' = 'vgg19', expected vgg16, resnet50, mobilenetv2, efficientnet-b0, efficientnet-b1 or hrnet-w48"},
+        {"width", "18", "metadata 'width' = '18', expected a number in (0, 16]"},
         {"steps", "1e300", "metadata 'steps' = '1e300', expected an integer in [0, 2^53]"},
         /* a larger network than the file holds: refused from the layout alone */
         {"width", "16", "metadata model mobilenetv2, variant dynopool, in_ch 3, classes 5, width 16 imply "
@@ -811,6 +812,25 @@ static void hostile_checkpoints(void)
     err[0] = 0;
     CHECK(dp_checkpoint_config(bad, &cc, err, sizeof err) == DP_OK && cc.width == 0.3f, "width 0.3: %s", err);
     CHECK(dp_model_load(m, bad, err, sizeof err) == DP_OK, "width 0.3: %s", err);
+    dp_model_free(m);
+    /* HRNet's width is its channel number C: W18's checkpoint loads (eval, plot and
+     * --resume of a segmentation run read it so), a C that is no integer does not */
+    dp_model_config h = dp_model_defaults();
+    h.arch = DP_HRNET, h.pool = DP_POOL_DYNOPOOL, h.size = 32, h.classes = 3, h.width = 18.0f;
+    CHECK(dp_model_create(&h, &m) == DP_OK, "create hrnet C=18");
+    CHECK(dp_model_save(m, good, NULL, NULL, 0, err, sizeof err) == DP_OK, "save: %s", err);
+    err[0] = 0;
+    CHECK(dp_checkpoint_config(good, &cc, err, sizeof err) == DP_OK && cc.arch == DP_HRNET && cc.width == 18.0f,
+          "hrnet C=18: %s", err);
+    CHECK(dp_model_load(m, good, err, sizeof err) == DP_OK, "hrnet C=18: %s", err);
+    for (int i = 0; i < 2; i++) {
+        const char *w = i ? "65" : "18.5";
+        CHECK(rewrite(good, bad, "width", w, NULL, 0) == 0, "rewrite");
+        err[0] = 0;
+        CHECK(dp_checkpoint_config(bad, &cc, err, sizeof err) == DP_ERR_FORMAT &&
+                  strstr(err, "expected 1 (W48) or HRNet's channel number, an integer in [2, 64]"),
+              "hrnet width %s: %s", w, err);
+    }
     dp_model_free(m);
     unlink(good);
     unlink(bad);

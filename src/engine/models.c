@@ -639,6 +639,11 @@ static int init_adaptors(dp_net *net, const dp_arch_cfg *cfg)
     return DP_OK;
 }
 
+int dp_arch_width_ok(int arch, float w)
+{
+    return arch == DP_HRNET ? hr_width(w) > 0 : w > 0.0f && w <= 16.0f;
+}
+
 /* The graph of cfg: nodes, and the parameters' and buffers' names and shapes
  * (net->pv, net->sv), nothing allocated.  shapes_only: weights are views at
  * offset -1 that take no place in net->params (alphas keep theirs). */
@@ -646,8 +651,7 @@ static int layout(dp_net *net, const dp_arch_cfg *cfg, int shapes_only)
 {
     if (cfg->in_ch <= 0 || cfg->size < 2 || cfg->classes <= 0) return DP_ERR_SIZE;
     if (cfg->arch == DP_HRNET && cfg->pool == DP_POOL_SHAPE_ADAPTOR) return DP_ERR_ARG; /* not built */
-    if (cfg->arch == DP_HRNET ? !hr_width(cfg->width) : !(cfg->width > 0.0f && cfg->width <= 16.0f))
-        return DP_ERR_ARG;
+    if (!dp_arch_width_ok(cfg->arch, cfg->width)) return DP_ERR_ARG;
     bld b = {net, cfg, 0, shapes_only};
     int in = node(&b, DP_OP_INPUT, -1, -1, "input");
     (void)in;

@@ -51,6 +51,9 @@ typedef struct dp_arch_cfg {
     unsigned long long seed; /* weight initialisation */
     int no_drop;             /* dp_model_config's: EfficientNet without dropout / stochastic depth */
 } dp_arch_cfg;
+/* 1 when w is a width network `arch` is built at: (0, 16] as a multiple of the
+ * channels, or for HRNet 1 (W48) or its channel number C, an integer in [2, 64]. */
+int dp_arch_width_ok(int arch, float w);
 /* Builds, allocates and initialises (docs/models.md, "Initialisation") the network. */
 int dp_build(dp_net *net, const dp_arch_cfg *cfg);
 /* The same graph with storage for the alphas only: every weight is a named view

@@ -517,7 +517,8 @@ int dp_checkpoint_config(const char *path, dp_model_config *cfg, char *err, size
     if (!fmt || strcmp(fmt, FORMAT_TAG) != 0)
         rc = meta_bad(err, errlen, path, "format", fmt, "'" FORMAT_TAG "' (not a dynopool checkpoint)");
     else if (!mo || (c.arch = dp_arch_parse(mo)) < 0)
-        rc = meta_bad(err, errlen, path, "model", mo, "vgg16, resnet50, mobilenetv2, efficientnet-b0 or efficientnet-b1");
+        rc = meta_bad(err, errlen, path, "model", mo,
+                      "vgg16, resnet50, mobilenetv2, efficientnet-b0, efficientnet-b1 or hrnet-w48");
     else if (!va || (c.pool = dp_pool_parse(va)) < 0)
         rc = meta_bad(err, errlen, path, "variant", va, "human, dynopool or shape-adaptor");
     else if (meta_int(ic, 1, META_MAX_IN_CH, &v) || (c.in_ch = (int)v, 0))
@@ -526,8 +527,10 @@ int dp_checkpoint_config(const char *path, dp_model_config *cfg, char *err, size
         rc = meta_bad(err, errlen, path, "size", sz, "an integer in [2, 16384]");
     else if (meta_int(cl, 1, META_MAX_CLASSES, &v) || (c.classes = (int)v, 0))
         rc = meta_bad(err, errlen, path, "classes", cl, "an integer in [1, 1000000]");
-    else if (!wd || end == wd || *end || !(w > 0.0 && w <= 16.0))
-        rc = meta_bad(err, errlen, path, "width", wd, "a number in (0, 16]");
+    else if (!wd || end == wd || *end || !(w > 0.0 && w <= 64.0) || !dp_arch_width_ok(c.arch, (float)w))
+        rc = meta_bad(err, errlen, path, "width", wd,
+                      c.arch == DP_HRNET ? "1 (W48) or HRNet's channel number, an integer in [2, 64]"
+                                         : "a number in (0, 16]");
     else if (!(rc = check_layout(f, (c.width = (float)w, &c), path, err, errlen)))
         rc = steps_meta(st_meta(f, "steps"), &v, path, err, errlen);
     if (!rc) *cfg = c;
