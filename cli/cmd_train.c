@@ -321,7 +321,6 @@ static int cmp_int(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-
 /* --val-split: n_val of the n_train images held out, chosen from the seed; the
  * network trains on the other n_fit (without it: all n_train, as always).  0, or
  * 1 after saying why. */
@@ -700,9 +699,9 @@ static void epoch_schedule(trainer *t)
     const double cosf = dp_recipe_lr_factor(e, r->epochs);
     t->lr = (float)(r->lr * cosf), t->lra = (float)(r->alpha_lr * cosf);
     if (!t->split) {
-        cli_shuffle(t->order, t->di.n, cli_mix64(r->seed * 1000003ULL + (uint64_t)e));
+        cli_epoch_order(t->order, t->di.n, r->seed, e);
     } else { /* the same order, over the images not held out */
-        cli_shuffle(t->order, t->n_fit, cli_mix64(r->seed * 1000003ULL + (uint64_t)e));
+        cli_epoch_order(t->order, t->n_fit, r->seed, e);
         for (int i = 0; i < t->n_fit; i++) t->order[i] = t->split[t->n_val + t->order[i]];
     }
 }

@@ -332,6 +332,11 @@ void cli_shuffle(int *order, int n, uint64_t seed)
     }
 }
 
+void cli_epoch_order(int *order, int n, uint64_t seed, int epoch)
+{
+    cli_shuffle(order, n, cli_mix64(seed * 1000003ULL + (uint64_t)epoch));
+}
+
 float cli_randn(uint64_t *s)
 {
     const uint64_t z0 = cli_splitmix64(s) >> 11, z1 = cli_splitmix64(s) >> 11;

@@ -147,6 +147,9 @@ float cli_randn(uint64_t *s);
 /* order[n] := a permutation of 0..n-1 (Fisher-Yates driven by the generator from
  * state seed); the same seed gives the same permutation on every machine. */
 void cli_shuffle(int *order, int n, uint64_t seed);
+/* order[n] := the images' order in epoch `epoch` (0-based) of a run of seed `seed`: the one
+ * rule of classification and segmentation, so that (seed, epoch) alone gives it. */
+void cli_epoch_order(int *order, int n, uint64_t seed, int epoch);
 
 /* ---- names ------------------------------------------------------------------------- */
 

@@ -292,7 +292,7 @@ static int seg_steps(seg_trainer *t)
     const size_t per = (size_t)r->cfg.size * r->cfg.size;
     const double f = dp_recipe_lr_factor(e, r->epochs);
     t->lr = (float)(r->lr * f), t->lra = (float)(r->alpha_lr * f);
-    cli_shuffle(t->order, t->n_train, cli_mix64(r->seed * 1000003ULL + (uint64_t)e)); /* as classification's */
+    cli_epoch_order(t->order, t->n_train, r->seed, e);
     if (p->batch == 0) {
         p->loss = p->task = p->gmacs = 0, p->correct = p->seen = p->capped = 0;
         p->n_ga = 0, memset(p->ga_task, 0, sizeof p->ga_task), memset(p->ga_cost, 0, sizeof p->ga_cost);

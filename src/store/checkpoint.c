@@ -527,7 +527,8 @@ int dp_checkpoint_config(const char *path, dp_model_config *cfg, char *err, size
         rc = meta_bad(err, errlen, path, "size", sz, "an integer in [2, 16384]");
     else if (meta_int(cl, 1, META_MAX_CLASSES, &v) || (c.classes = (int)v, 0))
         rc = meta_bad(err, errlen, path, "classes", cl, "an integer in [1, 1000000]");
-    else if (!wd || end == wd || *end || !(w > 0.0 && w <= 64.0) || !dp_arch_width_ok(c.arch, (float)w))
+    else if (!wd || end == wd || *end || !(w > 0.0 && w <= 64.0) /* in float's range before the cast */ ||
+             !dp_arch_width_ok(c.arch, (float)w))
         rc = meta_bad(err, errlen, path, "width", wd,
                       c.arch == DP_HRNET ? "1 (W48) or HRNet's channel number, an integer in [2, 64]"
                                          : "a number in (0, 16]");
