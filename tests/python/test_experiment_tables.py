@@ -98,9 +98,9 @@ def main():
         check("seeds_table row a", rows.get("a"),
               ["a", "1,2,3", "91.00 ± 1.00", "91.50 ± 1.00", "0.0200 ± 0.0100", "5x9, 6x9, 7x9"])
         check("seeds_table b − a", [line for line in r.stdout.splitlines() if line.startswith("b − a")],
-              ["b − a, last epoch: Δ +1.00 ± 0.82 points (± one standard error) → inconclusive (within noise)."])
+              ['b − a, last epoch: Δ +1.00 ± 0.82 points (± one standard error); "b beats a": inconclusive (within noise).'])
         check("seeds_table c − a", [line for line in r.stdout.splitlines() if line.startswith("c − a")],
-              ["c − a, last epoch: Δ +4.50 ± 0.65 points (± one standard error) → holds."])
+              ['c − a, last epoch: Δ +4.50 ± 0.65 points (± one standard error); "c beats a": holds.'])
         os.remove(os.path.join(out, "b-s2", "summary.json"))
         r = subprocess.run([sys.executable, os.path.join(REPO, "experiments", "seeds_table"), *groups],
                            capture_output=True, text=True)
